@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,3 +158,56 @@ def log_in(client, account: Account) -> None:
 def body(reply) -> dict | list:
     """A CouchDB reply's JSON (CouchDB says text/plain unless asked for JSON)."""
     return json.loads(reply.data)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: object
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[LiveServer]:
+    """The app served by waitress on a free port, in a thread, for real HTTP clients."""
+    from waitress.server import create_server
+
+    server = create_server(app, host="127.0.0.1", port=free_port(), threads=16,
+                           channel_timeout=60)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield LiveServer(f"http://127.0.0.1:{server.effective_port}", app)
+    server.close()
+    thread.join(5)
+
+
+@pytest.fixture
+def ingest_worker(app) -> Iterator[threading.Event]:
+    """The real ingest loop and feedback delivery in threads, as `sotay worker` runs them."""
+    from media.pipeline import Limits
+    from server import services
+    from server.actions.reviews import deliver_feedback
+    from server.queries.ingest import SqlIngestStore
+    from sync.ingest import follow
+
+    stop = threading.Event()
+
+    def ingest() -> None:
+        with app.app_context():
+            follow(services.couch(), SqlIngestStore(), services.photo_store(), Limits(), stop,
+                   app.config["INGEST_POLL_SECONDS"])
+
+    def feedback() -> None:
+        while not stop.is_set():
+            with app.app_context():
+                deliver_feedback()
+                db.session.commit()
+            stop.wait(app.config["INGEST_POLL_SECONDS"])
+
+    threads = [threading.Thread(target=ingest, daemon=True),
+               threading.Thread(target=feedback, daemon=True)]
+    for thread in threads:
+        thread.start()
+    yield stop
+    stop.set()
+    for thread in threads:
+        thread.join(10)
