@@ -218,6 +218,9 @@ def merge_revisions(ancestor: Mapping[str, Any] | None, leaves: Sequence[Leaf]) 
     revs = [leaf.rev for leaf in leaves]
     if len(set(revs)) != len(revs):
         raise ValueError(f"duplicate leaf revisions: {sorted(revs)}")
+    if any(leaf.doc.get("_deleted") for leaf in leaves):
+        # A tombstone's empty body would read as "every answer deleted".
+        raise ValueError("pass live leaves only: a deleted leaf is not a side of a conflict")
     ids = {leaf.doc.get("_id") for leaf in leaves}
     if len(ids) > 1:
         raise ValueError(f"leaves of different documents: {sorted(map(str, ids))}")

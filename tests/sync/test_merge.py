@@ -359,6 +359,7 @@ def test_record_is_json():
     ([Leaf("1-a", {"_id": "x"}), Leaf("1-a", {"_id": "x"})], "duplicate"),
     ([Leaf("1-a", {"_id": "x"}), Leaf("1-b", {"_id": "y"})], "different documents"),
     ([Leaf("a", {"_id": "x"})], "not a CouchDB revision"),
+    ([Leaf("1-a", {"_id": "x"}), Leaf("2-b", {"_id": "x", "_deleted": True})], "live leaves"),
 ])
 def test_bad_input_is_refused(leaves, message):
     with pytest.raises(ValueError, match=message):

@@ -436,3 +436,27 @@ def test_model_merge_resolves_a_two_phone_conflict():
     assert result.doc["status"] == "final" and result.doc["answers"]["fibre"] == "yes"
     server.replicate_to(phone)
     assert_converged([server, phone])
+
+
+def test_model_merge_falls_back_to_an_older_ancestor_when_the_nearest_is_unknown():
+    server, phone_a, phone_b = Replica(), Replica(), Replica()
+    root = server.write(None, initial_doc())
+    full_sync([server, phone_a, phone_b])
+    x_doc = {**initial_doc(), "status": "final", "updated_at": "2026-03-03T10:00:00Z"}
+    x = phone_a.write(root, x_doc)
+    phone_a.replicate_to(phone_b)  # B gets X straight from A; the server never sees it
+    y_doc = copy.deepcopy(x_doc)
+    y_doc["answers"]["fibre"] = "yes"
+    phone_a.write(x, y_doc)
+    z_doc = copy.deepcopy(x_doc)
+    z_doc["answers"]["consent"] = "no"
+    phone_b.write(x, z_doc)
+    phone_a.replicate_to(server)
+    phone_b.replicate_to(server)
+    assert x in server.nodes and x not in server.bodies
+    ancestor, _, result = server.merge()
+    assert ancestor == initial_doc()
+    # Both sides "changed" status against the older base, identically: no conflict.
+    assert result.conflicts == ()
+    assert result.doc["status"] == "final"
+    assert result.doc["answers"]["fibre"] == "yes" and result.doc["answers"]["consent"] == "no"
