@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from server.models import (
     Checkpoint,
+    Merge,
     Photo,
     Quarantine,
     Submission,
@@ -21,9 +22,11 @@ from server.models import (
     db,
     utcnow,
 )
+from server.queries.audit import audit
 from server.queries.forms import get_form_version
 from server.queries.submissions import get_submission_by_doc
 from server.queries.users import active_volunteer_dbs
+from sync.conflicts import MergeNeeded, PendingMerge
 from sync.ingest import Outcome, PhotoReceived, Quarantined, SurveyRevision
 
 
@@ -53,11 +56,52 @@ class SqlIngestStore:
                     _store_photo(outcome)
                 elif isinstance(outcome, Quarantined):
                     _store_quarantined(outcome)
+                elif isinstance(outcome, MergeNeeded):
+                    _store_merge(outcome)
             _save_checkpoint(couch_db, last_seq)
             db.session.commit()
         except BaseException:
             db.session.rollback()
             raise
+
+
+    def revision_body(self, couch_db: str, doc_id: str, rev: str) -> dict | None:
+        return db.session.execute(select(SubmissionRevision.body).where(
+            SubmissionRevision.couch_db == couch_db, SubmissionRevision.doc_id == doc_id,
+            SubmissionRevision.rev == rev)).scalar_one_or_none()
+
+    def known_revisions(self, couch_db: str, doc_id: str) -> set[str]:
+        return set(db.session.execute(select(SubmissionRevision.rev).where(
+            SubmissionRevision.couch_db == couch_db,
+            SubmissionRevision.doc_id == doc_id)).scalars())
+
+    def pending_merges(self) -> list[PendingMerge]:
+        rows = db.session.execute(select(Merge).where(Merge.state == "pending")
+                                  .order_by(Merge.id)).scalars()
+        return [PendingMerge(row.id, row.couch_db, row.doc_id, tuple(row.leaf_revs.split(",")),
+                             row.merged, row.winner_rev, tuple(row.losing_revs)) for row in rows]
+
+    def finish_merge(self, key: int, state: str, merged_rev: str | None) -> None:
+        row = db.session.get(Merge, key)
+        row.state = state
+        row.merged_rev = merged_rev
+        audit("ingest", f"merge.{state}", row.doc_id, merged_rev=merged_rev,
+              leaf_revs=row.leaf_revs)
+        db.session.commit()
+
+
+def _store_merge(outcome: MergeNeeded) -> None:
+    leaf_revs = ",".join(outcome.leaf_revs)
+    known = db.session.execute(select(Merge.id).where(
+        Merge.couch_db == outcome.couch_db, Merge.doc_id == outcome.doc_id,
+        Merge.leaf_revs == leaf_revs)).first()
+    if known is None:
+        db.session.add(Merge(couch_db=outcome.couch_db, doc_id=outcome.doc_id,
+                             leaf_revs=leaf_revs, winner_rev=outcome.winner_rev,
+                             losing_revs=list(outcome.losing_revs), merged=outcome.merged,
+                             record=outcome.record))
+        audit("ingest", "merge.plan", outcome.doc_id, leaf_revs=leaf_revs,
+              conflicts=len(outcome.record["conflicts"]))
 
 
 def _save_checkpoint(couch_db: str, seq: Any) -> None:
