@@ -70,6 +70,8 @@ class Submission(db.Model):
     residential_group: Mapped[str | None] = mapped_column(String(32))
     answers: Mapped[dict] = mapped_column(JSON)
     errors: Mapped[list] = mapped_column(JSON, default=list)
+    visited_at: Mapped[str | None] = mapped_column(String(40))
+    gps: Mapped[dict | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
