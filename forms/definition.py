@@ -26,6 +26,7 @@ from forms.model import (
     RULE_KEYS,
     SELECT_TYPES,
     FieldInfo,
+    nested_deeper_than,
     walk,
 )
 
@@ -105,6 +106,7 @@ def check_definition(defn: Any) -> list[Problem]:
             f"The form has {len(infos)} fields, at most {MAX_FIELDS} are allowed."))
         return problems
     problems += _name_problems(infos)
+    problems += _choice_problems(defn)
     problems += _field_problems(defn, infos)
     problems += _rule_problems(infos)
     problems += _cycle_problems(infos)
@@ -112,18 +114,11 @@ def check_definition(defn: Any) -> list[Problem]:
 
 
 def _check_json_depth(value: Any) -> Problem | None:
-    stack = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            return Problem("$", "too_deep",
-                           f"Định nghĩa lồng nhau quá sâu (tối đa {MAX_JSON_DEPTH} cấp).",
-                           f"The definition is nested too deeply (at most {MAX_JSON_DEPTH}).")
-        if isinstance(node, dict):
-            stack.extend((item, depth + 1) for item in node.values())
-        elif isinstance(node, list):
-            stack.extend((item, depth + 1) for item in node)
-    return None
+    if not nested_deeper_than(value, MAX_JSON_DEPTH):
+        return None
+    return Problem("$", "too_deep",
+                   f"Định nghĩa lồng nhau quá sâu (tối đa {MAX_JSON_DEPTH} cấp).",
+                   f"The definition is nested too deeply (at most {MAX_JSON_DEPTH}).")
 
 
 def _json_path(parts: Any) -> str:
@@ -159,6 +154,22 @@ def _name_problems(infos: list[FieldInfo]) -> list[Problem]:
                                     f"Field name {name!r} is used twice (first at {seen[name]})."))
         else:
             seen[name] = info.path
+    return problems
+
+
+def _choice_problems(defn: dict) -> list[Problem]:
+    problems = []
+    lists = defn.get("choices") if isinstance(defn.get("choices"), dict) else {}
+    for list_name, items in lists.items():
+        seen: set = set()
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            value = item.get("value") if isinstance(item, dict) else None
+            if isinstance(value, str) and value in seen:
+                problems.append(Problem(f"$.choices.{list_name}[{index}].value",
+                                        "duplicate_choice",
+                                        f"Giá trị lựa chọn {value!r} bị trùng.",
+                                        f"Choice value {value!r} is used twice."))
+            seen.add(value)
     return problems
 
 

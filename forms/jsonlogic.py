@@ -38,6 +38,7 @@ from stdnum.vn import mst
 
 MAX_DEPTH = 64
 MAX_STEPS = 200_000
+MAX_RULE_NODES = 20_000
 
 
 class _Undefined:
@@ -722,8 +723,17 @@ def check_rule(rule: Any) -> list[tuple[str, str, str, str]]:
     """
     problems: list[tuple[str, str, str, str]] = []
     stack: list[tuple[Any, str, int]] = [(rule, "", 0)]
+    visited = 0
     while stack:
         node, path, depth = stack.pop()
+        visited += 1
+        if visited > MAX_RULE_NODES:
+            problems.append((
+                "", "rule_too_large",
+                f"Biểu thức quá lớn (tối đa {MAX_RULE_NODES} phần tử).",
+                f"The rule is too large (at most {MAX_RULE_NODES} elements).",
+            ))
+            break
         if depth > MAX_DEPTH:
             error = RuleError(
                 "rule_too_deep",
@@ -731,7 +741,7 @@ def check_rule(rule: Any) -> list[tuple[str, str, str, str]]:
                 f"The rule is nested too deeply (at most {MAX_DEPTH} levels).",
             )
             problems.append((path, error.code, error.vi, error.en))
-            continue
+            break
         if isinstance(node, list):
             stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(node))
         elif is_logic(node):
@@ -751,8 +761,10 @@ def variables(rule: Any) -> set[str]:
     """
     names: set[str] = set()
     stack: list[tuple[Any, int]] = [(rule, 0)]
-    while stack:
+    visited = 0
+    while stack and visited <= MAX_RULE_NODES:
         node, depth = stack.pop()
+        visited += 1
         if depth > MAX_DEPTH:
             continue
         if isinstance(node, list):
