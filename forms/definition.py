@@ -12,6 +12,7 @@ stable code and a sentence in Vietnamese and English.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
@@ -47,19 +48,31 @@ RESERVED_NAMES = frozenset(
     }
 )
 
-_SCHEMA_VI = {
-    "required": "Thiếu thuộc tính bắt buộc",
-    "type": "Sai kiểu dữ liệu",
-    "enum": "Giá trị không thuộc danh sách cho phép",
-    "pattern": "Không đúng định dạng",
-    "additionalProperties": "Có thuộc tính không được phép",
-    "minItems": "Danh sách quá ngắn",
-    "minLength": "Chuỗi quá ngắn",
-    "maxLength": "Chuỗi quá dài",
-    "minimum": "Giá trị quá nhỏ",
-    "maximum": "Giá trị quá lớn",
-    "propertyNames": "Tên không hợp lệ",
-}
+def _schema_vi(error: jsonschema.ValidationError) -> str:
+    """A Vietnamese sentence for a JSON Schema error (jsonschema speaks English only)."""
+    kind, expected = str(error.validator), error.validator_value
+    quoted = re.findall(r"'([^']*)'", error.message)
+    if kind == "required" and quoted:
+        return f"Thiếu thuộc tính bắt buộc '{quoted[0]}'."
+    if kind == "additionalProperties":
+        return f"Thuộc tính không được phép: {', '.join(quoted) or error.message}."
+    if kind == "type":
+        return f"Sai kiểu dữ liệu: cần {expected}."
+    if kind == "enum":
+        return f"Giá trị không thuộc danh sách cho phép: {', '.join(map(str, expected))}."
+    if kind == "pattern":
+        return f"Không đúng định dạng (mẫu {expected})."
+    if kind in ("minLength", "minItems"):
+        return f"Quá ngắn (tối thiểu {expected})."
+    if kind == "maxLength":
+        return f"Quá dài (tối đa {expected})."
+    if kind == "minimum":
+        return f"Giá trị nhỏ hơn {expected}."
+    if kind == "maximum":
+        return f"Giá trị lớn hơn {expected}."
+    if kind == "propertyNames":
+        return "Tên không hợp lệ."
+    return "Không đúng lược đồ biểu mẫu."
 
 
 @dataclass(frozen=True)
@@ -131,9 +144,8 @@ def _json_path(parts: Any) -> str:
 def _schema_problems(defn: dict) -> list[Problem]:
     problems = []
     for error in sorted(_validator().iter_errors(defn), key=lambda e: list(map(str, e.path))):
-        vi = _SCHEMA_VI.get(str(error.validator), "Không đúng lược đồ biểu mẫu")
         problems.append(Problem(_json_path(error.absolute_path), f"schema_{error.validator}",
-                                f"{vi}: {error.message}", error.message))
+                                _schema_vi(error), error.message))
     return problems
 
 
