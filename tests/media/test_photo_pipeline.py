@@ -7,6 +7,7 @@ import io
 import pytest
 from PIL import Image
 
+from media.measures import CROP_BOXES
 from media.pipeline import Limits, PhotoRejected, process_photo
 
 
@@ -26,7 +27,7 @@ def test_jpeg_with_exif_gives_facts_and_bounded_derivatives(photo_jpeg):
     assert photo.exif["orientation"] == 1
     assert open_jpeg(photo.preview).size == photo.preview_size == (1600, 1200)
     assert open_jpeg(photo.thumbnail).size == photo.thumbnail_size == (320, 240)
-    assert len(photo.phash) == 16
+    assert len(photo.phash) == 36 and len(photo.crop_hashes) == len(CROP_BOXES)
     assert 0 < photo.brightness < 255
 
 
@@ -36,8 +37,8 @@ def test_sha256_is_of_the_original(photo_jpeg):
     assert process_photo(photo_jpeg).sha256 == hashlib.sha256(photo_jpeg).hexdigest()
 
 
-def test_twelve_megapixel_jpeg_preview_is_1600(make_scene, encode_image):
-    data = encode_image(make_scene(2, (4000, 3000)), quality=88)
+def test_twelve_megapixel_jpeg_preview_is_1600(build):
+    data = build.encode(build.scene(2, (4000, 3000)), quality=88)
     photo = process_photo(data)
     assert (photo.width, photo.height) == (4000, 3000)
     assert photo.preview_size == (1600, 1200)
@@ -45,8 +46,8 @@ def test_twelve_megapixel_jpeg_preview_is_1600(make_scene, encode_image):
 
 
 @pytest.mark.parametrize("fmt,mime", [("PNG", "image/png"), ("WEBP", "image/webp")])
-def test_png_and_webp_accepted(make_scene, encode_image, fmt, mime):
-    photo = process_photo(encode_image(make_scene(3, (800, 600)), fmt))
+def test_png_and_webp_accepted(build, fmt, mime):
+    photo = process_photo(build.encode(build.scene(3, (800, 600)), fmt))
     assert photo.mime == mime
     assert photo.preview_size == (800, 600)
     assert photo.exif["present"] is False
