@@ -225,9 +225,14 @@ def _blurry(photo, visit, others, limits: FlagThresholds) -> Flag | None:
 
 def _no_exif(photo, visit, others, limits: FlagThresholds) -> Flag | None:
     exif = _exif(photo)
-    if exif.get("present") and not exif.get("problem"):
+    if not exif.get("present"):
+        reason = "absent"
+    elif exif.get("problem"):
+        reason = exif["problem"]
+    elif not any(exif.get(fact) for fact in ("taken_at", "gps", "make", "model")):
+        reason = "empty"
+    else:
         return None
-    reason = exif.get("problem") or "absent"
     return _flag("photo.no_exif", {"reason": reason}, severity="hint")
 
 

@@ -6,7 +6,7 @@ compared with their median, 144 bits written as 36 hex digits. The classic
 8×8 (64-bit) pHash was measured and rejected: on synthetic street scenes that
 share palette and structure (tests/media) two different houses came within 6
 bits, as close as a cropped copy of one photo; at 12×12 the copies stay within
-18 bits and different scenes 30 or more apart (100 scenes, 4950 pairs).
+18 bits and different scenes 28 or more apart (100 scenes, 4950 pairs).
 
 A whole-frame hash survives re-encoding and resizing but not cropping, so each
 photo also gets `crop_hashes`, the hashes of 39 fixed sub-frames (85–95 % of
@@ -98,9 +98,7 @@ def hamming(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
-def reuse_distance(
-    a_hash: str, a_crops: Sequence[str], b_hash: str, b_crops: Sequence[str]
-) -> int:
+def reuse_distance(a_hash: str, a_crops: Sequence[str], b_hash: str, b_crops: Sequence[str]) -> int:
     """Bits apart, at the best alignment: whole frames, or either one a crop of the other."""
     a, b = int(a_hash, 16), int(b_hash, 16)
     best = (a ^ b).bit_count()

@@ -22,7 +22,14 @@ import hashlib
 import io
 from dataclasses import dataclass, field
 
-from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
+from PIL import (
+    Image,
+    ImageCms,
+    ImageFile,
+    JpegImagePlugin,
+    PngImagePlugin,
+    WebPImagePlugin,
+)
 
 from media import measures
 from media.exif import exif_facts
@@ -48,6 +55,8 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 RESAMPLE = Image.Resampling.LANCZOS
 REDUCING_GAP = 3.0
@@ -110,25 +119,17 @@ class ProcessedPhoto:
 
 def process_photo(data: bytes, *, limits: Limits = Limits()) -> ProcessedPhoto:  # noqa: B008
     """Check, describe and derive one photo, or raise PhotoRejected."""
-    _check_size(data, limits)
-    fmt = sniff_format(data)
-    marker = find_markup(data)
-    if marker:
-        raise PhotoRejected("photo.embedded_markup", {"marker": marker})
-    image = _open(fmt, data)
+    fmt, image = _checked_image(data, limits)
     width, height = image.size
-    _check_dimensions(width, height, limits)
-    if getattr(image, "n_frames", 1) > 1:
-        raise PhotoRejected("photo.animated")
-    if fmt == "JPEG":
-        _check_scans(image, data, limits)
     target = fit(image.size, limits.preview_side)
     if fmt == "JPEG" and target != image.size:
-        image.draft("RGB", target)
+        image.draft("RGB", target)  # libjpeg scales by 1/2, 1/4 or 1/8 as it decodes
     _decode(image)
     exif = exif_facts(image.info.get("exif"), max_bytes=limits.max_exif_bytes)
-    picture = _to_rgb(image)
+    icc = image.info.get("icc_profile")
+    picture = image if image.mode in ("RGB", "L", "CMYK") else _to_rgb(image)
     picture = _shrink(picture, limits.preview_side, RESAMPLE, REDUCING_GAP)
+    picture = to_srgb(picture, icc)
     transpose = _TRANSPOSE.get(exif["orientation"])
     if transpose is not None:
         picture = picture.transpose(transpose)
@@ -156,6 +157,22 @@ def process_photo(data: bytes, *, limits: Limits = Limits()) -> ProcessedPhoto: 
         preview_size=picture.size,
         thumbnail_size=thumbnail.size,
     )
+
+
+def _checked_image(data: bytes, limits: Limits) -> tuple[str, ImageFile.ImageFile]:
+    """The opened (not yet decoded) image, once every check before decoding passed."""
+    _check_size(data, limits)
+    fmt = sniff_format(data)
+    marker = find_markup(data)
+    if marker:
+        raise PhotoRejected("photo.embedded_markup", {"marker": marker})
+    image = _open(fmt, data)
+    _check_dimensions(*image.size, limits)
+    if getattr(image, "n_frames", 1) > 1:
+        raise PhotoRejected("photo.animated")
+    if fmt == "JPEG":
+        _check_scans(image, data, limits)
+    return fmt, image
 
 
 def fit(size: tuple[int, int], side: int) -> tuple[int, int]:
@@ -220,6 +237,24 @@ def _decode(image: ImageFile.ImageFile) -> None:
 
 def _corrupt(error: Exception) -> PhotoRejected:
     return PhotoRejected("photo.corrupt", {"reason": f"{type(error).__name__}: {error}"[:200]})
+
+
+def to_srgb(picture: Image.Image, icc: bytes | None) -> Image.Image:
+    """8-bit sRGB pixels, through the embedded colour profile when there is one.
+
+    The derivatives carry no profile, so a photo tagged Display P3 (iPhones) or
+    a CMYK print profile must be converted, not just stripped, or its colours
+    would shift. A profile that is sRGB already, or that LittleCMS cannot read
+    or cannot apply to these pixels, leaves a plain conversion.
+    """
+    if icc:
+        try:
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            if "srgb" not in ImageCms.getProfileDescription(profile).lower():
+                return ImageCms.profileToProfile(picture, profile, _SRGB, outputMode="RGB")
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+            pass  # a broken or mismatched profile is ignored, as browsers do
+    return picture if picture.mode == "RGB" else picture.convert("RGB")
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -166,6 +166,60 @@ def jpeg_markers(jpeg: bytes) -> list[int]:
     raise AssertionError("no SOS")
 
 
+# D50-adapted XYZ of the sRGB primaries, as an ICC matrix/TRC profile lists them.
+SRGB_PRIMARIES = {
+    "red": (0.4361, 0.2225, 0.0139),
+    "green": (0.3851, 0.7169, 0.0971),
+    "blue": (0.1431, 0.0606, 0.7141),
+}
+
+
+def icc_profile(description: str, red, green, blue, gamma: float = 2.2) -> bytes:
+    """A minimal ICC v2 RGB display profile (matrix and gamma), written by hand."""
+
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    def xyz(triple) -> bytes:
+        return b"XYZ " + bytes(4) + b"".join(s15(v) for v in triple)
+
+    text = description.encode("ascii") + b"\x00"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(4 + 4 + 2 + 1 + 67)
+    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+    tags = [
+        (b"desc", desc),
+        (b"wtpt", xyz((0.9642, 1.0, 0.8249))),
+        (b"rXYZ", xyz(red)),
+        (b"gXYZ", xyz(green)),
+        (b"bXYZ", xyz(blue)),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+        (b"cprt", b"text" + bytes(4) + b"none\x00\x00\x00\x00"),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for signature, data in tags:
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += data + bytes(-len(data) % 4)
+    size = offset + len(body)
+    header = (
+        struct.pack(">I", size)
+        + b"lcms"
+        + bytes([2, 0x10, 0, 0])
+        + b"mntrRGB XYZ "
+        + bytes(12)
+        + b"acsp"
+        + bytes(4 + 4 + 4 + 4 + 8 + 4)
+        + s15(0.9642)
+        + s15(1.0)
+        + s15(0.8249)
+        + bytes(4 + 16 + 28)
+    )
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
 @pytest.fixture
 def build() -> SimpleNamespace:
     """The image builders above, for tests (they cannot import a conftest)."""
@@ -178,6 +232,8 @@ def build() -> SimpleNamespace:
         jpeg_segment=jpeg_segment,
         with_segments=with_segments,
         jpeg_markers=jpeg_markers,
+        icc_profile=icc_profile,
+        srgb_primaries=SRGB_PRIMARIES,
     )
 
 

@@ -56,9 +56,7 @@ def test_copies_of_a_photo_are_flagged_as_reused(build, seed):
         assert "photo.reused" in [f.code for f in flags], name
 
 
-def test_different_scenes_with_shared_palette_and_structure_do_not_match(
-    build
-):
+def test_different_scenes_with_shared_palette_and_structure_do_not_match(build):
     photos = [process_photo(build.encode(build.scene(seed), quality=90)) for seed in range(50)]
     closest = min(
         reuse_distance(a.phash, a.crop_hashes, b.phash, b.crop_hashes)
