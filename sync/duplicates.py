@@ -176,11 +176,16 @@ def _answers(doc: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _subject(doc: Mapping[str, Any]) -> str:
-    """The survey's subject: its own `subject`, else told by a tax code answer."""
+    """"household" or "enterprise": the `subject` the ingest may set from the form.
+
+    Without it, the enterprise form's own answers tell (contracts.md: only it
+    has `tax_code` and `name` at the top of its answers).
+    """
     subject = doc.get("subject")
     if isinstance(subject, str):
         return subject
-    return "enterprise" if "tax_code" in _answers(doc) else "household"
+    answers = _answers(doc)
+    return "enterprise" if "tax_code" in answers or "name" in answers else "household"
 
 
 def _kind(new: Mapping[str, Any], old: Mapping[str, Any], rules: DuplicateRules) -> str:

@@ -323,6 +323,23 @@ def test_enterprise_without_tax_code_matches_by_place_and_name():
     assert find_duplicates(neighbour, [old]) == []
 
 
+def test_enterprise_with_the_tax_code_unanswered_is_still_an_enterprise():
+    new = enterprise("e2", None, name="Cty Minh Phat", gps=moved(HOME, north_m=8))
+    del new["answers"]["tax_code"]
+    old = enterprise("e1", "0600123451", name="Công ty TNHH Minh Phát")
+    assert codes(find_duplicates(new, [old])) == [("survey:e1", "duplicate", [NEAR_SIMILAR_NAME])]
+
+
+def test_subject_given_by_the_ingest_wins():
+    # A household form that asks for a "name" would look like an enterprise.
+    old = household("h1", "Số 12 ngõ 5 Trần Hưng Đạo")
+    new = household("h2", "Số 12 ngõ 5 Trần Hưng Đạo", gps=FAR)
+    new["answers"]["name"] = "Gia đình ông An"
+    assert find_duplicates(new, [old]) == []
+    matches = find_duplicates({**new, "subject": "household"}, [old])
+    assert [m.candidate_id for m in matches] == ["survey:h1"]
+
+
 def test_households_and_enterprises_are_never_compared():
     shop = enterprise("e1", "0600123451", name="Nguyễn Văn An")
     home = household("h1", "Số 12 ngõ 5 Trần Hưng Đạo", head="Nguyễn Văn An")
