@@ -233,6 +233,7 @@ def merge_revisions(ancestor: Mapping[str, Any] | None, leaves: Sequence[Leaf]) 
     pairs = [(leaf, _body(leaf.doc)) for leaf in ranked]
     doc = merger.merge_map((), base, pairs, _document_key_style)
     _carry_metadata(doc, ranked, winner)
+    merger.note_attachments(ranked, winner)
     conflicts = tuple(sorted(merger.conflicts, key=lambda c: c.path))
     return MergeResult(doc=copy.deepcopy(doc), conflicts=conflicts, winner_rev=winner,
                        losing_revs=losing)
@@ -435,6 +436,24 @@ class _Merger:
                 merged[key] = value
         return merged
 
+    def note_attachments(self, ranked: Sequence[Leaf], winner: str) -> None:
+        """Record attachments only losing leaves hold: the merged body cannot carry them.
+
+        A stub is only valid for an attachment of the revision it is written
+        on, the winner; surveys carry none (photos are documents of their
+        own), but a loser's attachment must not vanish without a trace.
+        """
+        winner_leaf = next(leaf for leaf in ranked if leaf.rev == winner)
+        kept = _as_map(winner_leaf.doc.get("_attachments"))
+        for name in sorted({n for leaf in ranked for n in _as_map(leaf.doc.get("_attachments"))}):
+            losers = [
+                (leaf, stub) for leaf in ranked if leaf.rev != winner
+                for stub in [_as_map(leaf.doc.get("_attachments")).get(name)]
+                if stub is not None and not _same_attachment(stub, kept.get(name))
+            ]
+            if losers:
+                self._note(("_attachments", name), (winner_leaf, kept.get(name, MISSING)), losers)
+
     def _note(self, path: tuple[str, ...], winner: tuple[Leaf, Any], losers: Pairs) -> None:
         self.conflicts.append(
             Conflict(path=path, winner=_version(*winner),
@@ -451,6 +470,13 @@ def _version(leaf: Leaf, value: Any) -> Version:
         author=leaf.author,
         updated_at=_leaf_time(leaf) if isinstance(_leaf_time(leaf), str) else None,
     )
+
+
+def _same_attachment(a: Any, b: Any) -> bool:
+    """Attachments are the same when their digests are (stubs differ in revpos)."""
+    if not isinstance(a, Mapping) or not isinstance(b, Mapping):
+        return False
+    return a.get("digest") is not None and a.get("digest") == b.get("digest")
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -306,6 +306,21 @@ def test_couchdb_bookkeeping_is_dropped_and_attachments_follow_the_winner():
     assert sorted(k for k in result.doc if k.startswith("_")) == ["_attachments", "_id"]
 
 
+def test_attachments_only_a_loser_holds_are_recorded():
+    a = edited("4-aaa", PHONE, set_answer("fibre", "yes"))
+    b = edited("3-bbb", LATER, set_answer("consent", "no"))
+    a.doc["_attachments"] = {"a.jpg": {"stub": True, "digest": "md5-A", "revpos": 4}}
+    b.doc["_attachments"] = {
+        "a.jpg": {"stub": True, "digest": "md5-A", "revpos": 2},
+        "b.jpg": {"stub": True, "digest": "md5-B", "revpos": 3},
+    }
+    result = all_orders([a, b])
+    assert result.doc["_attachments"] == a.doc["_attachments"]
+    (conflict,) = result.conflicts
+    assert conflict.path == ("_attachments", "b.jpg")
+    assert conflict.winner.deleted and conflict.losers[0].value["digest"] == "md5-B"
+
+
 def test_unknown_ancestor_keeps_everything_and_records_disagreements():
     a = edited("3-aaa", PHONE, lambda answers: answers.pop("fibre"))
     b = edited("3-bbb", LATER, set_answer("consent", "no"))
