@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -186,9 +186,11 @@ def history_from_revisions(revisions: Mapping[str, Any]) -> list[str]:
 
 
 def nearest_common_ancestor(
-    histories: Sequence[Sequence[str]], known: Container[str] | None = None
+    histories: Sequence[Sequence[str]],
+    known: Container[str] | None = None,
+    merged: Mapping[str, Collection[str]] | None = None,
 ) -> str | None:
-    """The newest revision in every leaf's history whose body is `known`.
+    """The newest revision in every leaf's ancestry whose body is `known`.
 
     `histories` are the leaves' ancestries (each leaf first, as from
     `history_from_revisions`). Common ancestors of tree leaves form one path
@@ -196,12 +198,34 @@ def nearest_common_ancestor(
     body was never stored, an older common one is still a correct base (it
     only makes more answers look changed, so more disagreements get recorded,
     none lost); None when there is none.
+
+    `merged` maps each merge revision the ingest wrote to every revision it
+    merged (the union of its leaves' histories). CouchDB gives a revision one
+    parent only, so without this a phone that kept editing a losing leaf
+    after a merge would look as if it had changed again whatever the merge
+    decided against it, and could reverse that decision; with it the losing
+    leaf counts as an ancestor of the merge, and only the phone's new edits
+    count as changes.
     """
     if not histories:
         return None
-    common = set(histories[0]).intersection(*histories[1:])
+    lines = [_ancestry(history, merged or {}) for history in histories]
+    common = set.intersection(*lines)
     usable = [rev for rev in common if known is None or rev in known]
     return max(usable, key=parse_rev, default=None)
+
+
+def _ancestry(history: Sequence[str], merged: Mapping[str, Collection[str]]) -> set[str]:
+    """A history plus everything merged into any revision of it."""
+    ancestry = set(history)
+    pending = [rev for rev in history if rev in merged]
+    while pending:
+        for rev in merged[pending.pop()]:
+            if rev not in ancestry:
+                ancestry.add(rev)
+                if rev in merged:
+                    pending.append(rev)
+    return ancestry
 
 
 # --- the merge -----------------------------------------------------------
