@@ -263,6 +263,7 @@ def name_similarity(a: str, b: str, *, enterprise: bool = False) -> float:
     """
     fa, fb = fold(a), fold(b)
     if enterprise:
+        fa, fb = (re.sub(r"[^\w\s]+", " ", f) for f in (fa, fb))
         fa, fb = (" ".join(_LEGAL_FORMS.sub(" ", f).split()) or f for f in (fa, fb))
         return SequenceMatcher(None, fa, fb).ratio()
     words_a, words_b = fa.split(), fb.split()

@@ -161,6 +161,7 @@ def test_names_of_different_people(a, b):
     ("Công ty TNHH Minh Phát", "Cty Minh Phat", True),
     ("Cửa hàng điện thoại Hoa Mai", "Điện thoại Hoa Mai", True),
     ("Công ty CP Thành Nam", "CÔNG TY CỔ PHẦN THÀNH NAM", True),
+    ("Minh Phát Co., Ltd.", "Công ty TNHH Minh Phát", True),
     ("Công ty TNHH Minh Phát", "Công ty TNHH Minh Phương", False),
     ("Công ty CP Thành Nam", "Công ty CP Thành Công", False),
 ])
