@@ -265,7 +265,7 @@ def name_similarity(a: str, b: str, *, enterprise: bool = False) -> float:
     if enterprise:
         fa, fb = (re.sub(r"[^\w\s]+", " ", f) for f in (fa, fb))
         fa, fb = (" ".join(_LEGAL_FORMS.sub(" ", f).split()) or f for f in (fa, fb))
-        return SequenceMatcher(None, fa, fb).ratio()
+        return _ratio(fa, fb)
     words_a, words_b = fa.split(), fb.split()
     if not words_a or not words_b or words_a[-1] != words_b[-1]:
         return 0.0
@@ -275,9 +275,20 @@ def name_similarity(a: str, b: str, *, enterprise: bool = False) -> float:
     if words_a == words_b:
         return 1.0
     shorter, longer = sorted((words_a, words_b), key=len)
-    if len(shorter) >= 2 and shorter[0] == longer[0] and set(shorter) <= set(longer):
+    if 2 <= len(shorter) < len(longer) and shorter[0] == longer[0] and _within(shorter, longer):
         return 0.9  # the same family and given name, a middle name left out
-    return SequenceMatcher(None, fa, fb).ratio()
+    return _ratio(fa, fb)
+
+
+def _within(shorter: list[str], longer: list[str]) -> bool:
+    """Whether the words of `shorter` appear in `longer` in the same order."""
+    rest = iter(longer)
+    return all(word in rest for word in shorter)
+
+
+def _ratio(a: str, b: str) -> float:
+    # SequenceMatcher's ratio can depend on argument order; a match must not.
+    return SequenceMatcher(None, *sorted((a, b))).ratio()
 
 
 def _has_marks(text: str) -> bool:
@@ -288,7 +299,7 @@ def _has_marks(text: str) -> bool:
 
 # Phrases first, so "tổ dân phố" is not read as "tổ" + street "dân phố".
 _PHRASES = [
-    (r"\bto dan pho\b|\btdp\b", " to "),
+    (r"\b(to dan pho|tdp|to)( so)?\b", " to "),
     (r"\bkhu pho\b|\bkp\b", " to "),
     (r"\bso nha\b|\bnha so\b|\bsn\b", " so "),
     (r"\bthanh pho\b|\bthi xa\b|\bthi tran\b", " tp "),
