@@ -276,6 +276,25 @@ def test_geopoints_and_other_objects_are_one_value():
     assert result.conflicts[0].losers[0].value == {"lat": 20.1, "lon": 105.9, "accuracy": 5}
 
 
+def test_rows_without_ids_merge_as_one_value():
+    def legacy(rows):
+        return set_answer("members", rows)
+
+    a = edited("3-aaa", PHONE, legacy([{"name": "Nguyễn Văn An"}]))
+    b = edited("3-bbb", LATER, legacy([{"name": "Nguyễn Văn An"}, {"name": "Lê Thị Lan"}]))
+    result = all_orders([a, b])
+    assert len(result.doc["answers"]["members"]) == 2
+    assert result.conflicts[0].losers[0].value == [{"name": "Nguyễn Văn An"}]
+
+
+def test_an_answer_that_changed_type_is_one_value():
+    a = edited("3-aaa", LATER, set_answer("fibre", ["yes"]))
+    b = edited("3-bbb", PHONE, set_answer("fibre", "no"))
+    result = all_orders([a, b])
+    assert result.doc["answers"]["fibre"] == ["yes"]
+    assert result.conflicts[0].losers[0].value == "no"
+
+
 def test_top_level_fields_merge_three_way():
     def top(rev, updated_at, **changes):
         doc = base()
