@@ -20,7 +20,7 @@ The rule, in plain words (docs/merge.md says it for users):
   kept.
 - Lists of plain values (select_multiple choices, photo ids) are merged as
   sets: an option added on one side stays, an option removed on one side
-  goes, so no chosen option and no photo is ever dropped by the merge.
+  goes, so no option or photo added on either side is dropped by the merge.
 - When several sides changed the same answer differently (deleting it counts
   as a change), the leaf whose `updated_at` is latest wins; ties go to the
   higher revision generation, then the larger revision hash. This ranking
@@ -30,8 +30,9 @@ The rule, in plain words (docs/merge.md says it for users):
   change, so nothing is deleted and every disagreement is recorded.
 
 CouchDB helpers for the revision tree (`winning_rev`, `history_from_revisions`,
-`nearest_common_ancestor`) live here too, so the ingest can find the ancestor
-without any knowledge of the merge internals.
+`nearest_common_ancestor`, which also takes the ingest's record of earlier
+merges) live here too, so the ingest can find the ancestor without any
+knowledge of the merge internals.
 """
 
 from __future__ import annotations
