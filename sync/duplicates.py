@@ -105,14 +105,45 @@ def find_duplicates(
     rules: DuplicateRules = DEFAULT_RULES,
 ) -> list[Match]:
     """Candidates that are likely the same subject as `new`, strongest first."""
+    this = _facts(new, rules)
     matches = []
     for candidate in candidates:
-        if candidate.get("_id") == new.get("_id") or _subject(candidate) != _subject(new):
+        if candidate.get("_id") == new.get("_id"):
             continue
-        match = _compare(new, candidate, rules)
+        match = _compare(this, _facts(candidate, rules), rules)
         if match is not None:
             matches.append(match)
     return sorted(matches, key=_strength)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the rules compare, read and normalised once per survey."""
+
+    survey_id: str
+    subject: str
+    tax_code: str | None
+    group: Any
+    address: Any
+    address_key: tuple[str, str, str, str] | None
+    name: str | None
+    point: tuple[float, float] | None
+    phase: str | None
+
+
+def _facts(doc: Mapping[str, Any], rules: DuplicateRules) -> _Facts:
+    answers = _answers(doc)
+    return _Facts(
+        survey_id=str(doc.get("_id")),
+        subject=_subject(doc),
+        tax_code=tax_code_key(answers.get("tax_code")),
+        group=answers.get("residential_group"),
+        address=answers.get("address"),
+        address_key=address_key(answers.get("address")),
+        name=_name(doc),
+        point=_point(doc.get("gps"), rules),
+        phase=_phase(doc, rules),
+    )
 
 
 def _strength(match: Match) -> tuple[int, float, str]:
@@ -121,49 +152,39 @@ def _strength(match: Match) -> tuple[int, float, str]:
     return best, distance, match.candidate_id
 
 
-def _compare(new: Mapping[str, Any], old: Mapping[str, Any], rules: DuplicateRules) -> Match | None:
-    new_answers, old_answers = _answers(new), _answers(old)
+def _compare(new: _Facts, old: _Facts, rules: DuplicateRules) -> Match | None:
+    if new.subject != old.subject:
+        return None
     reasons = []
-    new_tax, old_tax = (tax_code_key(a.get("tax_code")) for a in (new_answers, old_answers))
-    if new_tax and old_tax:
-        if new_tax != old_tax:
+    if new.tax_code and old.tax_code:
+        if new.tax_code != old.tax_code:
             return None  # two tax codes: two enterprises, however close and alike
-        reasons.append(Reason(
-            SAME_TAX_CODE,
-            f"Cùng mã số thuế {mst.format(new_tax)}",
-            f"Same tax code {mst.format(new_tax)}",
-        ))
-    group = new_answers.get("residential_group")
-    new_address = address_key(new_answers.get("address"))
-    if (
-        new_address is not None
-        and group is not None
-        and group == old_answers.get("residential_group")
-        and new_address == address_key(old_answers.get("address"))
+        shown = mst.format(new.tax_code)
+        reasons.append(Reason(SAME_TAX_CODE, f"Cùng mã số thuế {shown}", f"Same tax code {shown}"))
+    if new.address_key is not None and new.group is not None and (
+        (new.group, new.address_key) == (old.group, old.address_key)
     ):
         reasons.append(Reason(
             SAME_ADDRESS,
-            f"Cùng địa chỉ trong tổ dân phố {group}: {old_answers.get('address')}",
-            f"Same address in residential group {group}: {old_answers.get('address')}",
+            f"Cùng địa chỉ trong tổ dân phố {old.group}: {old.address}",
+            f"Same address in residential group {old.group}: {old.address}",
         ))
-    distance = _distance(new.get("gps"), old.get("gps"), rules)
+    distance = haversine_m(*new.point, *old.point) if new.point and old.point else None
     similarity = None
-    if distance is not None and distance <= rules.radius_m:
-        new_name, old_name = _name(new), _name(old)
-        if new_name and old_name:
-            enterprise = _subject(new) == "enterprise"
-            similarity = name_similarity(new_name, old_name, enterprise=enterprise)
-            if similarity >= rules.name_threshold:
-                reasons.append(Reason(
-                    NEAR_SIMILAR_NAME,
-                    f"Cách {distance:.0f} m, tên gần giống: {new_name} / {old_name}",
-                    f"{distance:.0f} m apart, similar names: {new_name} / {old_name}",
-                ))
+    if distance is not None and distance <= rules.radius_m and new.name and old.name:
+        similarity = name_similarity(new.name, old.name, enterprise=new.subject == "enterprise")
+        if similarity >= rules.name_threshold:
+            reasons.append(Reason(
+                NEAR_SIMILAR_NAME,
+                f"Cách {distance:.0f} m, tên gần giống: {new.name} / {old.name}",
+                f"{distance:.0f} m apart, similar names: {new.name} / {old.name}",
+            ))
     if not reasons:
         return None
+    different_phases = new.phase is not None and old.phase is not None and new.phase != old.phase
     return Match(
-        candidate_id=str(old.get("_id")),
-        kind=_kind(new, old, rules),
+        candidate_id=old.survey_id,
+        kind="revisit" if different_phases else "duplicate",
         reasons=tuple(reasons),
         distance_m=distance,
         name_similarity=similarity,
@@ -176,18 +197,16 @@ def _answers(doc: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _subject(doc: Mapping[str, Any]) -> str:
-    """The survey's subject: its own `subject`, else told by a tax code answer."""
+    """"household" or "enterprise": the `subject` the ingest may set from the form.
+
+    Without it, the enterprise form's own answers tell (contracts.md: only it
+    has `tax_code` and `name` at the top of its answers).
+    """
     subject = doc.get("subject")
     if isinstance(subject, str):
         return subject
-    return "enterprise" if "tax_code" in _answers(doc) else "household"
-
-
-def _kind(new: Mapping[str, Any], old: Mapping[str, Any], rules: DuplicateRules) -> str:
-    new_phase, old_phase = _phase(new, rules), _phase(old, rules)
-    if new_phase is None or old_phase is None or new_phase == old_phase:
-        return "duplicate"
-    return "revisit"
+    answers = _answers(doc)
+    return "enterprise" if "tax_code" in answers or "name" in answers else "household"
 
 
 def _phase(doc: Mapping[str, Any], rules: DuplicateRules) -> str | None:
@@ -244,8 +263,9 @@ def name_similarity(a: str, b: str, *, enterprise: bool = False) -> float:
     """
     fa, fb = fold(a), fold(b)
     if enterprise:
+        fa, fb = (re.sub(r"[^\w\s]+", " ", f) for f in (fa, fb))
         fa, fb = (" ".join(_LEGAL_FORMS.sub(" ", f).split()) or f for f in (fa, fb))
-        return SequenceMatcher(None, fa, fb).ratio()
+        return _ratio(fa, fb)
     words_a, words_b = fa.split(), fb.split()
     if not words_a or not words_b or words_a[-1] != words_b[-1]:
         return 0.0
@@ -255,9 +275,20 @@ def name_similarity(a: str, b: str, *, enterprise: bool = False) -> float:
     if words_a == words_b:
         return 1.0
     shorter, longer = sorted((words_a, words_b), key=len)
-    if len(shorter) >= 2 and shorter[0] == longer[0] and set(shorter) <= set(longer):
+    if 2 <= len(shorter) < len(longer) and shorter[0] == longer[0] and _within(shorter, longer):
         return 0.9  # the same family and given name, a middle name left out
-    return SequenceMatcher(None, fa, fb).ratio()
+    return _ratio(fa, fb)
+
+
+def _within(shorter: list[str], longer: list[str]) -> bool:
+    """Whether the words of `shorter` appear in `longer` in the same order."""
+    rest = iter(longer)
+    return all(word in rest for word in shorter)
+
+
+def _ratio(a: str, b: str) -> float:
+    # SequenceMatcher's ratio can depend on argument order; a match must not.
+    return SequenceMatcher(None, *sorted((a, b))).ratio()
 
 
 def _has_marks(text: str) -> bool:
@@ -268,7 +299,7 @@ def _has_marks(text: str) -> bool:
 
 # Phrases first, so "tổ dân phố" is not read as "tổ" + street "dân phố".
 _PHRASES = [
-    (r"\bto dan pho\b|\btdp\b", " to "),
+    (r"\b(to dan pho|tdp|to)( so)?\b", " to "),
     (r"\bkhu pho\b|\bkp\b", " to "),
     (r"\bso nha\b|\bnha so\b|\bsn\b", " so "),
     (r"\bthanh pho\b|\bthi xa\b|\bthi tran\b", " tp "),
@@ -365,16 +396,13 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * _EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-def _distance(a: Any, b: Any, rules: DuplicateRules) -> float | None:
-    """Metres between two usable GPS fixes, None when either is missing or vague."""
-    points = []
-    for fix in (a, b):
-        if not isinstance(fix, Mapping):
-            return None
-        lat, lon, accuracy = fix.get("lat"), fix.get("lon"), fix.get("accuracy")
-        if not all(isinstance(v, int | float) for v in (lat, lon)):
-            return None
-        if isinstance(accuracy, int | float) and accuracy > rules.max_accuracy_m:
-            return None
-        points.append((float(lat), float(lon)))
-    return haversine_m(*points[0], *points[1])
+def _point(fix: Any, rules: DuplicateRules) -> tuple[float, float] | None:
+    """A usable GPS fix as (lat, lon); None when missing or too vague to compare."""
+    if not isinstance(fix, Mapping):
+        return None
+    lat, lon, accuracy = fix.get("lat"), fix.get("lon"), fix.get("accuracy")
+    if not all(isinstance(v, int | float) for v in (lat, lon)):
+        return None
+    if isinstance(accuracy, int | float) and accuracy > rules.max_accuracy_m:
+        return None
+    return float(lat), float(lon)

@@ -20,7 +20,7 @@ The rule, in plain words (docs/merge.md says it for users):
   kept.
 - Lists of plain values (select_multiple choices, photo ids) are merged as
   sets: an option added on one side stays, an option removed on one side
-  goes, so no chosen option and no photo is ever dropped by the merge.
+  goes, so no option or photo added on either side is dropped by the merge.
 - When several sides changed the same answer differently (deleting it counts
   as a change), the leaf whose `updated_at` is latest wins; ties go to the
   higher revision generation, then the larger revision hash. This ranking
@@ -30,15 +30,16 @@ The rule, in plain words (docs/merge.md says it for users):
   change, so nothing is deleted and every disagreement is recorded.
 
 CouchDB helpers for the revision tree (`winning_rev`, `history_from_revisions`,
-`nearest_common_ancestor`) live here too, so the ingest can find the ancestor
-without any knowledge of the merge internals.
+`nearest_common_ancestor`, which also takes the ingest's record of earlier
+merges) live here too, so the ingest can find the ancestor without any
+knowledge of the merge internals.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -186,9 +187,11 @@ def history_from_revisions(revisions: Mapping[str, Any]) -> list[str]:
 
 
 def nearest_common_ancestor(
-    histories: Sequence[Sequence[str]], known: Container[str] | None = None
+    histories: Sequence[Sequence[str]],
+    known: Container[str] | None = None,
+    merged: Mapping[str, Collection[str]] | None = None,
 ) -> str | None:
-    """The newest revision in every leaf's history whose body is `known`.
+    """The newest revision in every leaf's ancestry whose body is `known`.
 
     `histories` are the leaves' ancestries (each leaf first, as from
     `history_from_revisions`). Common ancestors of tree leaves form one path
@@ -196,12 +199,34 @@ def nearest_common_ancestor(
     body was never stored, an older common one is still a correct base (it
     only makes more answers look changed, so more disagreements get recorded,
     none lost); None when there is none.
+
+    `merged` maps each merge revision the ingest wrote to every revision it
+    merged (the union of its leaves' histories). CouchDB gives a revision one
+    parent only, so without this a phone that kept editing a losing leaf
+    after a merge would look as if it had changed again whatever the merge
+    decided against it, and could reverse that decision; with it the losing
+    leaf counts as an ancestor of the merge, and only the phone's new edits
+    count as changes.
     """
     if not histories:
         return None
-    common = set(histories[0]).intersection(*histories[1:])
+    lines = [_ancestry(history, merged or {}) for history in histories]
+    common = set.intersection(*lines)
     usable = [rev for rev in common if known is None or rev in known]
     return max(usable, key=parse_rev, default=None)
+
+
+def _ancestry(history: Sequence[str], merged: Mapping[str, Collection[str]]) -> set[str]:
+    """A history plus everything merged into any revision of it."""
+    ancestry = set(history)
+    pending = [rev for rev in history if rev in merged]
+    while pending:
+        for rev in merged[pending.pop()]:
+            if rev not in ancestry:
+                ancestry.add(rev)
+                if rev in merged:
+                    pending.append(rev)
+    return ancestry
 
 
 # --- the merge -----------------------------------------------------------
@@ -233,6 +258,7 @@ def merge_revisions(ancestor: Mapping[str, Any] | None, leaves: Sequence[Leaf]) 
     pairs = [(leaf, _body(leaf.doc)) for leaf in ranked]
     doc = merger.merge_map((), base, pairs, _document_key_style)
     _carry_metadata(doc, ranked, winner)
+    merger.note_attachments(ranked, winner)
     conflicts = tuple(sorted(merger.conflicts, key=lambda c: c.path))
     return MergeResult(doc=copy.deepcopy(doc), conflicts=conflicts, winner_rev=winner,
                        losing_revs=losing)
@@ -435,6 +461,24 @@ class _Merger:
                 merged[key] = value
         return merged
 
+    def note_attachments(self, ranked: Sequence[Leaf], winner: str) -> None:
+        """Record attachments only losing leaves hold: the merged body cannot carry them.
+
+        A stub is only valid for an attachment of the revision it is written
+        on, the winner; surveys carry none (photos are documents of their
+        own), but a loser's attachment must not vanish without a trace.
+        """
+        winner_leaf = next(leaf for leaf in ranked if leaf.rev == winner)
+        kept = _as_map(winner_leaf.doc.get("_attachments"))
+        for name in sorted({n for leaf in ranked for n in _as_map(leaf.doc.get("_attachments"))}):
+            losers = [
+                (leaf, stub) for leaf in ranked if leaf.rev != winner
+                for stub in [_as_map(leaf.doc.get("_attachments")).get(name)]
+                if stub is not None and not _same_attachment(stub, kept.get(name))
+            ]
+            if losers:
+                self._note(("_attachments", name), (winner_leaf, kept.get(name, MISSING)), losers)
+
     def _note(self, path: tuple[str, ...], winner: tuple[Leaf, Any], losers: Pairs) -> None:
         self.conflicts.append(
             Conflict(path=path, winner=_version(*winner),
@@ -451,6 +495,13 @@ def _version(leaf: Leaf, value: Any) -> Version:
         author=leaf.author,
         updated_at=_leaf_time(leaf) if isinstance(_leaf_time(leaf), str) else None,
     )
+
+
+def _same_attachment(a: Any, b: Any) -> bool:
+    """Attachments are the same when their digests are (stubs differ in revpos)."""
+    if not isinstance(a, Mapping) or not isinstance(b, Mapping):
+        return False
+    return a.get("digest") is not None and a.get("digest") == b.get("digest")
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -161,6 +161,7 @@ def test_names_of_different_people(a, b):
     ("Công ty TNHH Minh Phát", "Cty Minh Phat", True),
     ("Cửa hàng điện thoại Hoa Mai", "Điện thoại Hoa Mai", True),
     ("Công ty CP Thành Nam", "CÔNG TY CỔ PHẦN THÀNH NAM", True),
+    ("Minh Phát Co., Ltd.", "Công ty TNHH Minh Phát", True),
     ("Công ty TNHH Minh Phát", "Công ty TNHH Minh Phương", False),
     ("Công ty CP Thành Nam", "Công ty CP Thành Công", False),
 ])
@@ -323,6 +324,23 @@ def test_enterprise_without_tax_code_matches_by_place_and_name():
     assert find_duplicates(neighbour, [old]) == []
 
 
+def test_enterprise_with_the_tax_code_unanswered_is_still_an_enterprise():
+    new = enterprise("e2", None, name="Cty Minh Phat", gps=moved(HOME, north_m=8))
+    del new["answers"]["tax_code"]
+    old = enterprise("e1", "0600123451", name="Công ty TNHH Minh Phát")
+    assert codes(find_duplicates(new, [old])) == [("survey:e1", "duplicate", [NEAR_SIMILAR_NAME])]
+
+
+def test_subject_given_by_the_ingest_wins():
+    # A household form that asks for a "name" would look like an enterprise.
+    old = household("h1", "Số 12 ngõ 5 Trần Hưng Đạo")
+    new = household("h2", "Số 12 ngõ 5 Trần Hưng Đạo", gps=FAR)
+    new["answers"]["name"] = "Gia đình ông An"
+    assert find_duplicates(new, [old]) == []
+    matches = find_duplicates({**new, "subject": "household"}, [old])
+    assert [m.candidate_id for m in matches] == ["survey:h1"]
+
+
 def test_households_and_enterprises_are_never_compared():
     shop = enterprise("e1", "0600123451", name="Nguyễn Văn An")
     home = household("h1", "Số 12 ngõ 5 Trần Hưng Đạo", head="Nguyễn Văn An")
@@ -341,3 +359,79 @@ def test_candidate_order_does_not_matter(order):
         household("d", "Số 3 Hàng Tiện", head="Lê Thị Lan", gps=FAR),
     ]
     assert find_duplicates(new, [pool[i] for i in order]) == find_duplicates(new, pool)
+
+
+# --- generated addresses and names -----------------------------------------
+
+STREETS = ["Trần Hưng Đạo", "Hàng Tiện", "Hùng Vương", "Lê Hồng Phong", "Trần Đăng Ninh",
+           "Bến Thóc", "Nguyễn Du", "Hàng Cấp", "Văn Cao", "Đặng Việt Châu"]
+
+
+@st.composite
+def written_address(draw, house, alley, lane, street):
+    """One way a volunteer may write a given house's address."""
+    words = [draw(st.sampled_from(["Số {}", "số nhà {}", "SN {}", "{}", "Số 0{}"])).format(house)]
+    if alley is not None:
+        words.append(draw(st.sampled_from(["ngõ {}", "Ngõ 0{}", "ng. {}", "hẻm {}"])).format(alley))
+        if lane is not None:
+            words.append(draw(st.sampled_from(["ngách {}", "Ngách {}", "ngh.{}"])).format(lane))
+        if draw(st.booleans()):
+            words = words[1:] + words[:1]  # "ngõ 5 số 12 ..."
+    words.append(draw(st.sampled_from(["đường {}", "phố {}", "Đ. {}", "{}"])).format(street))
+    text = draw(st.sampled_from([" ", ", "])).join(words)
+    text += draw(st.sampled_from([
+        "", ", tổ 3", " TDP 03", ", tổ dân phố số 3", " tổ dân phố số 3", ", phường Thành Nam",
+        " P. Thành Nam", ", P. Thành Nam, Ninh Bình", ", tổ 3, phường Thành Nam, tỉnh Ninh Bình",
+        " phường Thành Nam, Ninh Bình",
+    ]))
+    if draw(st.booleans()):
+        text = fold(text)
+    return draw(st.sampled_from([text, text.upper(), text.lower(), "  " + text + " "]))
+
+
+HOUSES = st.tuples(
+    st.integers(1, 250), st.one_of(st.none(), st.integers(1, 60)),
+    st.one_of(st.none(), st.integers(1, 30)), st.sampled_from(STREETS),
+).map(lambda h: h if h[1] is not None else (h[0], None, None, h[3]))
+
+
+def expected_key(house, alley, lane, street):
+    return (str(house), "" if alley is None else str(alley), "" if lane is None else str(lane),
+            fold(street))
+
+
+@settings(max_examples=500)
+@given(house=HOUSES, data=st.data())
+def test_generated_addresses_normalise_to_their_house(house, data):
+    text = data.draw(written_address(*house))
+    assert address_key(text) == expected_key(*house), text
+
+
+@settings(max_examples=500)
+@given(first=HOUSES, second=HOUSES, data=st.data())
+def test_two_writings_match_exactly_when_the_house_is_the_same(first, second, data):
+    new = household("b", data.draw(written_address(*first)), gps=FAR)
+    old = household("a", data.draw(written_address(*second)))
+    same_house = expected_key(*first) == expected_key(*second)
+    assert bool(find_duplicates(new, [old])) is same_house
+    assert bool(find_duplicates(old, [new])) is same_house
+
+
+GIVEN = ["An", "Anh", "Bình", "Hà", "Hạ", "Hương", "Lan", "Minh", "Thắng", "Huệ"]
+FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Đặng", "Vũ"]
+MIDDLE = ["Văn", "Thị", "Đức", "Thu", "Minh"]
+NAMES = st.builds(lambda f, m, g: f"{f} {m} {g}", st.sampled_from(FAMILY), st.sampled_from(MIDDLE),
+                  st.sampled_from(GIVEN))
+
+
+@settings(max_examples=500)
+@given(a=NAMES, b=NAMES, east=st.floats(0, 60), strip=st.booleans())
+def test_matching_is_symmetric(a, b, east, strip):
+    new = household("b", "nhà sau chợ", head=fold(a) if strip else a, gps=moved(HOME, east_m=east))
+    old = household("a", "nhà cạnh đình", head=b)
+    there = [m.reasons for m in find_duplicates(new, [old])]
+    back = [m.reasons for m in find_duplicates(old, [new])]
+    assert bool(there) is bool(back)
+    assert (name_similarity(a, b) >= 0.8) is (name_similarity(b, a) >= 0.8)
+    if there:
+        assert east <= 30.5 and fold(a).split()[-1] == fold(b).split()[-1]

@@ -276,6 +276,25 @@ def test_geopoints_and_other_objects_are_one_value():
     assert result.conflicts[0].losers[0].value == {"lat": 20.1, "lon": 105.9, "accuracy": 5}
 
 
+def test_rows_without_ids_merge_as_one_value():
+    def legacy(rows):
+        return set_answer("members", rows)
+
+    a = edited("3-aaa", PHONE, legacy([{"name": "Nguyễn Văn An"}]))
+    b = edited("3-bbb", LATER, legacy([{"name": "Nguyễn Văn An"}, {"name": "Lê Thị Lan"}]))
+    result = all_orders([a, b])
+    assert len(result.doc["answers"]["members"]) == 2
+    assert result.conflicts[0].losers[0].value == [{"name": "Nguyễn Văn An"}]
+
+
+def test_an_answer_that_changed_type_is_one_value():
+    a = edited("3-aaa", LATER, set_answer("fibre", ["yes"]))
+    b = edited("3-bbb", PHONE, set_answer("fibre", "no"))
+    result = all_orders([a, b])
+    assert result.doc["answers"]["fibre"] == ["yes"]
+    assert result.conflicts[0].losers[0].value == "no"
+
+
 def test_top_level_fields_merge_three_way():
     def top(rev, updated_at, **changes):
         doc = base()
@@ -304,6 +323,21 @@ def test_couchdb_bookkeeping_is_dropped_and_attachments_follow_the_winner():
     result = all_orders([a, b])
     assert result.winner_rev == "3-bbb"
     assert sorted(k for k in result.doc if k.startswith("_")) == ["_attachments", "_id"]
+
+
+def test_attachments_only_a_loser_holds_are_recorded():
+    a = edited("4-aaa", PHONE, set_answer("fibre", "yes"))
+    b = edited("3-bbb", LATER, set_answer("consent", "no"))
+    a.doc["_attachments"] = {"a.jpg": {"stub": True, "digest": "md5-A", "revpos": 4}}
+    b.doc["_attachments"] = {
+        "a.jpg": {"stub": True, "digest": "md5-A", "revpos": 2},
+        "b.jpg": {"stub": True, "digest": "md5-B", "revpos": 3},
+    }
+    result = all_orders([a, b])
+    assert result.doc["_attachments"] == a.doc["_attachments"]
+    (conflict,) = result.conflicts
+    assert conflict.path == ("_attachments", "b.jpg")
+    assert conflict.winner.deleted and conflict.losers[0].value["digest"] == "md5-B"
 
 
 def test_unknown_ancestor_keeps_everything_and_records_disagreements():

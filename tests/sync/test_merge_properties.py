@@ -63,6 +63,9 @@ class Replica:
         self.nodes: dict[str, Node] = {}
         self.bodies: dict[str, dict] = {}
         self.row_counter = 0
+        # What the ingest keeps in SQL: each merge revision and all it merged.
+        self.merged: dict[str, set[str]] = {}
+        self.use_merge_records = True
 
     def write(self, parent: str | None, body: dict, deleted: bool = False) -> str:
         rev = rev_id(parent, body, deleted)
@@ -113,13 +116,17 @@ class Replica:
         if len(live) < 2:
             return None
         histories = [history_from_revisions(self.revisions(rev)) for rev in live]
-        base_rev = nearest_common_ancestor(histories, known=self.bodies)
-        if base_rev != nearest_common_ancestor(histories):
+        records = self.merged if self.use_merge_records else None
+        base_rev = nearest_common_ancestor(histories, known=self.bodies, merged=records)
+        if base_rev != nearest_common_ancestor(histories, merged=records):
             label("merge on an older ancestor: the nearest body was never seen")
+        if base_rev != nearest_common_ancestor(histories, known=self.bodies):
+            label("merge on a leaf an earlier merge took in")
         ancestor = self.bodies[base_rev] if base_rev else None
         leaves = [Leaf(rev=rev, doc={**self.bodies[rev], "_rev": rev}) for rev in live]
         result = merge_revisions(ancestor, leaves)
-        self.write(result.winner_rev, result.doc)
+        merge_rev = self.write(result.winner_rev, result.doc)
+        self.merged[merge_rev] = set().union(*histories)
         for rev in result.losing_revs:
             self.write(rev, {"_id": DOC_ID}, deleted=True)
         return ancestor, leaves, result
@@ -467,3 +474,45 @@ def test_model_merge_falls_back_to_an_older_ancestor_when_the_nearest_is_unknown
     assert result.conflicts == ()
     assert result.doc["status"] == "final"
     assert result.doc["answers"]["fibre"] == "yes" and result.doc["answers"]["consent"] == "no"
+
+
+def stale_branch_edit(use_merge_records: bool) -> MergeResult:
+    """A phone keeps editing its losing leaf after the server merged it away."""
+    server, phone = Replica(), Replica()
+    server.use_merge_records = use_merge_records
+    root = server.write(None, initial_doc())
+    server.replicate_to(phone)
+    losing = {**initial_doc(), "updated_at": "2026-03-03T10:00:00+07:00"}
+    losing["answers"] = {**losing["answers"], "fibre": "mobile_only"}
+    leaf = phone.write(root, losing)
+    corrected = {**initial_doc(), "updated_at": "2026-03-03T11:00:00+07:00"}
+    corrected["answers"] = {**corrected["answers"], "fibre": "yes"}
+    # The reviewer's correction, two saves deep: CouchDB's winner, so the
+    # merge is written on top of it and the phone's leaf is not its ancestor.
+    draft = server.write(root, {**initial_doc(), "updated_at": "2026-03-03T10:30:00+07:00"})
+    server.write(draft, corrected)
+    phone.replicate_to(server)
+    _, _, first = server.merge()
+    assert first.doc["answers"]["fibre"] == "yes" and first.losing_revs == (leaf,)
+    later = copy.deepcopy(losing)  # the phone has not pulled the merge yet
+    later["answers"]["consent"] = "no"
+    later["updated_at"] = "2026-03-03T12:00:00+07:00"
+    phone.write(leaf, later)
+    phone.replicate_to(server)
+    _, _, second = server.merge()
+    return second
+
+
+def test_merge_records_keep_a_decision_when_a_stale_branch_is_edited():
+    result = stale_branch_edit(use_merge_records=True)
+    assert result.doc["answers"]["fibre"] == "yes"  # the reviewer's correction holds
+    assert result.doc["answers"]["consent"] == "no"  # the phone's new edit is applied
+    assert result.conflicts == ()
+
+
+def test_without_merge_records_a_stale_branch_reopens_the_decision():
+    # Why the ingest should pass `merged`: on CouchDB's single-parent tree the
+    # phone's old value looks like a fresh change, and the later save wins.
+    result = stale_branch_edit(use_merge_records=False)
+    assert result.doc["answers"]["fibre"] == "mobile_only"
+    assert [c.path for c in result.conflicts] == [("answers", "fibre")]
