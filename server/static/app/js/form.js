@@ -1,0 +1,538 @@
+// The survey form on the phone: renders a form definition (docs/forms.md),
+// one top-level group per page, and writes every change to PouchDB at once.
+// Relevance, calculations, constraints, required answers and choice filters
+// are the form's JSON Logic rules, evaluated by expr.js after each change.
+
+import { h, mount } from './dom.js';
+import {
+  applyCalculations, childrenOf, collectErrors, evaluate, fieldError, isEmpty, isRelevant,
+  isRequired, relevantAnswers, scope, truthy,
+} from './expr.js';
+import { pick, t } from './i18n.js';
+import { preparePhoto } from './photo.js';
+import {
+  addPhoto, feedbackBySurvey, getFormDoc, photoBlob, removePhoto, surveyState, SurveySaver, uuid4,
+} from './store.js';
+
+const RADIO_LIMIT = 6;
+
+// Top-level groups are pages; loose top-level fields between them share one.
+export function buildPages(fields) {
+  const pages = [];
+  let loose = null;
+  for (const field of fields) {
+    if (field.type === 'group') {
+      loose = null;
+      pages.push({ group: field, fields: childrenOf(field) });
+    } else if (field.type !== 'calculate') {
+      if (!loose) {
+        loose = { group: null, fields: [] };
+        pages.push(loose);
+      }
+      loose.fields.push(field);
+    }
+  }
+  return pages;
+}
+
+function fieldNames(fields, into = new Set()) {
+  for (const field of fields) {
+    into.add(field.name);
+    fieldNames(childrenOf(field), into);
+  }
+  return into;
+}
+
+export function currentPosition(timeout = 8000) {
+  return new Promise((resolve) => {
+    if (!navigator.geolocation) {
+      resolve(null);
+      return;
+    }
+    navigator.geolocation.getCurrentPosition(
+      (pos) => resolve({
+        lat: pos.coords.latitude, lon: pos.coords.longitude, accuracy: pos.coords.accuracy,
+      }),
+      () => resolve(null),
+      { enableHighAccuracy: true, timeout, maximumAge: 60000 },
+    );
+  });
+}
+
+function initialAnswers(fields, target) {
+  for (const field of fields) {
+    if (field.type === 'group') initialAnswers(childrenOf(field), target);
+    else if (field.default !== undefined && target[field.name] === undefined) {
+      target[field.name] = structuredClone(field.default);
+    }
+  }
+}
+
+export class FormView {
+  constructor({ definition, survey, stores, editable, onChange }) {
+    this.def = definition;
+    this.survey = survey;
+    this.answers = survey.answers;
+    this.stores = stores;
+    this.editable = editable;
+    this.onChange = onChange;
+    this.bindings = [];
+    this.touched = new Set();
+    this.showAll = false;
+    this.pages = buildPages(definition.fields);
+  }
+
+  choicesFor(field, row) {
+    const list = this.def.choices?.[field.choices] || [];
+    if (field.choice_filter === undefined) return list;
+    const data = scope(this.answers, row);
+    return list.filter((choice) => truthy(evaluate(field.choice_filter, { ...data, _choice: choice })));
+  }
+
+  pageRelevant(index) {
+    const page = this.pages[index];
+    if (page.group) return isRelevant(page.group, this.answers, null);
+    return page.fields.some((f) => isRelevant(f, this.answers, null));
+  }
+
+  nextPage(from, step) {
+    for (let i = from + step; i >= 0 && i < this.pages.length; i += step) {
+      if (this.pageRelevant(i)) return i;
+    }
+    return -1;
+  }
+
+  pageOfField(name) {
+    return this.pages.findIndex((page) => fieldNames(page.fields).has(name));
+  }
+
+  // Called after every change: recompute, show, save.
+  changed(key) {
+    if (key) this.touched.add(key);
+    applyCalculations(this.def.fields, this.answers);
+    this.refresh();
+    this.onChange();
+  }
+
+  refresh() {
+    this.bindings = this.bindings.filter((b) => b.el.isConnected);
+    for (const binding of this.bindings) binding.update();
+  }
+
+  renderPage(index) {
+    this.bindings = [];
+    const page = this.pages[index];
+    const body = page.fields.map((f) => this.renderField(f, null));
+    const fieldset = h('fieldset', { class: 'page', disabled: !this.editable },
+      page.group ? h('h2', { class: 'page-title' }, pick(page.group.label)) : null,
+      page.group?.hint ? h('p', { class: 'hint' }, pick(page.group.hint)) : null,
+      body);
+    queueMicrotask(() => this.refresh());
+    return fieldset;
+  }
+
+  pageErrors(index) {
+    const names = fieldNames(this.pages[index].fields);
+    return collectErrors(this.def.fields, this.answers).filter((e) => names.has(e.name));
+  }
+
+  renderField(field, row) {
+    switch (field.type) {
+      case 'group': return this.renderGroup(field, row);
+      case 'repeat': return this.renderRepeat(field, row);
+      case 'calculate': return null;
+      default: return this.renderInput(field, row);
+    }
+  }
+
+  bind(el, field, row, extra) {
+    const binding = {
+      el,
+      update: () => {
+        const visible = isRelevant(field, this.answers, row);
+        el.hidden = !visible;
+        extra?.(visible);
+      },
+    };
+    this.bindings.push(binding);
+    return el;
+  }
+
+  renderGroup(field, row) {
+    const el = h('fieldset', { class: 'group', dataset: { name: field.name } },
+      h('legend', {}, pick(field.label)),
+      field.hint ? h('p', { class: 'hint' }, pick(field.hint)) : null,
+      childrenOf(field).map((f) => this.renderField(f, row)));
+    return this.bind(el, field, row);
+  }
+
+  renderRepeat(field, parentRow) {
+    const target = parentRow || this.answers;
+    const rowsEl = h('div', { class: 'rows' });
+    const addButton = h('button', { type: 'button', class: 'add-row' },
+      `+ ${t('add_row')}: ${pick(field.label)}`);
+    const error = h('p', { class: 'error', role: 'alert' });
+    const draw = () => {
+      const rows = target[field.name] || [];
+      mount(rowsEl, rows.map((row, i) => h('fieldset', { class: 'row', dataset: { row: row._row } },
+        h('legend', {}, `${pick(field.label)} — ${t('row_n', { n: i + 1 })}`),
+        childrenOf(field).map((f) => this.renderField(f, row)),
+        h('button', {
+          type: 'button',
+          class: 'remove-row danger',
+          onclick: () => {
+            if (!window.confirm(t('confirm_remove_row'))) return;
+            this.removeRowPhotos(field, row);
+            target[field.name] = rows.filter((r) => r !== row);
+            draw();
+            this.changed(field.name);
+          },
+        }, `${t('remove_row')} ${t('row_n', { n: i + 1 })}`))));
+      addButton.hidden = field.max_rows !== undefined && rows.length >= field.max_rows;
+    };
+    addButton.addEventListener('click', () => {
+      const row = { _row: uuid4() };
+      initialAnswers(childrenOf(field), row);
+      target[field.name] = [...(target[field.name] || []), row];
+      draw();
+      this.changed(field.name);
+      rowsEl.lastElementChild?.scrollIntoView({ block: 'start' });
+    });
+    draw();
+    const el = h('section', { class: 'repeat', dataset: { name: field.name } },
+      h('h3', {}, pick(field.label)),
+      field.hint ? h('p', { class: 'hint' }, pick(field.hint)) : null,
+      rowsEl, addButton, error);
+    return this.bind(el, field, parentRow, () => {
+      const rows = target[field.name] || [];
+      let message = '';
+      if (this.showAll || this.touched.has(field.name)) {
+        if (!rows.length && isRequired(field, this.answers, parentRow)) message = t('required');
+        else if (field.min_rows && rows.length < field.min_rows) message = t('invalid_value');
+      }
+      error.textContent = message;
+    });
+  }
+
+  removeRowPhotos(field, row) {
+    for (const child of childrenOf(field)) {
+      if (child.type === 'photo') {
+        for (const id of row[child.name] || []) removePhoto(this.stores, id);
+      }
+    }
+  }
+
+  renderInput(field, row) {
+    const target = row || this.answers;
+    const key = `${row?._row || ''}/${field.name}`;
+    const id = `f-${row ? `${row._row.slice(0, 8)}-` : ''}${field.name}`;
+    const set = (value) => {
+      if (isEmpty(value)) delete target[field.name];
+      else target[field.name] = value;
+      this.changed(key);
+    };
+    const control = this.control(field, row, target, set, id);
+    const error = h('p', { class: 'error', role: 'alert' });
+    const label = field.type === 'note'
+      ? h('p', { class: 'note-text' }, pick(field.label))
+      : h('label', { for: id, class: 'label' }, pick(field.label),
+        h('span', { class: 'req', hidden: true }, ' *'));
+    const el = h('div', { class: `field type-${field.type}`, dataset: { name: field.name } },
+      label,
+      field.hint ? h('p', { class: 'hint' }, pick(field.hint)) : null,
+      control.el, error);
+    return this.bind(el, field, row, (visible) => {
+      control.update?.();
+      const req = label.querySelector?.('.req');
+      if (req) req.hidden = !isRequired(field, this.answers, row);
+      const show = visible && field.type !== 'note' && (this.showAll || this.touched.has(key));
+      const problem = show ? fieldError(field, this.answers, row) : null;
+      el.classList.toggle('invalid', Boolean(problem));
+      error.textContent = problem ? (problem.message ? pick(problem.message) : t(problem.key)) : '';
+    });
+  }
+
+  control(field, row, target, set, id) {
+    const value = () => target[field.name];
+    switch (field.type) {
+      case 'note': return { el: null };
+      case 'integer':
+      case 'decimal': {
+        const el = h('input', {
+          id, type: 'number', inputmode: field.type === 'integer' ? 'numeric' : 'decimal',
+          step: field.type === 'integer' ? '1' : 'any', value: value() ?? '',
+        });
+        el.addEventListener('input', () => set(el.value === '' ? null : Number(el.value)));
+        return { el };
+      }
+      case 'date':
+      case 'datetime': {
+        const el = h('input', {
+          id, type: field.type === 'date' ? 'date' : 'datetime-local', value: value() ?? '',
+        });
+        el.addEventListener('input', () => set(el.value));
+        return { el };
+      }
+      case 'select_one': return this.selectOne(field, row, value, set, id);
+      case 'select_multiple': return this.selectMultiple(field, row, value, set, id);
+      case 'photo': return this.photoControl(field, value, set, id);
+      case 'geopoint': return this.geopoint(value, set, id);
+      default: {
+        const el = h('input', {
+          id, type: field.type === 'phone' ? 'tel' : 'text', value: value() ?? '',
+          maxlength: field.max_length, inputmode: field.type === 'phone' ? 'tel' : null,
+          autocomplete: 'off',
+        });
+        el.addEventListener('input', () => set(el.value));
+        return { el };
+      }
+    }
+  }
+
+  // Options are redrawn only when the filtered list changes, so focus stays put.
+  choiceControl(field, row, draw) {
+    const el = h('div', { class: 'choices' });
+    let shown = null;
+    const update = () => {
+      const choices = this.choicesFor(field, row);
+      const signature = choices.map((c) => c.value).join('\n');
+      if (signature === shown) return;
+      shown = signature;
+      draw(el, choices);
+    };
+    update();
+    return { el, update };
+  }
+
+  selectOne(field, row, value, set, id) {
+    const many = (this.def.choices?.[field.choices] || []).length > RADIO_LIMIT;
+    return this.choiceControl(field, row, (el, choices) => {
+      const current = value();
+      if (current !== undefined && !choices.some((c) => c.value === current)) {
+        queueMicrotask(() => set(null));
+      }
+      if (many) {
+        const select = h('select', { id, onchange: () => set(select.value) },
+          h('option', { value: '' }, '—'),
+          choices.map((c) => h('option', { value: c.value, selected: c.value === current }, pick(c.label))));
+        mount(el, select);
+        return;
+      }
+      mount(el, choices.map((c, i) => h('label', { class: 'choice' },
+        h('input', {
+          type: 'radio', name: id, value: c.value, id: i === 0 ? id : null,
+          checked: c.value === current, onchange: () => set(c.value),
+        }),
+        h('span', {}, pick(c.label)))));
+    });
+  }
+
+  selectMultiple(field, row, value, set, id) {
+    return this.choiceControl(field, row, (el, choices) => {
+      const allowed = new Set(choices.map((c) => c.value));
+      const current = value() || [];
+      if (current.some((v) => !allowed.has(v))) {
+        queueMicrotask(() => set(current.filter((v) => allowed.has(v))));
+      }
+      const order = choices.map((c) => c.value);
+      mount(el, choices.map((c, i) => h('label', { class: 'choice' },
+        h('input', {
+          type: 'checkbox', value: c.value, id: i === 0 ? id : null,
+          checked: current.includes(c.value),
+          onchange: (event) => {
+            const chosen = new Set(value() || []);
+            if (event.target.checked) chosen.add(c.value);
+            else chosen.delete(c.value);
+            set(order.filter((v) => chosen.has(v)));
+          },
+        }),
+        h('span', {}, pick(c.label)))));
+    });
+  }
+
+  geopoint(value, set, id) {
+    const shown = h('span', { class: 'geo' });
+    const show = () => {
+      const v = value();
+      shown.textContent = v ? `${v.lat.toFixed(5)}, ${v.lon.toFixed(5)} (±${Math.round(v.accuracy || 0)} m)` : '';
+    };
+    const button = h('button', {
+      type: 'button', id,
+      onclick: async () => {
+        button.disabled = true;
+        const pos = await currentPosition();
+        button.disabled = false;
+        if (pos) set(pos);
+        else shown.textContent = t('location_failed');
+        show();
+      },
+    }, t('get_location'));
+    show();
+    return { el: h('div', { class: 'geopoint' }, button, shown) };
+  }
+
+  photoControl(field, value, set, id) {
+    const list = h('div', { class: 'photos' });
+    const status = h('p', { class: 'hint', role: 'status' });
+    const input = h('input', {
+      id, type: 'file', accept: 'image/*', capture: 'environment', class: 'visually-hidden',
+    });
+    const pickButton = h('label', { for: id, class: 'button' }, `📷 ${t('take_photo')}`);
+    const draw = async () => {
+      const ids = value() || [];
+      const items = await Promise.all(ids.map(async (photoId) => {
+        let url = '';
+        try {
+          url = URL.createObjectURL(await photoBlob(this.stores, photoId));
+        } catch {
+          url = '';
+        }
+        return h('figure', { class: 'photo', dataset: { id: photoId } },
+          url ? h('img', { src: url, alt: '' }) : null,
+          h('button', {
+            type: 'button', class: 'danger remove-photo',
+            onclick: async () => {
+              await removePhoto(this.stores, photoId);
+              set((value() || []).filter((p) => p !== photoId));
+              draw();
+            },
+          }, t('remove_photo')));
+      }));
+      mount(list, items);
+      pickButton.hidden = field.max_count !== undefined && ids.length >= field.max_count;
+    };
+    input.addEventListener('change', async () => {
+      const file = input.files?.[0];
+      input.value = '';
+      if (!file) return;
+      status.textContent = t('photo_processing');
+      try {
+        const prepared = await preparePhoto(file);
+        const gps = prepared.gps || (await currentPosition(4000));
+        const photoId = await addPhoto(this.stores, {
+          surveyId: this.survey._id, field: field.name, blob: prepared.blob,
+          takenAt: prepared.takenAt, gps,
+        });
+        set([...(value() || []), photoId]);
+        status.textContent = '';
+        await draw();
+      } catch {
+        status.textContent = t('photo_failed');
+      }
+    });
+    draw();
+    return { el: h('div', { class: 'photo-field' }, list, pickButton, input, status) };
+  }
+}
+
+function formHeader(formDoc, state, feedback) {
+  return h('header', { class: 'form-head' },
+    h('h2', {}, pick(formDoc.definition.title)),
+    state === 'needs_correction' && feedback?.comment
+      ? h('div', { class: 'comment', role: 'note' },
+        h('strong', {}, `${t('reviewer_comment')}: `), h('span', { class: 'comment-text' }, feedback.comment))
+      : null);
+}
+
+// The survey screen: loads the survey and its exact form version, shows one
+// page, keeps the page in the URL so a reload comes back to it.
+export async function surveyScreen(view, ctx, surveyId, pageParam) {
+  const survey = await ctx.stores.data.get(surveyId);
+  const formDoc = await getFormDoc(ctx.stores, survey.form_id, survey.form_version);
+  if (!formDoc) {
+    mount(view, h('p', { class: 'error' }, t('unknown_form')));
+    return;
+  }
+  const feedback = (await feedbackBySurvey(ctx.stores)).get(survey._id);
+  const state = surveyState(survey, feedback);
+  const editable = survey.status === 'draft' || state === 'needs_correction';
+  const saveState = h('span', { class: 'save-state', id: 'save-state', role: 'status' });
+  const saver = new SurveySaver(ctx.stores.data, survey, (s) => {
+    saveState.textContent = s === 'saving' ? t('saving') : s === 'saved' ? t('saved') : '';
+    saveState.dataset.state = s;
+  });
+  ctx.onLeave = () => saver.writing;
+  const form = new FormView({
+    definition: formDoc.definition,
+    survey,
+    stores: ctx.stores,
+    editable,
+    onChange: () => {
+      if (survey.status === 'final') survey.status = 'draft';
+      saver.save().catch(() => null);
+    },
+  });
+  if (editable && survey.gps === null) {
+    currentPosition().then((gps) => {
+      if (gps && survey.gps === null) {
+        survey.gps = gps;
+        saver.save().catch(() => null);
+      }
+    });
+  }
+  if (editable && Object.keys(survey.answers).length === 0) {
+    initialAnswers(formDoc.definition.fields, survey.answers);
+    applyCalculations(formDoc.definition.fields, survey.answers);
+  }
+
+  let index = Math.min(Number(pageParam) || 0, form.pages.length - 1);
+  if (!form.pageRelevant(index)) index = Math.max(0, form.nextPage(index, -1));
+  const pageHolder = h('div', { class: 'page-holder' });
+  const nav = h('nav', { class: 'pager' });
+  const message = h('p', { class: 'error', id: 'form-message', role: 'alert' });
+
+  const show = (i, scrollTo) => {
+    index = i;
+    history.replaceState(null, '', `#/survey/${encodeURIComponent(surveyId)}/${i}`);
+    mount(pageHolder, form.renderPage(i));
+    const prev = form.nextPage(i, -1);
+    const next = form.nextPage(i, 1);
+    mount(nav,
+      h('button', { type: 'button', id: 'prev', disabled: prev < 0, onclick: () => show(prev) }, `‹ ${t('previous')}`),
+      h('span', { class: 'page-no' }, t('page_of', { n: i + 1, total: form.pages.length })),
+      next >= 0
+        ? h('button', { type: 'button', id: 'next', class: 'primary', onclick: goNext }, `${t('next')} ›`)
+        : editable
+          ? h('button', { type: 'button', id: 'finalise', class: 'primary', onclick: finalise }, t('finalise'))
+          : h('a', { class: 'button', href: '#/' }, t('back')));
+    message.textContent = '';
+    window.scrollTo(0, 0);
+    if (scrollTo) {
+      queueMicrotask(() => pageHolder.querySelector(`.field.invalid, [data-name="${scrollTo}"]`)
+        ?.scrollIntoView({ block: 'center' }));
+    }
+  };
+
+  const goNext = () => {
+    const errors = editable ? form.pageErrors(index) : [];
+    if (errors.length) {
+      form.showAll = true;
+      form.refresh();
+      message.textContent = t('fix_errors', { n: errors.length });
+      pageHolder.querySelector('.field.invalid')?.scrollIntoView({ block: 'center' });
+      return;
+    }
+    form.showAll = false;
+    show(form.nextPage(index, 1));
+  };
+
+  const finalise = async () => {
+    applyCalculations(formDoc.definition.fields, survey.answers);
+    const errors = collectErrors(formDoc.definition.fields, survey.answers);
+    if (errors.length) {
+      form.showAll = true;
+      const page = form.pageOfField(errors[0].name);
+      show(page >= 0 ? page : index, errors[0].name);
+      message.textContent = t('fix_errors', { n: errors.length });
+      return;
+    }
+    survey.answers = relevantAnswers(formDoc.definition.fields, survey.answers);
+    survey.status = 'final';
+    await saver.save();
+    ctx.flash(t('finalised_msg'));
+    location.hash = '#/';
+  };
+
+  mount(view, formHeader(formDoc, state, feedback), saveState, pageHolder, message, nav);
+  show(index);
+}
