@@ -115,3 +115,73 @@ def phone(chromium):
     context.set_default_timeout(10_000)
     yield context
     context.close()
+
+VOLUNTEER = {"username": "vol1", "role": "volunteer", "db": "userdb-766f6c31",
+             "residential_group": "tdp03"}
+
+
+def install_form(page, definition: dict) -> None:
+    """Puts a published form into the phone's local forms database, as sync would."""
+    page.evaluate(
+        """async (def) => {
+            const db = new PouchDB('sotay-forms');
+            await db.put({_id: `form:${def.id}:${def.version}`, type: 'form', form_id: def.id,
+                          version: def.version, definition: def,
+                          published_at: '2026-11-01T00:00:00+07:00'});
+        }""",
+        definition,
+    )
+
+
+def local_docs(page, prefix: str = "") -> list[dict]:
+    """The documents of the volunteer's local database whose id starts with prefix."""
+    return page.evaluate(
+        """async ([name, prefix]) => {
+            const db = new PouchDB(name);
+            const res = await db.allDocs({include_docs: true, startkey: prefix,
+                                          endkey: prefix + '\\uffff'});
+            return res.rows.map((r) => r.doc);
+        }""",
+        [f"sotay-{VOLUNTEER['db']}", prefix],
+    )
+
+
+def wait_saved(page) -> None:
+    page.wait_for_selector("#save-state[data-state=saved]")
+
+
+def make_photo(path: Path, size: tuple[int, int] = (4000, 3000)) -> Path:
+    """A JPEG with camera EXIF: capture time 2026-11-20 09:15:30, GPS in Ninh Bình."""
+    from PIL import Image, ImageDraw
+    from PIL.TiffImagePlugin import IFDRational
+
+    image = Image.new("RGB", size, (120, 160, 200))
+    draw = ImageDraw.Draw(image)
+    for x in range(0, size[0], 97):
+        draw.line([(x, 0), (size[0] - x, size[1])], fill=(x % 255, 90, 200 - x % 200), width=9)
+    exif = Image.Exif()
+    exif[0x0110] = "Sotay test camera"
+    exif.get_ifd(0x8769)[0x9003] = "2026:11:20 09:15:30"
+    gps = exif.get_ifd(0x8825)
+    gps[1] = "N"
+    gps[2] = (IFDRational(20), IFDRational(25), IFDRational(30))
+    gps[3] = "E"
+    gps[4] = (IFDRational(106), IFDRational(10), IFDRational(0))
+    image.save(path, quality=90, exif=exif)
+    return path
+
+
+@pytest.fixture
+def app_page(phone, static_app):
+    """The app open on the survey list, a volunteer remembered and the sample form installed."""
+    phone.add_init_script(
+        "localStorage.getItem('sotay.user') || "
+        f"localStorage.setItem('sotay.user', JSON.stringify({json.dumps(VOLUNTEER)}))"
+    )
+    page = phone.new_page()
+    page.goto(f"{static_app}/app/")
+    page.wait_for_selector("body[data-ready]")
+    install_form(page, SAMPLE_FORM)
+    page.reload()
+    page.wait_for_selector("a[data-form=sample]")
+    return page

@@ -20,6 +20,7 @@ const ctx = {
   sync: { running: false, percent: 0, text: '', message: '', error: null },
   flashMessage: '',
   onLeave: null,
+  relabel: null,
   flash(message) {
     ctx.flashMessage = message;
   },
@@ -149,6 +150,7 @@ async function render() {
     await ctx.onLeave();
     ctx.onLeave = null;
   }
+  ctx.relabel = null;
   const path = currentPath();
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   updateChrome();
@@ -185,7 +187,10 @@ function start() {
   setLang(getLang());
   document.getElementById('lang').addEventListener('click', () => {
     setLang(getLang() === 'vi' ? 'en' : 'vi');
-    route();
+    if (ctx.relabel) {
+      updateChrome();
+      ctx.relabel();
+    } else route();
   });
   window.addEventListener('hashchange', route);
   window.addEventListener('online', () => {

@@ -392,9 +392,9 @@ export class FormView {
           h('button', {
             type: 'button', class: 'danger remove-photo',
             onclick: async () => {
-              await removePhoto(this.stores, photoId);
               set((value() || []).filter((p) => p !== photoId));
-              draw();
+              await removePhoto(this.stores, photoId);
+              await draw();
             },
           }, t('remove_photo')));
       }));
@@ -533,6 +533,14 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
     location.hash = '#/';
   };
 
-  mount(view, formHeader(formDoc, state, feedback), saveState, pageHolder, message, nav);
-  show(index);
+  const head = h('div');
+  const relabel = () => {
+    mount(head, formHeader(formDoc, state, feedback));
+    show(index);
+  };
+  // A language switch redraws the page in place: answers, touched fields and
+  // shown errors stay as they are.
+  ctx.relabel = relabel;
+  mount(view, head, saveState, pageHolder, message, nav);
+  relabel();
 }
