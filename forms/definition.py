@@ -1,0 +1,315 @@
+"""Checking a form definition before it is published.
+
+`check_definition` reports every problem of a definition: first against the
+JSON Schema shipped as forms/form.schema.json, then the rules a schema cannot
+express: unique field names, choice lists that exist, rules that use known
+operators and name existing fields in scope, no forward references in the
+rules that shape data (relevant, calculation), no cycles among calculations,
+sane bounds. Each problem carries the JSON path of the offending part, a
+stable code and a sentence in Vietnamese and English.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from forms import jsonlogic
+from forms.model import (
+    CHOICE_KEY,
+    MAX_FIELDS,
+    RULE_KEYS,
+    SELECT_TYPES,
+    FieldInfo,
+    walk,
+)
+
+MAX_JSON_DEPTH = 160
+MAX_GROUP_DEPTH = 8
+
+# Names that json-logic-js would resolve on Object.prototype (see forms/jsonlogic.py).
+RESERVED_NAMES = frozenset(
+    {
+        "constructor",
+        "hasOwnProperty",
+        "isPrototypeOf",
+        "propertyIsEnumerable",
+        "toLocaleString",
+        "toString",
+        "valueOf",
+        "length",
+    }
+)
+
+_SCHEMA_VI = {
+    "required": "Thiếu thuộc tính bắt buộc",
+    "type": "Sai kiểu dữ liệu",
+    "enum": "Giá trị không thuộc danh sách cho phép",
+    "pattern": "Không đúng định dạng",
+    "additionalProperties": "Có thuộc tính không được phép",
+    "minItems": "Danh sách quá ngắn",
+    "minLength": "Chuỗi quá ngắn",
+    "maxLength": "Chuỗi quá dài",
+    "minimum": "Giá trị quá nhỏ",
+    "maximum": "Giá trị quá lớn",
+    "propertyNames": "Tên không hợp lệ",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a form definition."""
+
+    path: str
+    code: str
+    vi: str
+    en: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.path}: [{self.code}] {self.vi} / {self.en}"
+
+
+@cache
+def form_schema() -> dict:
+    """The JSON Schema of the form format (forms/form.schema.json)."""
+    return json.loads(resources.files("forms").joinpath("form.schema.json").read_text("utf-8"))
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(form_schema())
+
+
+def check_definition(defn: Any) -> list[Problem]:
+    """Every problem of a form definition; an empty list means it may be published."""
+    if not isinstance(defn, dict):
+        return [Problem("$", "not_object", "Định nghĩa biểu mẫu phải là một đối tượng JSON.",
+                        "A form definition must be a JSON object.")]
+    depth_problem = _check_json_depth(defn)
+    if depth_problem:
+        return [depth_problem]
+    problems = _schema_problems(defn)
+    infos = list(walk(defn))
+    if len(infos) > MAX_FIELDS:
+        problems.append(Problem(
+            "$.fields", "too_many_fields",
+            f"Biểu mẫu có {len(infos)} trường, tối đa {MAX_FIELDS}.",
+            f"The form has {len(infos)} fields, at most {MAX_FIELDS} are allowed."))
+        return problems
+    problems += _name_problems(infos)
+    problems += _field_problems(defn, infos)
+    problems += _rule_problems(infos)
+    problems += _cycle_problems(infos)
+    return problems
+
+
+def _check_json_depth(value: Any) -> Problem | None:
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return Problem("$", "too_deep",
+                           f"Định nghĩa lồng nhau quá sâu (tối đa {MAX_JSON_DEPTH} cấp).",
+                           f"The definition is nested too deeply (at most {MAX_JSON_DEPTH}).")
+        if isinstance(node, dict):
+            stack.extend((item, depth + 1) for item in node.values())
+        elif isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
+    return None
+
+
+def _json_path(parts: Any) -> str:
+    path = "$"
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _schema_problems(defn: dict) -> list[Problem]:
+    problems = []
+    for error in sorted(_validator().iter_errors(defn), key=lambda e: list(map(str, e.path))):
+        vi = _SCHEMA_VI.get(str(error.validator), "Không đúng lược đồ biểu mẫu")
+        problems.append(Problem(_json_path(error.absolute_path), f"schema_{error.validator}",
+                                f"{vi}: {error.message}", error.message))
+    return problems
+
+
+def _name_problems(infos: list[FieldInfo]) -> list[Problem]:
+    problems = []
+    seen: dict[str, str] = {}
+    for info in infos:
+        name = info.field.get("name")
+        if not isinstance(name, str):
+            continue
+        if name in RESERVED_NAMES:
+            problems.append(Problem(f"{info.path}.name", "reserved_name",
+                                    f"Tên trường {name!r} là tên dành riêng.",
+                                    f"Field name {name!r} is reserved."))
+        if name in seen:
+            problems.append(Problem(f"{info.path}.name", "duplicate_name",
+                                    f"Tên trường {name!r} bị trùng (đã có ở {seen[name]}).",
+                                    f"Field name {name!r} is used twice (first at {seen[name]})."))
+        else:
+            seen[name] = info.path
+    return problems
+
+
+def _field_problems(defn: dict, infos: list[FieldInfo]) -> list[Problem]:
+    problems = []
+    choices = defn.get("choices") if isinstance(defn.get("choices"), dict) else {}
+    for info in infos:
+        field, path, kind = info.field, info.path, info.field.get("type")
+        groups = sum(1 for c in info.containers)
+        if groups > MAX_GROUP_DEPTH:
+            problems.append(Problem(path, "too_deep",
+                                    f"Nhóm lồng nhau quá sâu (tối đa {MAX_GROUP_DEPTH}).",
+                                    f"Groups are nested too deeply (at most {MAX_GROUP_DEPTH})."))
+        list_name = field.get("choices")
+        if kind in SELECT_TYPES:
+            if list_name is None:
+                problems.append(Problem(path, "choices_missing",
+                                        "Câu hỏi lựa chọn cần thuộc tính 'choices'.",
+                                        "A select field needs a 'choices' list name."))
+            elif isinstance(list_name, str) and list_name not in choices:
+                problems.append(Problem(f"{path}.choices", "unknown_choice_list",
+                                        f"Không có danh sách lựa chọn {list_name!r}.",
+                                        f"There is no choice list {list_name!r}."))
+        elif list_name is not None or "choice_filter" in field:
+            problems.append(Problem(path, "choices_not_allowed",
+                                    "Chỉ câu hỏi lựa chọn mới có 'choices' và 'choice_filter'.",
+                                    "Only select fields take 'choices' and 'choice_filter'."))
+        if kind in ("group", "repeat") and not field.get("fields"):
+            problems.append(Problem(path, "empty_container",
+                                    "Nhóm hoặc phần lặp cần ít nhất một trường.",
+                                    "A group or repeat needs at least one field."))
+        if kind not in ("group", "repeat") and "fields" in field:
+            problems.append(Problem(f"{path}.fields", "fields_not_allowed",
+                                    "Chỉ nhóm và phần lặp mới chứa trường con.",
+                                    "Only groups and repeats contain fields."))
+        if kind == "calculate" and "calculation" not in field:
+            problems.append(Problem(path, "calculation_missing",
+                                    "Trường tính toán cần thuộc tính 'calculation'.",
+                                    "A calculate field needs a 'calculation'."))
+        if kind != "calculate" and "calculation" in field:
+            problems.append(Problem(f"{path}.calculation", "calculation_not_allowed",
+                                    "Chỉ trường tính toán mới có 'calculation'.",
+                                    "Only calculate fields take a 'calculation'."))
+        if kind in ("note", "group", "calculate") and field.get("required") not in (None, False):
+            problems.append(Problem(f"{path}.required", "required_not_allowed",
+                                    "Trường này không có câu trả lời nên không thể bắt buộc.",
+                                    "This field holds no typed answer and cannot be required."))
+        problems += _bound_problems(field, path, kind)
+    return problems
+
+
+_BOUNDS = {
+    "repeat": ("min_rows", "max_rows"),
+    "photo": ("min_count", "max_count"),
+}
+
+
+def _bound_problems(field: dict, path: str, kind: Any) -> list[Problem]:
+    problems = []
+    for key in ("min_rows", "max_rows", "min_count", "max_count", "max_length"):
+        if key in field and key not in _BOUNDS.get(kind, ()) and not (
+            key == "max_length" and kind == "text"
+        ):
+            problems.append(Problem(f"{path}.{key}", "bound_not_allowed",
+                                    f"Thuộc tính {key!r} không áp dụng cho loại {kind!r}.",
+                                    f"{key!r} does not apply to type {kind!r}."))
+    low_key, high_key = _BOUNDS.get(kind, (None, None))
+    low, high = field.get(low_key), field.get(high_key)
+    if isinstance(low, int) and isinstance(high, int) and low > high:
+        problems.append(Problem(f"{path}.{low_key}", "bounds_inverted",
+                                f"{low_key} lớn hơn {high_key}.",
+                                f"{low_key} is greater than {high_key}."))
+    return problems
+
+
+def _rule_problems(infos: list[FieldInfo]) -> list[Problem]:
+    """Unknown operators, too deep rules, and rules naming fields out of scope."""
+    problems = []
+    by_name = {
+        info.field["name"]: info for info in infos if isinstance(info.field.get("name"), str)
+    }
+    for info in infos:
+        for key in RULE_KEYS:
+            if key not in info.field:
+                continue
+            rule, path = info.field[key], f"{info.path}.{key}"
+            problems += [Problem(path + sub, code, vi, en)
+                         for sub, code, vi, en in jsonlogic.check_rule(rule)]
+            for name in sorted(jsonlogic.variables(rule)):
+                problems += _reference_problems(info, key, path, name, by_name)
+    return problems
+
+
+def _reference_problems(info: FieldInfo, key: str, path: str, name: str,
+                        by_name: dict[str, FieldInfo]) -> list[Problem]:
+    own = info.field.get("name")
+    if key == "choice_filter" and name == CHOICE_KEY:
+        return []
+    target = by_name.get(name)
+    if target is None:
+        return [Problem(path, "unknown_field",
+                        f"Biểu thức nhắc đến trường không tồn tại: {name!r}.",
+                        f"The rule names a field that does not exist: {name!r}.")]
+    if target.repeat is not None and target.repeat != info.repeat and not _inside(info, target):
+        return [Problem(path, "field_out_of_scope",
+                        f"Trường {name!r} nằm trong phần lặp {target.repeat!r}, "
+                        "chỉ dùng được trong cùng phần lặp.",
+                        f"Field {name!r} is inside repeat {target.repeat!r} and can only "
+                        "be used within that repeat.")]
+    if key in ("relevant", "calculation", "choice_filter") and not _before(target, info):
+        if name == own and key == "choice_filter":
+            return []
+        return [Problem(path, "forward_reference",
+                        f"'{key}' chỉ được dùng các trường đứng trước, không dùng {name!r}.",
+                        f"'{key}' may only use fields that come before it, not {name!r}.")]
+    return []
+
+
+def _inside(info: FieldInfo, target: FieldInfo) -> bool:
+    return any(c.get("name") == target.repeat for c in info.containers)
+
+
+def _before(target: FieldInfo, info: FieldInfo) -> bool:
+    """Is target complete before info is reached (earlier, and not an ancestor of info)?"""
+    return target.order < info.order and not any(c is target.field for c in info.containers)
+
+
+def _cycle_problems(infos: list[FieldInfo]) -> list[Problem]:
+    """Cycles among calculations (a calculation that, through others, needs itself)."""
+    calcs = {info.field["name"]: info for info in infos
+             if info.field.get("type") == "calculate" and isinstance(info.field.get("name"), str)}
+    graph = {name: sorted(jsonlogic.variables(info.field.get("calculation")) & calcs.keys())
+             for name, info in calcs.items()}
+    problems, state = [], dict.fromkeys(graph, 0)  # 0 new, 1 on the path, 2 done
+    for start in graph:
+        if state[start]:
+            continue
+        path, stack = [start], [iter(graph[start])]
+        state[start] = 1
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state[step] == 1:
+                cycle = " → ".join(path[path.index(step):] + [step])
+                problems.append(Problem(f"{calcs[step].path}.calculation", "calculation_cycle",
+                                        f"Các phép tính phụ thuộc vòng tròn: {cycle}.",
+                                        f"Calculations depend on each other in a cycle: {cycle}."))
+            elif state[step] == 0:
+                state[step] = 1
+                path.append(step)
+                stack.append(iter(graph[step]))
+    return problems

@@ -1,0 +1,90 @@
+"""The shape of a form definition as the rest of forms/ walks it.
+
+A definition is plain JSON (see forms/form.schema.json and docs/forms.md).
+This module names the field types and walks the field tree in document order,
+telling for each field its JSON path and the repeat it belongs to, so the
+definition checks, submission validation and XLSForm conversion all see the
+same order and the same scopes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+ANSWER_TYPES = frozenset(
+    {
+        "text",
+        "integer",
+        "decimal",
+        "date",
+        "datetime",
+        "select_one",
+        "select_multiple",
+        "photo",
+        "geopoint",
+        "phone",
+        "repeat",
+        "calculate",
+    }
+)
+CONTAINER_TYPES = frozenset({"group", "repeat"})
+SELECT_TYPES = frozenset({"select_one", "select_multiple"})
+FIELD_TYPES = ANSWER_TYPES | {"note", "group"}
+RULE_KEYS = ("relevant", "required", "constraint", "calculation", "choice_filter")
+ROW_ID = "_row"
+CHOICE_KEY = "_choice"
+MAX_FIELDS = 500
+MAX_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One field met while walking a form."""
+
+    field: dict
+    path: str  # JSON path of the field in the definition, e.g. $.fields[3].fields[0]
+    repeat: str | None  # name of the innermost enclosing repeat, None at top level
+    order: int  # position in document order
+    containers: tuple[dict, ...]  # enclosing groups and repeats, outermost first
+
+
+def walk(defn: dict) -> Iterator[FieldInfo]:
+    """Every field of the form, depth first, in document order.
+
+    Tolerates malformed definitions (skips what is not a field object), since
+    check_definition walks before it knows the definition is well formed.
+    """
+    order = 0
+    stack: list[tuple[list, str, str | None, tuple[dict, ...], int]] = []
+    fields = defn.get("fields") if isinstance(defn, dict) else None
+    if isinstance(fields, list):
+        stack.append((fields, "$.fields", None, (), 0))
+    while stack:
+        items, base, repeat, containers, start = stack.pop()
+        for index in range(start, len(items)):
+            field = items[index]
+            if not isinstance(field, dict):
+                continue
+            path = f"{base}[{index}]"
+            yield FieldInfo(field, path, repeat, order, containers)
+            order += 1
+            children = field.get("fields")
+            if field.get("type") in CONTAINER_TYPES and isinstance(children, list):
+                stack.append((items, base, repeat, containers, index + 1))
+                inner = field.get("name") if field.get("type") == "repeat" else repeat
+                stack.append((children, f"{path}.fields", inner, (*containers, field), 0))
+                break
+
+
+def answer_fields(defn: dict) -> Iterator[FieldInfo]:
+    """The fields that hold an answer (everything but notes and groups)."""
+    return (info for info in walk(defn) if info.field.get("type") in ANSWER_TYPES)
+
+
+def text(value: Any, language: str = "vi") -> str:
+    """The text of a {vi, en} label in one language, or '' when absent."""
+    if isinstance(value, dict):
+        return str(value.get(language) or value.get("vi") or "")
+    return ""

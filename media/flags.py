@@ -1,0 +1,258 @@
+"""Raise the flags a reviewer should see on one photo, each with its reason.
+
+`photo_flags` compares the facts the pipeline found in a photo with the visit
+it documents and with the photos of other surveys. A flag is a reason to look,
+not a verdict: "no EXIF" is only a hint (many apps strip it), and every flag
+carries the numbers behind it in `detail` so the review screen can show them.
+
+Inputs are plain dicts, so the caller decides where they come from:
+
+- photo: `ProcessedPhoto.facts()` (`phash`, `sha256`, `brightness`,
+  `sharpness`, `exif` with `present`, `problem`, `taken_at`, `gps`);
+- visit: `survey_id`, `visited_at` (ISO-8601), `gps` of the household
+  (`lat`, `lon`, optional `accuracy` in metres) or None, `group` (the
+  residential group: `lat`, `lon`, `radius_m`, optional `name`) or None;
+- others: photos already attached to surveys, each `survey_id`, `phash`,
+  optional `sha256` and `photo_id`; those of this same survey are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from media.measures import hamming
+
+EARTH_RADIUS_M = 6_371_008.8
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "photo.reused": (
+        "Ảnh gần như trùng với ảnh của {count} phiếu khảo sát khác "
+        "(khác biệt {distance}/64 bit).",
+        "The photo nearly matches a photo of {count} other survey(s) "
+        "({distance}/64 bits differ).",
+    ),
+    "photo.taken_before_visit": (
+        "Ảnh được chụp {days} ngày trước buổi khảo sát.",
+        "The photo was taken {days} days before the visit.",
+    ),
+    "photo.far_from_household": (
+        "Vị trí chụp ảnh cách hộ/doanh nghiệp {distance_m} m (cho phép {limit_m} m).",
+        "The photo was taken {distance_m} m from the household or enterprise "
+        "(allowed {limit_m} m).",
+    ),
+    "photo.far_from_group": (
+        "Vị trí chụp ảnh cách khu vực tổ dân phố {distance_m} m (cho phép {limit_m} m).",
+        "The photo was taken {distance_m} m from the residential group's area "
+        "(allowed {limit_m} m).",
+    ),
+    "photo.too_dark": (
+        "Ảnh quá tối (độ sáng {brightness}/255).",
+        "The photo is too dark (brightness {brightness}/255).",
+    ),
+    "photo.blurry": (
+        "Ảnh bị mờ, không rõ nét (độ nét {sharpness}).",
+        "The photo is blurry (sharpness {sharpness}).",
+    ),
+    "photo.no_exif": (
+        "Ảnh không có thông tin EXIF dùng được (thời gian, vị trí chụp). Nhiều ứng dụng tự xoá "
+        "thông tin này; chỉ là gợi ý kiểm tra.",
+        "The photo has no usable EXIF data (capture time, place). Many apps remove it; "
+        "this is only a hint to check.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Flag:
+    code: str
+    vi: str
+    en: str
+    detail: dict = field(default_factory=dict)
+    severity: str = "warning"
+
+    def as_dict(self) -> dict:
+        return {
+            "code": self.code,
+            "vi": self.vi,
+            "en": self.en,
+            "detail": dict(self.detail),
+            "severity": self.severity,
+        }
+
+
+@dataclass(frozen=True)
+class FlagThresholds:
+    """When a flag is raised. The defaults are calibrated in tests/media."""
+
+    reuse_distance: int = 10
+    max_age: timedelta = timedelta(hours=48)
+    max_distance_m: float = 300.0
+    dark_below: float = 40.0
+    blurry_below: float = 60.0
+    local_offset: timezone = timezone(timedelta(hours=7))
+    max_matches: int = 5
+
+
+def photo_flags(
+    photo: dict,
+    visit: dict,
+    others: list[dict],
+    *,
+    thresholds: FlagThresholds = FlagThresholds(),  # noqa: B008
+) -> list[Flag]:
+    """Every flag this photo deserves, in a stable order."""
+    checks = (_reused, _taken_before, _far_away, _too_dark, _blurry, _no_exif)
+    flags = []
+    for check in checks:
+        flag = check(photo, visit, others, thresholds)
+        if flag is not None:
+            flags.append(flag)
+    return flags
+
+
+def haversine_m(a: dict, b: dict) -> float:
+    """Great-circle distance in metres between two {lat, lon} points."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (a["lat"], a["lon"], b["lat"], b["lon"]))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _flag(code: str, detail: dict, severity: str = "warning") -> Flag:
+    vi, en = MESSAGES[code]
+    return Flag(code, vi.format(**detail), en.format(**detail), detail, severity)
+
+
+def _reused(photo, visit, others, limits: FlagThresholds) -> Flag | None:
+    mine = photo.get("phash")
+    sha = photo.get("sha256")
+    matches = []
+    for other in others:
+        if other.get("survey_id") == visit.get("survey_id"):
+            continue
+        if sha and other.get("sha256") == sha:
+            distance = 0
+        elif _is_hash(mine) and _is_hash(other.get("phash")) and len(mine) == len(other["phash"]):
+            distance = hamming(mine, other["phash"])
+        else:
+            continue
+        if distance <= limits.reuse_distance:
+            matches.append(
+                {
+                    "survey_id": other.get("survey_id"),
+                    "photo_id": other.get("photo_id"),
+                    "distance": distance,
+                }
+            )
+    if not matches:
+        return None
+    matches.sort(key=lambda m: (m["distance"], str(m["survey_id"])))
+    surveys = {m["survey_id"] for m in matches}
+    return _flag(
+        "photo.reused",
+        {
+            "count": len(surveys),
+            "distance": matches[0]["distance"],
+            "matches": matches[: limits.max_matches],
+        },
+    )
+
+
+def _taken_before(photo, visit, others, limits: FlagThresholds) -> Flag | None:
+    taken = _moment(_exif(photo).get("taken_at"), limits.local_offset)
+    visited = _moment(visit.get("visited_at"), limits.local_offset)
+    if taken is None or visited is None:
+        return None
+    age = visited - taken
+    if age <= limits.max_age:
+        return None
+    return _flag(
+        "photo.taken_before_visit",
+        {
+            "days": round(age / timedelta(days=1), 1),
+            "taken_at": _exif(photo)["taken_at"],
+            "visited_at": visit["visited_at"],
+        },
+    )
+
+
+def _far_away(photo, visit, others, limits: FlagThresholds) -> Flag | None:
+    where = _point(_exif(photo).get("gps"))
+    if where is None:
+        return None
+    household = _point(visit.get("gps"))
+    if household is not None:
+        accuracy = _number(visit["gps"].get("accuracy")) or 0.0
+        limit = limits.max_distance_m + max(0.0, accuracy)
+        code, centre = "photo.far_from_household", household
+    else:
+        group = _point(visit.get("group"))
+        if group is None:
+            return None
+        radius = _number(visit["group"].get("radius_m")) or 0.0
+        limit = limits.max_distance_m + max(0.0, radius)
+        code, centre = "photo.far_from_group", group
+    distance = haversine_m(where, centre)
+    if distance <= limit:
+        return None
+    return _flag(code, {"distance_m": round(distance), "limit_m": round(limit)})
+
+
+def _too_dark(photo, visit, others, limits: FlagThresholds) -> Flag | None:
+    value = _number(photo.get("brightness"))
+    if value is None or value >= limits.dark_below:
+        return None
+    return _flag("photo.too_dark", {"brightness": round(value), "limit": limits.dark_below})
+
+
+def _blurry(photo, visit, others, limits: FlagThresholds) -> Flag | None:
+    value = _number(photo.get("sharpness"))
+    if value is None or value >= limits.blurry_below:
+        return None
+    return _flag("photo.blurry", {"sharpness": round(value), "limit": limits.blurry_below})
+
+
+def _no_exif(photo, visit, others, limits: FlagThresholds) -> Flag | None:
+    exif = _exif(photo)
+    if exif.get("present") and not exif.get("problem"):
+        return None
+    reason = exif.get("problem") or "absent"
+    return _flag("photo.no_exif", {"reason": reason}, severity="hint")
+
+
+def _exif(photo: dict) -> dict:
+    exif = photo.get("exif")
+    return exif if isinstance(exif, dict) else {}
+
+
+def _is_hash(value: object) -> bool:
+    return isinstance(value, str) and bool(value) and all(c in "0123456789abcdef" for c in value)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _point(value: object) -> dict | None:
+    if not isinstance(value, dict):
+        return None
+    lat, lon = _number(value.get("lat")), _number(value.get("lon"))
+    if lat is None or lon is None or abs(lat) > 90 or abs(lon) > 180:
+        return None
+    return {"lat": lat, "lon": lon}
+
+
+def _moment(value: object, local: timezone) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=local)

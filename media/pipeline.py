@@ -1,0 +1,241 @@
+"""Turn the bytes a phone sent into trusted facts and metadata-free derivatives.
+
+`process_photo` is the one entry point. It refuses what it must before doing
+any work (size, format by content, embedded markup, pixel bomb), decodes the
+image once and only as large as the preview needs (JPEG draft mode lets
+libjpeg scale by 1/2, 1/4 or 1/8 while decoding, so a 12-megapixel photo is
+never materialised at full size), reads the EXIF facts, turns the picture
+upright, and writes a preview and a thumbnail that carry no metadata at all.
+Every refusal is a `PhotoRejected` with a stable code and a reason in
+Vietnamese and English; nothing a phone or an attacker sends escapes as any
+other exception.
+
+Pillow's own bomb guard is a process-wide setting (`Image.MAX_IMAGE_PIXELS`).
+Rather than change it, the pipeline opens files through the format plugin of
+the format it sniffed, and checks the declared size against the `Limits` of
+this call before a single pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+
+from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
+
+from media import measures
+from media.exif import exif_facts
+from media.problems import PhotoRejected
+from media.sniff import find_markup, sniff_format
+
+__all__ = ["Limits", "PhotoRejected", "ProcessedPhoto", "process_photo"]
+
+MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+_OPENERS: dict[str, type[ImageFile.ImageFile]] = {
+    "JPEG": JpegImagePlugin.JpegImageFile,
+    "PNG": PngImagePlugin.PngImageFile,
+    "WEBP": WebPImagePlugin.WebPImageFile,
+}
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+RESAMPLE = Image.Resampling.LANCZOS
+REDUCING_GAP = 3.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one call accepts and what it makes. Defaults suit phone photos.
+
+    `max_pixels` (50 MP) admits the full-resolution output of 48 and 50 MP
+    phone sensors while refusing decompression bombs; `max_side` refuses
+    absurd strips that stay under the pixel count.
+    """
+
+    max_bytes: int = 15 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    max_side: int = 20_000
+    max_exif_bytes: int = 256 * 1024
+    max_jpeg_scans: int = 64
+    preview_side: int = 1600
+    thumbnail_side: int = 320
+    preview_quality: int = 82
+    thumbnail_quality: int = 80
+
+
+@dataclass(frozen=True)
+class ProcessedPhoto:
+    """Facts about one accepted photo and its two derivatives (JPEG bytes)."""
+
+    sha256: str
+    mime: str
+    width: int
+    height: int
+    exif: dict
+    preview: bytes = field(repr=False)
+    thumbnail: bytes = field(repr=False)
+    phash: str
+    brightness: float
+    sharpness: float
+    preview_size: tuple[int, int]
+    thumbnail_size: tuple[int, int]
+
+    def facts(self) -> dict:
+        """Everything but the bytes, as plain JSON-ready data for SQL."""
+        return {
+            "sha256": self.sha256,
+            "mime": self.mime,
+            "width": self.width,
+            "height": self.height,
+            "exif": dict(self.exif),
+            "phash": self.phash,
+            "brightness": self.brightness,
+            "sharpness": self.sharpness,
+            "preview_size": list(self.preview_size),
+            "thumbnail_size": list(self.thumbnail_size),
+        }
+
+
+def process_photo(data: bytes, *, limits: Limits = Limits()) -> ProcessedPhoto:  # noqa: B008
+    """Check, describe and derive one photo, or raise PhotoRejected."""
+    _check_size(data, limits)
+    fmt = sniff_format(data)
+    marker = find_markup(data)
+    if marker:
+        raise PhotoRejected("photo.embedded_markup", {"marker": marker})
+    image = _open(fmt, data)
+    width, height = image.size
+    _check_dimensions(width, height, limits)
+    if getattr(image, "n_frames", 1) > 1:
+        raise PhotoRejected("photo.animated")
+    if fmt == "JPEG":
+        _check_scans(image, data, limits)
+    target = fit(image.size, limits.preview_side)
+    if fmt == "JPEG" and target != image.size:
+        image.draft("RGB", target)
+    _decode(image)
+    exif = exif_facts(image.info.get("exif"), max_bytes=limits.max_exif_bytes)
+    picture = _to_rgb(image)
+    if picture.size != target:
+        picture = picture.resize(target, RESAMPLE, reducing_gap=REDUCING_GAP)
+    transpose = _TRANSPOSE.get(exif["orientation"])
+    if transpose is not None:
+        picture = picture.transpose(transpose)
+        if exif["orientation"] >= 5:
+            width, height = height, width
+    thumbnail = _shrink(picture, limits.thumbnail_side)
+    thumb_grey = thumbnail.convert("L")
+    return ProcessedPhoto(
+        sha256=hashlib.sha256(data).hexdigest(),
+        mime=MIME[fmt],
+        width=width,
+        height=height,
+        exif=exif,
+        preview=encode_jpeg(picture, limits.preview_quality),
+        thumbnail=encode_jpeg(thumbnail, limits.thumbnail_quality),
+        phash=measures.phash(thumb_grey),
+        brightness=measures.brightness(thumb_grey),
+        sharpness=measures.sharpness(_shrink(picture, measures.SHARPNESS_SIDE).convert("L")),
+        preview_size=picture.size,
+        thumbnail_size=thumbnail.size,
+    )
+
+
+def fit(size: tuple[int, int], side: int) -> tuple[int, int]:
+    """The size that fits within side×side keeping the aspect ratio (never enlarged)."""
+    width, height = size
+    longest = max(width, height)
+    if longest <= side:
+        return size
+    scale = side / longest
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def encode_jpeg(picture: Image.Image, quality: int) -> bytes:
+    """Baseline JPEG with no EXIF, ICC, XMP or comment: only pixels leave."""
+    out = io.BytesIO()
+    picture.info.clear()
+    picture.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def _check_size(data: bytes, limits: Limits) -> None:
+    if not data:
+        raise PhotoRejected("photo.empty")
+    if len(data) > limits.max_bytes:
+        raise PhotoRejected("photo.too_large", {"size": len(data), "limit": limits.max_bytes})
+
+
+def _check_dimensions(width: int, height: int, limits: Limits) -> None:
+    if width <= 0 or height <= 0:
+        raise PhotoRejected("photo.bad_dimensions", {"width": width, "height": height})
+    if width * height > limits.max_pixels or max(width, height) > limits.max_side:
+        raise PhotoRejected(
+            "photo.too_many_pixels",
+            {"width": width, "height": height, "limit": limits.max_pixels},
+        )
+
+
+def _check_scans(image: Image.Image, data: bytes, limits: Limits) -> None:
+    # A progressive JPEG of a few kilobytes can hold thousands of scans and
+    # keep libjpeg busy for minutes; stuffing makes FFDA appear only as SOS.
+    if image.info.get("progressive"):
+        scans = data.count(b"\xff\xda")
+        if scans > limits.max_jpeg_scans:
+            raise PhotoRejected(
+                "photo.too_complex", {"scans": scans, "limit": limits.max_jpeg_scans}
+            )
+
+
+def _open(fmt: str, data: bytes) -> ImageFile.ImageFile:
+    try:
+        return _OPENERS[fmt](io.BytesIO(data))
+    except Exception as error:  # Pillow's header parsers raise many types on bad input
+        raise _corrupt(error) from error
+
+
+def _decode(image: ImageFile.ImageFile) -> None:
+    try:
+        image.load()
+    except Exception as error:  # truncated or damaged data, whatever the codec says
+        raise _corrupt(error) from error
+
+
+def _corrupt(error: Exception) -> PhotoRejected:
+    return PhotoRejected("photo.corrupt", {"reason": f"{type(error).__name__}: {error}"[:200]})
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """An 8-bit RGB picture of any accepted mode; transparency over white."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        grey = image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+        return grey.convert("RGB")
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode == "PA" or mode == "LA":
+        image = image.convert("RGBA")
+    if image.mode == "RGBA":
+        flat = Image.new("RGB", image.size, (255, 255, 255))
+        flat.paste(image, mask=image.getchannel("A"))
+        return flat
+    return image.convert("RGB")
+
+
+def _shrink(picture: Image.Image, side: int) -> Image.Image:
+    target = fit(picture.size, side)
+    if target == picture.size:
+        return picture
+    return picture.resize(target, RESAMPLE, reducing_gap=REDUCING_GAP)
