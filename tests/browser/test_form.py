@@ -38,7 +38,7 @@ def test_constraint_message_in_vietnamese_then_english(app_page):
     page.click("#lang")
     assert field.locator(".error").inner_text() == "Between 1 and 30 people."
     page.fill("#f-phone", "0123")
-    assert "Not a valid mobile number." in page.locator(".field[data-name=phone] .error").inner_text()
+    assert "Not a valid Vietnamese mobile number." in page.locator(".field[data-name=phone] .error").inner_text()
     page.fill("#f-phone", "0912 345 678")
     assert page.locator(".field[data-name=phone] .error").inner_text() == ""
 

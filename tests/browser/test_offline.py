@@ -6,7 +6,8 @@ from __future__ import annotations
 
 def test_app_opens_offline_from_the_service_worker_cache(app_page):
     page = app_page
-    page.evaluate("navigator.serviceWorker.ready")
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.reload()
     page.wait_for_function("navigator.serviceWorker.controller !== null")
     page.context.set_offline(True)
     page.reload()

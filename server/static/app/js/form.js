@@ -5,8 +5,7 @@
 
 import { h, mount } from './dom.js';
 import {
-  applyCalculations, childrenOf, collectErrors, evaluate, fieldError, isEmpty, isRelevant,
-  isRequired, relevantAnswers, scope, truthy,
+  allowedChoices, childrenOf, evaluateForm, fieldKey, isEmpty,
 } from './expr.js';
 import { pick, t } from './i18n.js';
 import { preparePhoto } from './photo.js';
@@ -16,7 +15,8 @@ import {
 
 const RADIO_LIMIT = 6;
 
-// Top-level groups are pages; loose top-level fields between them share one.
+// Top-level groups and repeats are pages; loose top-level fields between them
+// share one.
 export function buildPages(fields) {
   const pages = [];
   let loose = null;
@@ -24,6 +24,9 @@ export function buildPages(fields) {
     if (field.type === 'group') {
       loose = null;
       pages.push({ group: field, fields: childrenOf(field) });
+    } else if (field.type === 'repeat') {
+      loose = null;
+      pages.push({ group: null, fields: [field] });
     } else if (field.type !== 'calculate') {
       if (!loose) {
         loose = { group: null, fields: [] };
@@ -41,6 +44,14 @@ function fieldNames(fields, into = new Set()) {
     fieldNames(childrenOf(field), into);
   }
   return into;
+}
+
+// A datetime-local value with the phone's UTC offset, as the server requires.
+function withOffset(local) {
+  const off = -new Date(local).getTimezoneOffset();
+  const pad = (n) => String(Math.trunc(Math.abs(n))).padStart(2, '0');
+  const seconds = local.length === 16 ? ':00' : '';
+  return `${local}${seconds}${off >= 0 ? '+' : '-'}${pad(off / 60)}:${pad(off % 60)}`;
 }
 
 export function currentPosition(timeout = 8000) {
@@ -80,19 +91,22 @@ export class FormView {
     this.touched = new Set();
     this.showAll = false;
     this.pages = buildPages(definition.fields);
+    this.state = evaluateForm(definition, this.answers);
   }
 
   choicesFor(field, row) {
-    const list = this.def.choices?.[field.choices] || [];
-    if (field.choice_filter === undefined) return list;
-    const data = scope(this.answers, row);
-    return list.filter((choice) => truthy(evaluate(field.choice_filter, { ...data, _choice: choice })));
+    const data = this.state.scopes.get(row ? row._row : null) || this.answers;
+    return allowedChoices(this.def, field, data);
+  }
+
+  relevant(field, row) {
+    return this.state.relevant.get(fieldKey(row?._row, field.name)) !== false;
   }
 
   pageRelevant(index) {
     const page = this.pages[index];
-    if (page.group) return isRelevant(page.group, this.answers, null);
-    return page.fields.some((f) => isRelevant(f, this.answers, null));
+    if (page.group) return this.relevant(page.group, null);
+    return page.fields.some((f) => this.relevant(f, null));
   }
 
   nextPage(from, step) {
@@ -109,7 +123,7 @@ export class FormView {
   // Called after every change: recompute, show, save.
   changed(key) {
     if (key) this.touched.add(key);
-    applyCalculations(this.def.fields, this.answers);
+    this.state = evaluateForm(this.def, this.answers);
     this.refresh();
     this.onChange();
   }
@@ -131,9 +145,16 @@ export class FormView {
     return fieldset;
   }
 
-  pageErrors(index) {
-    const names = fieldNames(this.pages[index].fields);
-    return collectErrors(this.def.fields, this.answers).filter((e) => names.has(e.name));
+  // [{key, name}] of every error, or of one page's.
+  errors(index) {
+    const names = index === undefined ? null : fieldNames(this.pages[index].fields);
+    return [...this.state.errors.keys()]
+      .map((key) => ({ key, name: key.slice(key.indexOf('/') + 1) }))
+      .filter((e) => !names || names.has(e.name));
+  }
+
+  message(problem) {
+    return problem.message ? pick(problem.message) : t(problem.key, problem.params);
   }
 
   renderField(field, row) {
@@ -149,7 +170,7 @@ export class FormView {
     const binding = {
       el,
       update: () => {
-        const visible = isRelevant(field, this.answers, row);
+        const visible = this.relevant(field, row);
         el.hidden = !visible;
         extra?.(visible);
       },
@@ -185,7 +206,7 @@ export class FormView {
             this.removeRowPhotos(field, row);
             target[field.name] = rows.filter((r) => r !== row);
             draw();
-            this.changed(field.name);
+            this.changed(fieldKey(parentRow?._row, field.name));
           },
         }, `${t('remove_row')} ${t('row_n', { n: i + 1 })}`))));
       addButton.hidden = field.max_rows !== undefined && rows.length >= field.max_rows;
@@ -195,7 +216,7 @@ export class FormView {
       initialAnswers(childrenOf(field), row);
       target[field.name] = [...(target[field.name] || []), row];
       draw();
-      this.changed(field.name);
+      this.changed(fieldKey(parentRow?._row, field.name));
       rowsEl.lastElementChild?.scrollIntoView({ block: 'start' });
     });
     draw();
@@ -203,14 +224,10 @@ export class FormView {
       h('h3', {}, pick(field.label)),
       field.hint ? h('p', { class: 'hint' }, pick(field.hint)) : null,
       rowsEl, addButton, error);
+    const key = fieldKey(parentRow?._row, field.name);
     return this.bind(el, field, parentRow, () => {
-      const rows = target[field.name] || [];
-      let message = '';
-      if (this.showAll || this.touched.has(field.name)) {
-        if (!rows.length && isRequired(field, this.answers, parentRow)) message = t('required');
-        else if (field.min_rows && rows.length < field.min_rows) message = t('invalid_value');
-      }
-      error.textContent = message;
+      const problem = (this.showAll || this.touched.has(key)) && this.state.errors.get(key);
+      error.textContent = problem ? this.message(problem) : '';
     });
   }
 
@@ -224,7 +241,7 @@ export class FormView {
 
   renderInput(field, row) {
     const target = row || this.answers;
-    const key = `${row?._row || ''}/${field.name}`;
+    const key = fieldKey(row?._row, field.name);
     const id = `f-${row ? `${row._row.slice(0, 8)}-` : ''}${field.name}`;
     const set = (value) => {
       if (isEmpty(value)) delete target[field.name];
@@ -244,11 +261,11 @@ export class FormView {
     return this.bind(el, field, row, (visible) => {
       control.update?.();
       const req = label.querySelector?.('.req');
-      if (req) req.hidden = !isRequired(field, this.answers, row);
-      const show = visible && field.type !== 'note' && (this.showAll || this.touched.has(key));
-      const problem = show ? fieldError(field, this.answers, row) : null;
+      if (req) req.hidden = !this.state.required.has(key);
+      const show = visible && (this.showAll || this.touched.has(key));
+      const problem = show ? this.state.errors.get(key) : null;
       el.classList.toggle('invalid', Boolean(problem));
-      error.textContent = problem ? (problem.message ? pick(problem.message) : t(problem.key)) : '';
+      error.textContent = problem ? this.message(problem) : '';
     });
   }
 
@@ -265,12 +282,14 @@ export class FormView {
         el.addEventListener('input', () => set(el.value === '' ? null : Number(el.value)));
         return { el };
       }
-      case 'date':
-      case 'datetime': {
-        const el = h('input', {
-          id, type: field.type === 'date' ? 'date' : 'datetime-local', value: value() ?? '',
-        });
+      case 'date': {
+        const el = h('input', { id, type: 'date', value: value() ?? '' });
         el.addEventListener('input', () => set(el.value));
+        return { el };
+      }
+      case 'datetime': {
+        const el = h('input', { id, type: 'datetime-local', value: (value() ?? '').slice(0, 16) });
+        el.addEventListener('input', () => set(el.value && withOffset(el.value)));
         return { el };
       }
       case 'select_one': return this.selectOne(field, row, value, set, id);
@@ -472,7 +491,7 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
   }
   if (editable && Object.keys(survey.answers).length === 0) {
     initialAnswers(formDoc.definition.fields, survey.answers);
-    applyCalculations(formDoc.definition.fields, survey.answers);
+    form.state = evaluateForm(formDoc.definition, survey.answers);
   }
 
   let index = Math.min(Number(pageParam) || 0, form.pages.length - 1);
@@ -504,7 +523,7 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
   };
 
   const goNext = () => {
-    const errors = editable ? form.pageErrors(index) : [];
+    const errors = editable ? form.errors(index) : [];
     if (errors.length) {
       form.showAll = true;
       form.refresh();
@@ -517,8 +536,7 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
   };
 
   const finalise = async () => {
-    applyCalculations(formDoc.definition.fields, survey.answers);
-    const errors = collectErrors(formDoc.definition.fields, survey.answers);
+    const errors = form.errors();
     if (errors.length) {
       form.showAll = true;
       const page = form.pageOfField(errors[0].name);
@@ -526,7 +544,7 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
       message.textContent = t('fix_errors', { n: errors.length });
       return;
     }
-    survey.answers = relevantAnswers(formDoc.definition.fields, survey.answers);
+    survey.answers = form.state.answers;
     survey.status = 'final';
     await saver.save();
     ctx.flash(t('finalised_msg'));
