@@ -17,6 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from phone_app import VOLUNTEER, install_form
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "server" / "static" / "app"
@@ -46,7 +47,8 @@ class _AppHandler(SimpleHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         path = self.path.split("?", 1)[0].split("#", 1)[0]
         if path.startswith("/api/"):
-            self._json(401, {"error": {"code": "401.1", "vi": "Chưa đăng nhập", "en": "Not logged in"}})
+            error = {"code": "401.1", "vi": "Chưa đăng nhập", "en": "Not logged in"}
+            self._json(401, {"error": error})
             return
         if path in VENDOR:
             self._file(VENDOR[path], "text/javascript")
@@ -115,61 +117,6 @@ def phone(chromium):
     context.set_default_timeout(10_000)
     yield context
     context.close()
-
-VOLUNTEER = {"username": "vol1", "role": "volunteer", "db": "userdb-766f6c31",
-             "residential_group": "tdp03"}
-
-
-def install_form(page, definition: dict) -> None:
-    """Puts a published form into the phone's local forms database, as sync would."""
-    page.evaluate(
-        """async (def) => {
-            const db = new PouchDB('sotay-forms');
-            await db.put({_id: `form:${def.id}:${def.version}`, type: 'form', form_id: def.id,
-                          version: def.version, definition: def,
-                          published_at: '2026-11-01T00:00:00+07:00'});
-        }""",
-        definition,
-    )
-
-
-def local_docs(page, prefix: str = "") -> list[dict]:
-    """The documents of the volunteer's local database whose id starts with prefix."""
-    return page.evaluate(
-        """async ([name, prefix]) => {
-            const db = new PouchDB(name);
-            const res = await db.allDocs({include_docs: true, startkey: prefix,
-                                          endkey: prefix + '\\uffff'});
-            return res.rows.map((r) => r.doc);
-        }""",
-        [f"sotay-{VOLUNTEER['db']}", prefix],
-    )
-
-
-def wait_saved(page) -> None:
-    page.wait_for_selector("#save-state[data-state=saved]")
-
-
-def make_photo(path: Path, size: tuple[int, int] = (4000, 3000)) -> Path:
-    """A JPEG with camera EXIF: capture time 2026-11-20 09:15:30, GPS in Ninh Bình."""
-    from PIL import Image, ImageDraw
-    from PIL.TiffImagePlugin import IFDRational
-
-    image = Image.new("RGB", size, (120, 160, 200))
-    draw = ImageDraw.Draw(image)
-    for x in range(0, size[0], 97):
-        draw.line([(x, 0), (size[0] - x, size[1])], fill=(x % 255, 90, 200 - x % 200), width=9)
-    exif = Image.Exif()
-    exif[0x0110] = "Sotay test camera"
-    exif.get_ifd(0x8769)[0x9003] = "2026:11:20 09:15:30"
-    gps = exif.get_ifd(0x8825)
-    gps[1] = "N"
-    gps[2] = (IFDRational(20), IFDRational(25), IFDRational(30))
-    gps[3] = "E"
-    gps[4] = (IFDRational(106), IFDRational(10), IFDRational(0))
-    image.save(path, quality=90, exif=exif)
-    return path
-
 
 @pytest.fixture
 def app_page(phone, static_app):

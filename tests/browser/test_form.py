@@ -4,7 +4,7 @@ repeats, language switch, and saving every change locally at once."""
 
 from __future__ import annotations
 
-from conftest import local_docs, make_photo, wait_saved
+from phone_app import local_docs, make_photo, wait_saved
 
 
 def start_survey(page) -> None:
@@ -38,7 +38,8 @@ def test_constraint_message_in_vietnamese_then_english(app_page):
     page.click("#lang")
     assert field.locator(".error").inner_text() == "Between 1 and 30 people."
     page.fill("#f-phone", "0123")
-    assert "Not a valid Vietnamese mobile number." in page.locator(".field[data-name=phone] .error").inner_text()
+    phone_error = page.locator(".field[data-name=phone] .error")
+    assert phone_error.inner_text() == "Not a valid Vietnamese mobile number."
     page.fill("#f-phone", "0912 345 678")
     assert page.locator(".field[data-name=phone] .error").inner_text() == ""
 
@@ -156,7 +157,8 @@ def test_finalise_keeps_only_relevant_answers(app_page, tmp_path):
     wait_saved(page)
     page.click("#next")
     page.click("#finalise")
-    assert page.locator(".field[data-name=evidence_photo] .error").inner_text() == "Câu này bắt buộc."
+    photo_error = page.locator(".field[data-name=evidence_photo] .error")
+    assert photo_error.inner_text() == "Câu này bắt buộc."
     page.set_input_files("#f-evidence_photo", make_photo(tmp_path / "house.jpg", (800, 600)))
     page.wait_for_selector(".photo img")
     wait_saved(page)

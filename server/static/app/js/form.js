@@ -479,6 +479,7 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
     onChange: () => {
       if (survey.status === 'final') survey.status = 'draft';
       saver.save().catch(() => null);
+      drawNav();
     },
   });
   if (editable && survey.gps === null) {
@@ -500,20 +501,31 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
   const nav = h('nav', { class: 'pager' });
   const message = h('p', { class: 'error', id: 'form-message', role: 'alert' });
 
-  const show = (i, scrollTo) => {
-    index = i;
-    history.replaceState(null, '', `#/survey/${encodeURIComponent(surveyId)}/${i}`);
-    mount(pageHolder, form.renderPage(i));
-    const prev = form.nextPage(i, -1);
-    const next = form.nextPage(i, 1);
+  // Relevance decides which pages come next, so the pager follows every change.
+  let navShown = null;
+  function drawNav() {
+    const prev = form.nextPage(index, -1);
+    const next = form.nextPage(index, 1);
+    const signature = `${index}:${prev}:${next}`;
+    if (signature === navShown) return;
+    navShown = signature;
     mount(nav,
-      h('button', { type: 'button', id: 'prev', disabled: prev < 0, onclick: () => show(prev) }, `‹ ${t('previous')}`),
-      h('span', { class: 'page-no' }, t('page_of', { n: i + 1, total: form.pages.length })),
+      h('button', { type: 'button', id: 'prev', disabled: prev < 0, onclick: () => show(prev) },
+        `‹ ${t('previous')}`),
+      h('span', { class: 'page-no' }, t('page_of', { n: index + 1, total: form.pages.length })),
       next >= 0
         ? h('button', { type: 'button', id: 'next', class: 'primary', onclick: goNext }, `${t('next')} ›`)
         : editable
           ? h('button', { type: 'button', id: 'finalise', class: 'primary', onclick: finalise }, t('finalise'))
           : h('a', { class: 'button', href: '#/' }, t('back')));
+  }
+
+  const show = (i, scrollTo) => {
+    index = i;
+    history.replaceState(null, '', `#/survey/${encodeURIComponent(surveyId)}/${i}`);
+    mount(pageHolder, form.renderPage(i));
+    navShown = null;
+    drawNav();
     message.textContent = '';
     window.scrollTo(0, 0);
     if (scrollTo) {
