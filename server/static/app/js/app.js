@@ -93,7 +93,8 @@ async function updateChrome() {
     const path = a.getAttribute('href').slice(1);
     a.classList.toggle('active', path === currentPath());
   }
-  if (ctx.stores) {
+  // The unsynced count reads the changes feed: not worth it while a form opens.
+  if (ctx.stores && !currentPath().startsWith('/survey/')) {
     const pending = await unsyncedSummary(ctx.stores);
     const dot = document.getElementById('unsynced-dot');
     dot.hidden = pending.surveys + pending.photos === 0;

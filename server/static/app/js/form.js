@@ -309,8 +309,15 @@ export class FormView {
   }
 
   // Options are redrawn only when the filtered list changes, so focus stays put.
+  // The chosen options are marked with a class, cheaper to restyle than :has().
   choiceControl(field, row, draw) {
     const el = h('div', { class: 'choices' });
+    const mark = () => {
+      for (const label of el.querySelectorAll('label.choice')) {
+        label.classList.toggle('checked', label.firstChild.checked);
+      }
+    };
+    el.addEventListener('change', mark);
     let shown = null;
     const update = () => {
       const choices = this.choicesFor(field, row);
@@ -318,6 +325,7 @@ export class FormView {
       if (signature === shown) return;
       shown = signature;
       draw(el, choices);
+      mark();
     };
     update();
     return { el, update };
