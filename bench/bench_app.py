@@ -30,10 +30,10 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "browser"))
+sys.path.insert(0, str(ROOT))
 
-from conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, VENDOR, _AppHandler  # noqa: E402
-from phone_app import VOLUNTEER, install_form, local_docs  # noqa: E402
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, VENDOR, _AppHandler  # noqa: E402
+from tests.browser.phone_app import VOLUNTEER, install_form, local_docs  # noqa: E402
 
 APP = ROOT / "server" / "static" / "app"
 SHELL_GOAL = 300 * 1024

@@ -17,7 +17,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from phone_app import VOLUNTEER, install_form
+
+from tests.browser.phone_app import VOLUNTEER, install_form
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_DIR = ROOT / "server" / "static" / "app"
@@ -132,3 +133,18 @@ def app_page(phone, static_app):
     page.reload()
     page.wait_for_selector("a[data-form=sample]")
     return page
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    """SQLite only: these tests are about the phone; SQL backends are tested elsewhere."""
+    return f"sqlite:///{tmp_path / 'sotay.db'}"
+
+
+@pytest.fixture
+def office(chromium):
+    """A desktop browser context for the reviewer."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="vi-VN")
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()

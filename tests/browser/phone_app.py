@@ -25,17 +25,24 @@ def install_form(page, definition: dict) -> None:
     )
 
 
-def local_docs(page, prefix: str = "") -> list[dict]:
-    """The documents of the volunteer's local database whose id starts with prefix."""
-    return page.evaluate(
-        """async ([name, prefix]) => {
-            const db = new PouchDB(name);
-            const res = await db.allDocs({include_docs: true, startkey: prefix,
-                                          endkey: prefix + '\\uffff'});
-            return res.rows.map((r) => r.doc);
-        }""",
-        [f"sotay-{VOLUNTEER['db']}", prefix],
-    )
+def local_docs_of(couch_db: str):
+    """A reader of the documents of a volunteer's local database, by id prefix."""
+
+    def read(page, prefix: str = "") -> list[dict]:
+        return page.evaluate(
+            """async ([name, prefix]) => {
+                const db = new PouchDB(name);
+                const res = await db.allDocs({include_docs: true, startkey: prefix,
+                                              endkey: prefix + '\\uffff'});
+                return res.rows.map((r) => r.doc);
+            }""",
+            [f"sotay-{couch_db}", prefix],
+        )
+
+    return read
+
+
+local_docs = local_docs_of(VOLUNTEER["db"])
 
 
 def wait_saved(page) -> None:

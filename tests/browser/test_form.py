@@ -4,7 +4,7 @@ repeats, language switch, and saving every change locally at once."""
 
 from __future__ import annotations
 
-from phone_app import local_docs, make_photo, wait_saved
+from tests.browser.phone_app import local_docs, make_photo, wait_saved
 
 
 def start_survey(page) -> None:

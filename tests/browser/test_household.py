@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 
-from phone_app import (
+from forms.submission import validate_submission
+from tests.browser.phone_app import (
     HOUSEHOLD_MEMBERS,
     ROOT,
     add_household_member,
@@ -17,8 +18,6 @@ from phone_app import (
     make_photo,
     open_survey,
 )
-
-from forms.submission import validate_submission
 
 HOUSEHOLD = json.loads((ROOT / "forms/definitions/household.json").read_text("utf-8"))
 

@@ -92,6 +92,9 @@ const STRINGS = {
   unsynced_surveys: { vi: 'Phiếu', en: 'Surveys' },
   unsynced_photos: { vi: 'Ảnh', en: 'Photos' },
   unsynced_size: { vi: 'Dung lượng', en: 'Size' },
+  drafts_on_phone: {
+    vi: 'Phiếu nháp (chỉ gửi khi hoàn thành)', en: 'Drafts (sent once finalised)',
+  },
   last_sync: { vi: 'Lần đồng bộ gần nhất', en: 'Last successful sync' },
   never: { vi: 'Chưa bao giờ', en: 'Never' },
   sync_progress: { vi: 'Đã gửi {done}/{total}', en: 'Sent {done} of {total}' },

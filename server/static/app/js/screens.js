@@ -115,6 +115,7 @@ export async function syncScreen(view, ctx) {
         h('dt', {}, t('unsynced_surveys')), h('dd', { id: 'unsynced-surveys' }, summary.surveys),
         h('dt', {}, t('unsynced_photos')), h('dd', { id: 'unsynced-photos' }, summary.photos),
         h('dt', {}, t('unsynced_size')), h('dd', { id: 'unsynced-size' }, formatBytes(summary.bytes)),
+        h('dt', {}, t('drafts_on_phone')), h('dd', { id: 'drafts' }, summary.drafts),
         h('dt', {}, t('last_sync')), h('dd', { id: 'last-sync' }, formatTime(state.last_sync_at)))),
     button, progress, message,
     h('p', { class: 'hint' }, t('signed_in_as', { name: ctx.user.username })),

@@ -198,7 +198,7 @@ export async function getSyncState(stores) {
   try {
     return await stores.data.get(SYNC_STATE_ID);
   } catch (err) {
-    if (err.status === 404) return { _id: SYNC_STATE_ID, last_push_seq: 0, last_sync_at: null };
+    if (err.status === 404) return { _id: SYNC_STATE_ID, last_sync_at: null, pushed: {} };
     throw err;
   }
 }
@@ -209,25 +209,63 @@ export async function setSyncState(stores, changes) {
   await stores.data.put(state);
 }
 
-// Surveys and photos changed on the phone since the last completed push, and
-// their size, for the sync screen; `ids` holds the surveys they belong to.
-export async function unsyncedSummary(stores) {
-  const state = await getSyncState(stores);
-  const res = await stores.data.changes({ since: state.last_push_seq || 0, include_docs: true });
-  const summary = { surveys: 0, photos: 0, bytes: 0, ids: new Set() };
-  for (const change of res.results) {
-    const doc = change.doc;
-    if (!doc || change.deleted) continue;
-    if (doc.type === 'survey') {
-      summary.surveys += 1;
-      summary.ids.add(doc._id);
-      summary.bytes += JSON.stringify(doc).length;
-    } else if (doc.type === 'photo') {
-      summary.photos += 1;
-      summary.ids.add(doc.survey_id);
-      const att = doc._attachments?.['photo.jpg'];
-      summary.bytes += (att?.length || 0) + 300;
+function photoSize(doc) {
+  return (doc._attachments?.['photo.jpg']?.length || 0) + 300;
+}
+
+// What the next push must send. Drafts stay on the phone: only finalised
+// surveys and the photos of finalised surveys leave it, each as long as the
+// revision on the phone is not the one last pushed (`pushed` maps id to
+// {rev, survey}). A photo removed after it was sent is sent as a deletion
+// once its survey is final again.
+export async function pendingPush(stores) {
+  const [state, surveys, photos] = await Promise.all([
+    getSyncState(stores),
+    stores.data.allDocs({ include_docs: true, startkey: 'survey:', endkey: 'survey:\uffff' }),
+    stores.data.allDocs({ include_docs: true, startkey: 'photo:', endkey: 'photo:\uffff' }),
+  ]);
+  const pushed = state.pushed || {};
+  const final = new Set(surveys.rows.filter((r) => r.doc.status === 'final').map((r) => r.id));
+  const out = {
+    surveys: 0, photos: 0, drafts: surveys.rows.length - final.size, bytes: 0,
+    ids: new Set(), revs: {}, deleted: [],
+  };
+  for (const { doc } of surveys.rows) {
+    if (final.has(doc._id) && pushed[doc._id]?.rev !== doc._rev) {
+      out.surveys += 1;
+      out.bytes += JSON.stringify(doc).length;
+      out.ids.add(doc._id);
+      out.revs[doc._id] = { rev: doc._rev, survey: doc._id };
     }
   }
-  return summary;
+  const present = new Set();
+  for (const { doc } of photos.rows) {
+    present.add(doc._id);
+    if (final.has(doc.survey_id) && pushed[doc._id]?.rev !== doc._rev) {
+      out.photos += 1;
+      out.bytes += photoSize(doc);
+      out.ids.add(doc.survey_id);
+      out.revs[doc._id] = { rev: doc._rev, survey: doc.survey_id };
+    }
+  }
+  for (const [id, entry] of Object.entries(pushed)) {
+    if (id.startsWith('photo:') && !present.has(id) && final.has(entry.survey)) {
+      out.deleted.push(id);
+      out.ids.add(entry.survey);
+    }
+  }
+  return out;
+}
+
+// After a push that completed without errors: these revisions are on the server.
+export async function markPushed(stores, pending) {
+  const state = await getSyncState(stores);
+  const pushed = { ...(state.pushed || {}), ...pending.revs };
+  for (const id of pending.deleted) delete pushed[id];
+  await setSyncState(stores, { pushed });
+}
+
+// For the sync screen and the list's badges.
+export async function unsyncedSummary(stores) {
+  return pendingPush(stores);
 }

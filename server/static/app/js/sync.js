@@ -4,7 +4,7 @@
 
 /* global PouchDB */
 
-import { getSyncState, nowIso, setSyncState, unsyncedSummary } from './store.js';
+import { getSyncState, markPushed, nowIso, pendingPush, setSyncState } from './store.js';
 
 export class SyncError extends Error {
   constructor(kind, detail) {
@@ -70,14 +70,16 @@ function run(replication, onChange) {
   return new Promise((resolve, reject) => {
     replication.on('change', (info) => onChange?.(info));
     replication.on('complete', resolve);
-    replication.on('denied', (err) => reject(err));
+    replication.on('denied', (err) => reject(new SyncError('failed', err?.message || 'denied')));
     replication.on('error', reject);
   });
 }
 
-// One full sync: session check, forms down, the volunteer's database down,
-// then up. The push's last sequence is the checkpoint the "not yet synced"
-// counts start from, so documents just pulled are not counted as unsynced.
+// One full sync: session check, forms down, the volunteer's database down
+// (feedback, merged revisions), then up: exactly the finalised surveys and
+// their photos the server does not have yet (store.pendingPush), by id, so a
+// draft never leaves the phone and a photo taken while its survey was still
+// a draft is sent when the survey is finalised.
 export async function syncAll(stores, user, onProgress = () => {}) {
   try {
     if (!navigator.onLine) throw new SyncError('offline');
@@ -87,18 +89,24 @@ export async function syncAll(stores, user, onProgress = () => {}) {
     const userdb = remote(user.db);
     await run(PouchDB.replicate(forms, stores.forms, { batch_size: 20 }));
     await run(PouchDB.replicate(userdb, stores.data, { batch_size: 20 }));
-    const pending = await unsyncedSummary(stores);
-    const total = pending.surveys + pending.photos;
+    const pending = await pendingPush(stores);
+    const docIds = [...Object.keys(pending.revs), ...pending.deleted];
+    const total = docIds.length;
     let done = 0;
     onProgress({ phase: 'push', done, total });
-    const push = PouchDB.replicate(stores.data, userdb, { batch_size: 5 });
-    const result = await run(push, (info) => {
-      done = Math.min(total, done + (info.docs_written || 0));
-      onProgress({ phase: 'push', done, total });
-    });
-    const docErrors = result.errors?.length || result.doc_write_failures || 0;
-    if (docErrors) throw new SyncError('failed', `${docErrors} doc(s)`);
-    await setSyncState(stores, { last_push_seq: result.last_seq, last_sync_at: nowIso() });
+    if (total) {
+      const push = PouchDB.replicate(stores.data, userdb, {
+        doc_ids: docIds, checkpoint: false, batch_size: 5,
+      });
+      const result = await run(push, (info) => {
+        done = Math.min(total, done + (info.docs_written || 0));
+        onProgress({ phase: 'push', done, total });
+      });
+      const failures = result.errors?.length || result.doc_write_failures || 0;
+      if (failures) throw new SyncError('failed', `${failures} doc(s)`);
+      await markPushed(stores, pending);
+    }
+    await setSyncState(stores, { last_sync_at: nowIso() });
     onProgress({ phase: 'done' });
   } catch (err) {
     throw classify(err);
