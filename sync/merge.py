@@ -452,9 +452,12 @@ class _Merger:
                 isinstance(v, dict) for v in [sub_base, *(v for _, v in sub_pairs)]
                 if v is not MISSING
             ):
+                # A survey without its answers object is malformed, not a wish
+                # to delete every answer: such a leaf leaves the answers alone.
+                sub_pairs = [(leaf, sub_base if v is MISSING else v) for leaf, v in sub_pairs]
+                if all(v is MISSING for _, v in sub_pairs):
+                    continue
                 value = self.merge_map(sub, sub_base, sub_pairs, _value_style)
-                if not value:
-                    value = _empty_form(sub_base, sub_pairs, {})
             else:
                 value = self.merge_value(sub, sub_base, sub_pairs)
             if value is not MISSING:

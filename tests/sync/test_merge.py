@@ -295,6 +295,15 @@ def test_an_answer_that_changed_type_is_one_value():
     assert result.conflicts[0].losers[0].value == "no"
 
 
+def test_a_leaf_without_answers_does_not_delete_them():
+    a = edited("3-aaa", LATER, set_answer("fibre", "yes"))
+    b = edited("3-bbb", PHONE, set_answer("fibre", "no"))
+    del b.doc["answers"]
+    result = all_orders([a, b])
+    assert result.doc["answers"] == a.doc["answers"]
+    assert result.conflicts == ()
+
+
 def test_top_level_fields_merge_three_way():
     def top(rev, updated_at, **changes):
         doc = base()
