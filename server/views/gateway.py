@@ -19,6 +19,7 @@ from flask import Blueprint, Response, request, stream_with_context
 
 from server import services
 from server.errors import problem
+from server.queries.ingest import touch_db
 from server.views.session import current_user
 from sync.couch import CouchError
 from sync.provision import FORMS_DB
@@ -86,6 +87,13 @@ def authorize(own_db: str | None, db: str, method: str, rest: str) -> None:
         raise problem("forms_read_only" if forms else "sync_forbidden", db=db, path=rest)
 
 
+def _writes_documents(method: str, rest: str) -> bool:
+    """Whether a request changes documents the ingest must read (not checkpoints)."""
+    if method == "POST":
+        return rest.startswith("_bulk_docs")
+    return method in ("PUT", "DELETE") and not rest.startswith("_local/")
+
+
 @bp.route("/<path:_any>", methods=METHODS)
 def forward(_any: str) -> Response:
     user = current_user()
@@ -111,6 +119,9 @@ def forward(_any: str) -> Response:
             read_timeout=None if longpoll else READ_TIMEOUT)
     except CouchError as err:
         raise problem("couch_unavailable") from err
+    if upstream.status_code < 400 and db == user.couch_db and _writes_documents(
+            request.method, rest):
+        touch_db(db)
     return _stream_back(upstream)
 
 
