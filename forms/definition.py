@@ -21,8 +21,10 @@ from typing import Any
 import jsonschema
 
 from forms import jsonlogic
+from forms.answers import field_error, value_problem
 from forms.model import (
     CHOICE_KEY,
+    FIELD_TYPES,
     MAX_FIELDS,
     RULE_KEYS,
     SELECT_TYPES,
@@ -230,7 +232,25 @@ def _field_problems(defn: dict, infos: list[FieldInfo]) -> list[Problem]:
                                     "Trường này không có câu trả lời nên không thể bắt buộc.",
                                     "This field holds no typed answer and cannot be required."))
         problems += _bound_problems(field, path, kind)
+        if "default" in field:
+            problems += _default_problems(field, path, kind, choices)
     return problems
+
+
+def _default_problems(field: dict, path: str, kind: Any, choices: dict) -> list[Problem]:
+    if kind in ("note", "group", "repeat", "calculate", "photo"):
+        return [Problem(f"{path}.default", "default_not_allowed",
+                        f"Loại {kind!r} không có giá trị mặc định.",
+                        f"Type {kind!r} takes no default.")]
+    items = choices.get(field.get("choices")) if isinstance(field.get("choices"), str) else None
+    values = [c.get("value") for c in items or [] if isinstance(c, dict)]
+    code = value_problem(field, values, field["default"]) if kind in FIELD_TYPES else None
+    if code is None:
+        return []
+    code, _, value = code.partition(":")
+    error = field_error(f"{path}.default", code, value=value)
+    return [Problem(error.path, "bad_default", f"Giá trị mặc định sai: {error.vi}",
+                    f"Invalid default: {error.en}")]
 
 
 _BOUNDS = {

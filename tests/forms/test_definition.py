@@ -228,3 +228,22 @@ def test_choice_filter_reads_choice_properties() -> None:
     defn["choices"]["tdp"] = [{"value": "tdp01", "label": {"vi": "Tổ 1", "en": "Group 1"},
                                "zone": "yes"}]
     assert check_definition(defn) == []
+
+
+def test_defaults_must_fit_their_field() -> None:
+    defn = minimal(fields=[
+        field("ok_int", "integer", default=3),
+        field("bad_int", "integer", default="three"),
+        field("ok_one", "select_one", choices="yn", default="yes"),
+        field("bad_one", "select_one", choices="yn", default="maybe"),
+        field("bad_many", "select_multiple", choices="yn", default="yes"),
+        field("bad_date", "date", default="2026-02-30"),
+        field("c", "calculate", calculation=1, default=2),
+    ])
+    problems = {(p.path, p.code): p for p in check_definition(defn)}
+    assert set(problems) == {("$.fields[1].default", "bad_default"),
+                             ("$.fields[3].default", "bad_default"),
+                             ("$.fields[4].default", "bad_default"),
+                             ("$.fields[5].default", "bad_default"),
+                             ("$.fields[6].default", "default_not_allowed")}
+    assert "'maybe'" in problems[("$.fields[3].default", "bad_default")].en
