@@ -1,0 +1,1 @@
+"""The work behind every view and CLI command; permissions are enforced here."""

@@ -1,0 +1,52 @@
+"""Health of the parts: CouchDB reachable, SQL answering, how far the ingest lags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server import services
+from server.queries.health import checkpoints_by_db, sql_ping
+from server.queries.users import active_volunteer_dbs
+from sync.couch import CouchError
+
+
+def _seq_number(seq: Any) -> int | None:
+    """The numeric prefix of a seq: PouchDB's integers and CouchDB 3's 'N-opaque' both have one.
+
+    Only used for a lag estimate shown to people, never to resume a feed.
+    """
+    head = str(seq).split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def health_report() -> dict[str, Any]:
+    report: dict[str, Any] = {"ok": True}
+    try:
+        sql_ping()
+        report["sql"] = {"ok": True}
+    except Exception as err:  # the point of a health check is to report any failure
+        report["sql"] = {"ok": False, "error": str(err)[:200]}
+        report["ok"] = False
+        return report
+    couch = services.couch()
+    try:
+        info = couch.server_info()
+        report["couchdb"] = {"ok": True, "version": info.get("version")}
+    except CouchError as err:
+        report["couchdb"] = {"ok": False, "error": str(err)[:200]}
+        report["ok"] = False
+        return report
+    checkpoints = checkpoints_by_db()
+    lag = 0
+    for couch_db in active_volunteer_dbs():
+        try:
+            head = _seq_number(couch.db_info(couch_db).get("update_seq"))
+        except CouchError:
+            continue
+        done = _seq_number(checkpoints.get(couch_db, (0, None))[0]) or 0
+        if head is not None:
+            lag += max(0, head - done)
+    latest = max((at for _seq, at in checkpoints.values()), default=None)
+    report["ingest"] = {"lag_changes": lag,
+                        "last_checkpoint_at": latest.isoformat() + "Z" if latest else None}
+    return report

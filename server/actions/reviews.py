@@ -1,0 +1,139 @@
+"""Review of synced surveys: the queue, one survey's evidence, the decision.
+
+A decision is recorded in SQL first; the feedback document for the phone is
+written to the volunteer's CouchDB database afterwards by
+`deliver_feedback` (the worker calls it in its loop), so a CouchDB outage
+never loses a decision and never leaves the phone and the server disagreeing
+for long.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server import services
+from server.actions.auth import Actor, require_role
+from server.errors import problem
+from server.models import Review
+from server.queries.audit import audit
+from server.queries.submissions import (
+    add_review,
+    get_submission,
+    list_final_submissions,
+    list_quarantine,
+    pending_feedback,
+    photos_for_surveys,
+    reviews_for,
+)
+from sync.couch import CouchError
+from sync.provision import write_feedback
+
+DECISIONS = ("approved", "needs_correction", "rejected")
+OPEN_STATES = ("pending",)
+
+
+def _photo_view(photo: Any) -> dict:
+    return {"doc_id": photo.doc_id, "sha256": photo.sha256, "width": photo.width,
+            "height": photo.height, "flags": photo.flags, "facts": photo.facts}
+
+
+def review_queue(actor: Actor, states: tuple[str, ...] = OPEN_STATES) -> list[dict]:
+    """Final surveys awaiting review, flagged ones first, then oldest first."""
+    require_role(actor, "reviewer")
+    submissions = list_final_submissions(states)
+    photos = photos_for_surveys([(s.couch_db, s.doc_id) for s in submissions])
+    by_survey: dict[tuple[str, str], list[dict]] = {}
+    for photo in photos:
+        by_survey.setdefault((photo.couch_db, photo.survey_doc_id), []).append(_photo_view(photo))
+    items = []
+    for s in submissions:
+        survey_photos = by_survey.get((s.couch_db, s.doc_id), [])
+        flags = [f for p in survey_photos for f in p["flags"]]
+        expected = _photo_answers(s.answers)
+        items.append({"id": s.id, "doc_id": s.doc_id, "volunteer": s.volunteer,
+                      "form_id": s.form_id, "form_version": s.form_version,
+                      "residential_group": s.residential_group, "rev": s.rev,
+                      "received_at": s.received_at, "errors": s.errors, "photos": survey_photos,
+                      "flags": flags,
+                      "photos_pending": max(0, len(expected) - len(survey_photos)),
+                      "review_state": s.review_state})
+    items.sort(key=_queue_order)
+    return items
+
+
+def _queue_order(item: dict) -> tuple:
+    """Warnings and validation errors first, then mere hints (no EXIF), then the rest."""
+    warnings = sum(1 for f in item["flags"] if f.get("severity") != "hint") + len(item["errors"])
+    rank = 0 if warnings else 1 if item["flags"] else 2
+    return rank, -warnings, item["received_at"]
+
+
+def _photo_answers(answers: dict) -> list[str]:
+    """Photo document ids the answers refer to (photo answers are lists of ids)."""
+    found: list[str] = []
+    for value in answers.values():
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, str) and item.startswith("photo:"):
+                    found.append(item)
+                elif isinstance(item, dict):
+                    found.extend(_photo_answers(item))
+    return found
+
+
+def submission_detail(actor: Actor, submission_id: int) -> dict:
+    require_role(actor, "reviewer")
+    s = get_submission(submission_id)
+    if s is None:
+        raise problem("not_found")
+    photos = [_photo_view(p) for p in photos_for_surveys([(s.couch_db, s.doc_id)])]
+    return {"id": s.id, "doc_id": s.doc_id, "volunteer": s.volunteer, "form_id": s.form_id,
+            "form_version": s.form_version, "rev": s.rev, "status": s.status,
+            "review_state": s.review_state, "residential_group": s.residential_group,
+            "answers": s.answers, "errors": s.errors, "photos": photos,
+            "photos_pending": max(0, len(_photo_answers(s.answers)) - len(photos)),
+            "reviews": [{"reviewer": r.reviewer, "decision": r.decision, "comment": r.comment,
+                         "decided_at": r.decided_at, "rev": r.rev} for r in reviews_for(s.id)]}
+
+
+def decide(actor: Actor, submission_id: int, decision: str, comment: str, rev: str) -> Review:
+    """Record a reviewer's decision on the revision they saw."""
+    require_role(actor, "reviewer")
+    if decision not in DECISIONS:
+        raise problem("invalid_input", field="decision", allowed=list(DECISIONS))
+    if decision != "approved" and not comment.strip():
+        raise problem("invalid_input", field="comment",
+                      rule="cần ghi nhận xét / a comment is required")
+    s = get_submission(submission_id)
+    if s is None:
+        raise problem("not_found")
+    if s.rev != rev:
+        raise problem("review_stale", current_rev=s.rev)
+    s.review_state = decision
+    review = add_review(submission_id=s.id, rev=rev, reviewer=actor.username,
+                        decision=decision, comment=comment.strip())
+    audit(actor.username, f"review.{decision}", s.doc_id, rev=rev, comment=comment.strip())
+    return review
+
+
+def deliver_feedback() -> int:
+    """Write undelivered decisions into the volunteers' databases; return how many."""
+    delivered = 0
+    for review, submission in pending_feedback():
+        try:
+            write_feedback(services.couch(), submission.couch_db, {
+                "survey_id": submission.doc_id, "survey_rev": review.rev,
+                "decision": review.decision, "comment": review.comment,
+                "reviewer": review.reviewer, "decided_at": review.decided_at.isoformat() + "Z"})
+        except CouchError:
+            break
+        review.feedback_written = True
+        delivered += 1
+    return delivered
+
+
+def quarantine_list(actor: Actor) -> list[dict]:
+    require_role(actor, "reviewer")
+    return [{"id": q.id, "couch_db": q.couch_db, "doc_id": q.doc_id, "rev": q.rev,
+             "code": q.code, "vi": q.reason_vi, "en": q.reason_en, "detail": q.detail,
+             "created_at": q.created_at} for q in list_quarantine()]

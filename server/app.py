@@ -1,0 +1,59 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, Response
+
+from server import errors, services
+from server.config import build_config
+from server.models import db
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(build_config() if test_config is None else test_config)
+    app.config.setdefault("SESSION_HOURS", 24 * 14)
+    app.config.update(
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=app.config["SESSION_HOURS"]),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+    )
+    logging.getLogger("ibmcloudant").setLevel(logging.ERROR)
+    db.init_app(app)
+    services.init_app(app)
+    errors.init_app(app)
+    _one_transaction_per_request(app)
+
+    from server.views import api, app_shell, gateway, health, media, pages
+
+    for module in (api, app_shell, gateway, health, media, pages):
+        app.register_blueprint(module.bp)
+
+    from server.cli import register_commands
+
+    register_commands(app)
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+def _one_transaction_per_request(app: Flask) -> None:
+    """Commit what a request wrote if it succeeded, roll back otherwise; views never commit."""
+
+    @app.after_request
+    def _commit(response: Response) -> Response:
+        if response.status_code < 400:
+            db.session.commit()
+        else:
+            db.session.rollback()
+        return response
+
+    @app.teardown_request
+    def _rollback(exc: BaseException | None) -> None:
+        if exc is not None:
+            db.session.rollback()

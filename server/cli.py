@@ -1,0 +1,269 @@
+"""The `sotay` command: set-up, the three processes, accounts, forms and exports.
+
+`sotay run` is what `make run` calls: it initialises the instance, starts the
+embedded CouchDB-API server (unless SOTAY_COUCHDB_URL points elsewhere), the
+ingest worker and the web server as children, and stops them all on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from forms.shipped import shipped_forms
+from media.pipeline import Limits
+from server import services
+from server.actions import reviews
+from server.actions.auth import CLI_ACTOR
+from server.actions.exports import totals_csv
+from server.actions.forms import publish
+from server.actions.indicators import household_indicators
+from server.actions.users import create_user, deactivate_user
+from server.config import build_config, instance_path
+from server.errors import Problem
+from server.ingest_store import SqlIngestStore
+from server.models import db
+from server.queries.users import get_user_by_name
+from sync import embedded
+from sync.ingest import follow
+from sync.provision import provision_forms_db
+
+
+def _fail(err: Problem) -> None:
+    detail = f" {err.detail}" if err.detail else ""
+    raise click.ClickException(f"{err.vi} / {err.en} ({err.code}){detail}")
+
+
+def _commit_or_fail(action, *args, **kwargs):
+    """Run one action as one transaction, as a request would."""
+    try:
+        result = action(*args, **kwargs)
+        db.session.commit()
+        return result
+    except Problem as err:
+        db.session.rollback()
+        _fail(err)
+
+
+def initialise(app: Flask) -> str | None:
+    """Prepare CouchDB and SQL, publish the shipped forms; return a new admin's password."""
+    with app.app_context():
+        couch = services.couch()
+        couch.ensure_admin()
+        provision_forms_db(couch)
+        for definition in shipped_forms():
+            _commit_or_fail(publish, CLI_ACTOR, definition)
+        if get_user_by_name("admin") is None:
+            password = secrets.token_urlsafe(12)
+            _commit_or_fail(create_user, CLI_ACTOR, "admin", password, "admin",
+                            full_name="Quản trị viên")
+            return password
+    return None
+
+
+@click.command("init")
+@with_appcontext
+def init_command() -> None:
+    """Prepare the instance: CouchDB admin, forms database, shipped forms, admin account."""
+    password = initialise(current_app._get_current_object())
+    if password:
+        click.echo(f"Tài khoản quản trị / admin account: admin  mật khẩu / password: {password}")
+        click.echo("Hãy ghi lại, mật khẩu chỉ hiện một lần. / Write it down: shown only once.")
+
+
+@click.command("worker")
+@with_appcontext
+def worker_command() -> None:
+    """Run the ingest worker until stopped."""
+    app = current_app._get_current_object()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    limits = Limits(max_bytes=app.config["PHOTO_MAX_BYTES"])
+    feedback = threading.Thread(target=_feedback_loop, args=(app, stop), daemon=True)
+    feedback.start()
+    click.echo("ingest worker: following volunteer databases")
+    follow(services.couch(), SqlIngestStore(), services.photo_store(), limits, stop,
+           app.config["INGEST_POLL_SECONDS"])
+    feedback.join(5)
+
+
+def _feedback_loop(app: Flask, stop: threading.Event) -> None:
+    """Deliver reviewers' decisions to the phones' databases, retrying until CouchDB takes them."""
+    while not stop.is_set():
+        with app.app_context():
+            try:
+                reviews.deliver_feedback()
+                db.session.commit()
+            except Exception:  # a failed delivery is retried on the next turn
+                db.session.rollback()
+                app.logger.exception("feedback delivery failed; retrying")
+        stop.wait(app.config["INGEST_POLL_SECONDS"])
+
+
+@click.command("serve")
+@click.option("--host", default=lambda: os.environ.get("SOTAY_HOST", "127.0.0.1"))
+@click.option("--port", default=lambda: int(os.environ.get("SOTAY_PORT", 5000)), type=int)
+@with_appcontext
+def serve_command(host: str, port: int) -> None:
+    """Serve the web app with waitress."""
+    from waitress import serve
+
+    click.echo(f"web: http://{host}:{port}/")
+    serve(current_app._get_current_object(), host=host, port=port, threads=32,
+          channel_timeout=180)
+
+
+@click.group("users")
+def users_group() -> None:
+    """Manage accounts."""
+
+
+@users_group.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["volunteer", "reviewer", "admin"]), required=True)
+@click.option("--group", "residential_group", help="Tổ dân phố / residential group, e.g. tdp03")
+@click.option("--name", "full_name", default="")
+@click.option("--password", help="Omit to generate one (printed once).")
+@with_appcontext
+def users_add(username: str, role: str, residential_group: str | None, full_name: str,
+              password: str | None) -> None:
+    """Create an account; a volunteer also gets a private CouchDB database."""
+    generated = password is None
+    password = password or secrets.token_urlsafe(9)
+    user = _commit_or_fail(create_user, CLI_ACTOR, username, password, role,
+                           residential_group, full_name)
+    click.echo(f"{user.role} {user.username} created" + (f", database {user.couch_db}"
+                                                        if user.couch_db else ""))
+    if generated:
+        click.echo(f"mật khẩu / password: {password}")
+
+
+@users_group.command("deactivate")
+@click.argument("username")
+@with_appcontext
+def users_deactivate(username: str) -> None:
+    """Lock an account; a volunteer's sync stops at once, their data stays."""
+    _commit_or_fail(deactivate_user, CLI_ACTOR, username)
+    click.echo(f"{username} deactivated")
+
+
+@click.command("publish")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def forms_publish(file: Path) -> None:
+    """Publish a form version (JSON) to the phones; a published version never changes."""
+    try:
+        definition = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise click.ClickException(f"Tệp không phải JSON hợp lệ / not valid JSON: {err}") from err
+    new = _commit_or_fail(publish, CLI_ACTOR, definition)
+    click.echo(f"{definition['id']} {definition['version']}: "
+               + ("đã phát hành / published" if new else "đã có, không đổi / already published"))
+
+
+@click.group("export")
+def export_group() -> None:
+    """Export campaign data."""
+
+
+@export_group.command("totals")
+@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-")
+@with_appcontext
+def export_totals(fmt: str, output) -> None:
+    """Indicator totals by residential group (approved surveys only)."""
+    for chunk in totals_csv(household_indicators(CLI_ACTOR)):
+        output.write(chunk)
+
+
+@click.command("run")
+def run_command() -> None:
+    """Start everything: embedded CouchDB API, ingest worker, web server. Ctrl-C stops all."""
+    config = build_config()
+    children: list[subprocess.Popen] = []
+    if config["COUCHDB_EMBEDDED"]:
+        folder = Path(config["INSTANCE"]) / "couch"
+        click.echo(f"CouchDB API (PouchDB Server) on 127.0.0.1:{config['COUCHDB_PORT']}")
+        children.append(embedded.start(Path(config["NODE_MODULES"]), folder,
+                                       config["COUCHDB_PORT"]))
+    try:
+        from server.app import create_app
+
+        password = initialise(create_app())
+        if password:
+            click.echo(f"Tài khoản quản trị / admin account: admin  mật khẩu / password: "
+                       f"{password}\nHãy ghi lại, chỉ hiện một lần. / Shown only once.")
+        sotay = [sys.executable, "-m", "server.cli"]
+        children.append(subprocess.Popen([*sotay, "worker"]))
+        children.append(subprocess.Popen([*sotay, "serve"]))
+        _wait_for_children(children)
+    finally:
+        _stop_children(children)
+
+
+def _wait_for_children(children: list[subprocess.Popen]) -> None:
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    while not stopping.is_set():
+        for child in children:
+            if child.poll() is not None:
+                click.echo(f"a child process stopped (exit {child.returncode}); stopping all",
+                           err=True)
+                return
+        stopping.wait(0.5)
+    click.echo("stopping…")
+
+
+def _stop_children(children: list[subprocess.Popen]) -> None:
+    for child in reversed(children):
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in reversed(children):
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _make_app() -> Flask:
+    from server.app import create_app
+
+    instance_path().mkdir(parents=True, exist_ok=True)
+    return create_app()
+
+
+def register_commands(app: Flask) -> None:
+    from forms.commands import forms_cli
+
+    forms_cli.add_command(forms_publish)
+    for command in (init_command, worker_command, serve_command, users_group, export_group):
+        app.cli.add_command(command)
+    app.cli.add_command(forms_cli, "forms")
+
+
+cli = FlaskGroup(create_app=_make_app, add_default_commands=False,
+                 help="Sotay: khảo sát thực địa / field survey system")
+cli.add_command(run_command)
+
+
+def main() -> None:
+    cli.main(prog_name="sotay")
+
+
+if __name__ == "__main__":
+    main()

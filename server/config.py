@@ -1,0 +1,62 @@
+"""Configuration: defaults, environment variables and the instance folder.
+
+Everything a deployment sets comes from `SOTAY_*` environment variables; the
+instance folder keeps what Sotay generates for itself on first start (the
+secret key and the embedded CouchDB's admin credential) so a second start
+reuses them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+DEFAULT_COUCH_PORT = 5984
+COUCH_ADMIN = "sotay_admin"
+
+
+def instance_path() -> Path:
+    return Path(os.environ.get("SOTAY_INSTANCE", "instance")).resolve()
+
+
+def _load_secrets(folder: Path) -> dict[str, str]:
+    """Read the instance's generated secrets, creating them on first use."""
+    path = folder / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    values = {"secret_key": secrets.token_hex(32), "couch_password": secrets.token_urlsafe(24)}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(values))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return values
+
+
+def embedded_couch_url(folder: Path, port: int) -> str:
+    password = _load_secrets(folder)["couch_password"]
+    return f"http://{COUCH_ADMIN}:{password}@127.0.0.1:{port}"
+
+
+def build_config(folder: Path | None = None) -> dict[str, Any]:
+    folder = folder or instance_path()
+    generated = _load_secrets(folder)
+    couch_port = int(os.environ.get("SOTAY_COUCHDB_PORT", DEFAULT_COUCH_PORT))
+    return {
+        "SECRET_KEY": os.environ.get("SOTAY_SECRET_KEY", generated["secret_key"]),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get(
+            "SOTAY_DATABASE_URL", f"sqlite:///{folder / 'sotay.db'}"),
+        "COUCHDB_URL": os.environ.get("SOTAY_COUCHDB_URL") or embedded_couch_url(
+            folder, couch_port),
+        "COUCHDB_EMBEDDED": not os.environ.get("SOTAY_COUCHDB_URL"),
+        "COUCHDB_PORT": couch_port,
+        "MEDIA_ROOT": os.environ.get("SOTAY_MEDIA_ROOT", str(folder / "media")),
+        "PHOTO_MAX_BYTES": int(os.environ.get("SOTAY_PHOTO_MAX_BYTES", 15 * 1024 * 1024)),
+        "SESSION_HOURS": int(os.environ.get("SOTAY_SESSION_HOURS", 24 * 14)),
+        "INGEST_POLL_SECONDS": float(os.environ.get("SOTAY_INGEST_POLL_SECONDS", 1.0)),
+        "NODE_MODULES": os.environ.get("SOTAY_NODE_MODULES", str(Path("node_modules").resolve())),
+        "INSTANCE": str(folder),
+    }

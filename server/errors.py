@@ -1,0 +1,82 @@
+"""The one catalogue of errors Sotay shows to people.
+
+Each problem has a stable code (HTTP status, a dot, a number, as in ODK
+Central), a Vietnamese and an English sentence. The API and the sync gateway
+answer `{"error": {"code", "vi", "en", "detail"}}`; pages show both sentences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+
+
+@dataclass
+class Problem(Exception):
+    code: str
+    vi: str
+    en: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> int:
+        return int(self.code.split(".")[0])
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "vi": self.vi, "en": self.en}
+        if self.detail:
+            body["detail"] = self.detail
+        return body
+
+
+_CATALOGUE: dict[str, tuple[str, str, str]] = {
+    "invalid_input": ("400.1", "Dữ liệu gửi lên không hợp lệ.", "The data sent is not valid."),
+    "bad_credentials": ("401.1", "Sai tên đăng nhập hoặc mật khẩu.",
+                        "Wrong username or password."),
+    "login_required": ("401.2", "Phiên làm việc đã hết hạn, vui lòng đăng nhập lại.",
+                       "Your session has expired, please log in again."),
+    "forbidden": ("403.1", "Bạn không có quyền làm việc này.",
+                  "You are not allowed to do this."),
+    "sync_forbidden": ("403.2", "Chỉ được đồng bộ cơ sở dữ liệu của chính bạn.",
+                       "You may only sync your own database."),
+    "forms_read_only": ("403.3", "Biểu mẫu chỉ được đọc, không được ghi.",
+                        "Forms are read-only."),
+    "account_inactive": ("403.4", "Tài khoản đã bị khóa.", "This account is deactivated."),
+    "not_found": ("404.1", "Không tìm thấy.", "Not found."),
+    "user_exists": ("409.1", "Tên đăng nhập đã tồn tại.", "This username is taken."),
+    "form_version_exists": ("409.2",
+                            "Phiên bản biểu mẫu này đã phát hành với nội dung khác; "
+                            "hãy tăng số phiên bản.",
+                            "This form version is already published with other content; "
+                            "publish a new version."),
+    "review_stale": ("409.3", "Khảo sát đã thay đổi từ khi bạn mở; hãy xem lại.",
+                     "The survey changed since you opened it; please look again."),
+    "couch_unavailable": ("503.1", "Máy chủ đồng bộ không phản hồi.",
+                          "The sync server is not answering."),
+}
+
+
+def problem(key: str, **detail: Any) -> Problem:
+    code, vi, en = _CATALOGUE[key]
+    return Problem(code, vi, en, detail)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(("/api/", "/sync/", "/healthz")) or (
+        request.accept_mimetypes.best == "application/json")
+
+
+def _render(err: Problem) -> Response:
+    if _wants_json():
+        response = jsonify(error=err.as_dict())
+    else:
+        response = Response(render_template("error.html", error=err), mimetype="text/html")
+    response.status_code = err.status
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(Problem, _render)
+    app.register_error_handler(404, lambda _e: _render(problem("not_found")))

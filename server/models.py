@@ -1,0 +1,182 @@
+"""The relational model: accounts, forms, submissions and their revisions,
+photos, quarantine, ingest checkpoints and the audit log.
+
+Only `server/queries/` reads and writes these tables. JSON columns hold the
+answers as the phone sent them, so a form version's shape never needs a
+migration.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    residential_group: Mapped[str | None] = mapped_column(String(32))
+    couch_db: Mapped[str | None] = mapped_column(String(200), unique=True)
+    couch_password: Mapped[str | None] = mapped_column(String(128))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FormVersion(db.Model):
+    __tablename__ = "form_versions"
+    __table_args__ = (UniqueConstraint("form_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    form_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(32))
+    definition: Mapped[dict] = mapped_column(JSON)
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Submission(db.Model):
+    """The current state of one survey document."""
+
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doc_id: Mapped[str] = mapped_column(String(200))
+    couch_db: Mapped[str] = mapped_column(String(200))
+    volunteer: Mapped[str] = mapped_column(String(64))
+    form_id: Mapped[str] = mapped_column(String(64))
+    form_version: Mapped[str] = mapped_column(String(32))
+    rev: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    review_state: Mapped[str] = mapped_column(String(24), default="pending")
+    residential_group: Mapped[str | None] = mapped_column(String(32))
+    answers: Mapped[dict] = mapped_column(JSON)
+    errors: Mapped[list] = mapped_column(JSON, default=list)
+    visited_at: Mapped[str | None] = mapped_column(String(40))
+    gps: Mapped[dict | None] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("couch_db", "doc_id"),)
+
+
+class SubmissionRevision(db.Model):
+    """Every revision of every survey the ingest has seen."""
+
+    __tablename__ = "submission_revisions"
+    __table_args__ = (UniqueConstraint("couch_db", "doc_id", "rev"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    couch_db: Mapped[str] = mapped_column(String(200))
+    doc_id: Mapped[str] = mapped_column(String(200))
+    rev: Mapped[str] = mapped_column(String(200))
+    body: Mapped[dict] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Photo(db.Model):
+    __tablename__ = "photos"
+    __table_args__ = (UniqueConstraint("couch_db", "doc_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    couch_db: Mapped[str] = mapped_column(String(200))
+    doc_id: Mapped[str] = mapped_column(String(200))
+    survey_doc_id: Mapped[str] = mapped_column(String(200), index=True)
+    volunteer: Mapped[str] = mapped_column(String(64))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    mime: Mapped[str | None] = mapped_column(String(32))
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    phash: Mapped[str | None] = mapped_column(String(64))
+    facts: Mapped[dict] = mapped_column(JSON, default=dict)
+    flags: Mapped[list] = mapped_column(JSON, default=list)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Quarantine(db.Model):
+    """What a device sent that the server could not accept, kept for inspection."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("couch_db", "doc_id", "rev"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    couch_db: Mapped[str] = mapped_column(String(200))
+    doc_id: Mapped[str] = mapped_column(String(200))
+    rev: Mapped[str] = mapped_column(String(200))
+    code: Mapped[str] = mapped_column(String(64))
+    reason_vi: Mapped[str] = mapped_column(Text)
+    reason_en: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    body: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Checkpoint(db.Model):
+    """How far the ingest has read each database's changes (seq kept opaque, as JSON)."""
+
+    __tablename__ = "checkpoints"
+
+    couch_db: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seq: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Review(db.Model):
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), index=True)
+    rev: Mapped[str] = mapped_column(String(200))
+    reviewer: Mapped[str] = mapped_column(String(64))
+    decision: Mapped[str] = mapped_column(String(24))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    feedback_written: Mapped[bool] = mapped_column(default=False)
+
+
+class AuditEntry(db.Model):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Merge(db.Model):
+    """A field-by-field merge of conflicting leaves, and whether it was written back."""
+
+    __tablename__ = "merges"
+    __table_args__ = (UniqueConstraint("couch_db", "doc_id", "leaf_revs"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    couch_db: Mapped[str] = mapped_column(String(200))
+    doc_id: Mapped[str] = mapped_column(String(200), index=True)
+    leaf_revs: Mapped[str] = mapped_column(Text)
+    winner_rev: Mapped[str] = mapped_column(String(200))
+    losing_revs: Mapped[list] = mapped_column(JSON)
+    merged: Mapped[dict] = mapped_column(JSON)
+    record: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    merged_rev: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

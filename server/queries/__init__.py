@@ -1,0 +1,1 @@
+"""Every SQL statement Sotay runs, in small named functions, one module per table group."""

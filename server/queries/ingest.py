@@ -1,0 +1,151 @@
+"""The ingest's SQL statements: revisions, photos, quarantine, merges, checkpoints.
+
+Every write is keyed by (database, document, revision), so a page replayed
+after a crash changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from server.models import (
+    Checkpoint,
+    Merge,
+    Photo,
+    Quarantine,
+    Submission,
+    SubmissionRevision,
+    db,
+    utcnow,
+)
+from server.queries.audit import audit
+from server.queries.submissions import get_submission_by_doc
+from sync.conflicts import MergeNeeded
+from sync.ingest import PhotoReceived, Quarantined, SurveyRevision
+
+
+def _revision_number(rev: str) -> int:
+    head = rev.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def store_merge(outcome: MergeNeeded) -> None:
+    leaf_revs = ",".join(outcome.leaf_revs)
+    known = db.session.execute(select(Merge.id).where(
+        Merge.couch_db == outcome.couch_db, Merge.doc_id == outcome.doc_id,
+        Merge.leaf_revs == leaf_revs)).first()
+    if known is None:
+        db.session.add(Merge(couch_db=outcome.couch_db, doc_id=outcome.doc_id,
+                             leaf_revs=leaf_revs, winner_rev=outcome.winner_rev,
+                             losing_revs=list(outcome.losing_revs), merged=outcome.merged,
+                             record=outcome.record))
+        audit("ingest", "merge.plan", outcome.doc_id, leaf_revs=leaf_revs,
+              conflicts=len(outcome.record["conflicts"]))
+
+
+def save_checkpoint(couch_db: str, seq: Any) -> None:
+    row = db.session.get(Checkpoint, couch_db)
+    if row is None:
+        db.session.add(Checkpoint(couch_db=couch_db, seq={"seq": seq}))
+    else:
+        row.seq = {"seq": seq}
+        row.updated_at = utcnow()
+
+
+def store_survey(outcome: SurveyRevision) -> None:
+    doc = outcome.doc
+    rev = doc["_rev"]
+    known = db.session.execute(select(SubmissionRevision.id).where(
+        SubmissionRevision.couch_db == outcome.couch_db, SubmissionRevision.doc_id == doc["_id"],
+        SubmissionRevision.rev == rev)).first()
+    if known is None:
+        db.session.add(SubmissionRevision(couch_db=outcome.couch_db, doc_id=doc["_id"], rev=rev,
+                                          body=json.loads(json.dumps(doc))))
+    current = get_submission_by_doc(outcome.couch_db, doc["_id"])
+    if current is not None and _revision_number(current.rev) > _revision_number(rev):
+        return
+    fields = {"rev": rev, "status": doc["status"], "form_id": doc["form_id"],
+              "form_version": doc["form_version"], "answers": doc["answers"],
+              "residential_group": doc["answers"].get("residential_group"),
+              "volunteer": str(doc.get("volunteer", "")), "errors": outcome.errors,
+              "visited_at": doc.get("created_at") if isinstance(doc.get("created_at"), str)
+              else None,
+              "gps": _survey_gps(doc),
+              "updated_at": utcnow()}
+    if current is None:
+        db.session.add(Submission(couch_db=outcome.couch_db, doc_id=doc["_id"], **fields))
+        return
+    if current.rev != rev:
+        fields["review_state"] = "pending"
+    for key, value in fields.items():
+        setattr(current, key, value)
+
+
+def _survey_gps(doc: dict) -> dict | None:
+    """Where the visit took place: the form's geopoint answer, else the phone's fix."""
+    for candidate in (doc["answers"].get("location"), doc.get("gps")):
+        if isinstance(candidate, dict) and isinstance(candidate.get("lat"), int | float) \
+                and isinstance(candidate.get("lon"), int | float):
+            return candidate
+    return None
+
+
+def store_photo(outcome: PhotoReceived) -> None:
+    doc = outcome.doc
+    row = db.session.execute(select(Photo).where(
+        Photo.couch_db == outcome.couch_db, Photo.doc_id == doc["_id"])).scalar_one_or_none()
+    fields = {"survey_doc_id": doc["survey_id"], "volunteer": str(doc.get("volunteer", "")),
+              "sha256": outcome.sha256, "mime": outcome.mime, "width": outcome.width,
+              "height": outcome.height, "phash": outcome.phash,
+              "facts": {**outcome.facts, "taken_at_device": doc.get("taken_at"),
+                        "gps_device": doc.get("gps"), "field": doc.get("field")}}
+    if row is None:
+        db.session.add(Photo(couch_db=outcome.couch_db, doc_id=doc["_id"], **fields))
+    else:
+        for key, value in fields.items():
+            setattr(row, key, value)
+
+
+def store_quarantined(outcome: Quarantined) -> None:
+    known = db.session.execute(select(Quarantine.id).where(
+        Quarantine.couch_db == outcome.couch_db, Quarantine.doc_id == outcome.doc_id,
+        Quarantine.rev == outcome.rev)).first()
+    if known is None:
+        db.session.add(Quarantine(couch_db=outcome.couch_db, doc_id=outcome.doc_id,
+                                  rev=outcome.rev, code=outcome.code, reason_vi=outcome.vi,
+                                  reason_en=outcome.en, detail=outcome.detail,
+                                  body=json.loads(json.dumps(outcome.body, default=str))))
+
+
+def get_checkpoint(couch_db: str) -> Any:
+    row = db.session.get(Checkpoint, couch_db)
+    return None if row is None else row.seq["seq"]
+
+
+def revision_body(couch_db: str, doc_id: str, rev: str) -> dict | None:
+    return db.session.execute(select(SubmissionRevision.body).where(
+        SubmissionRevision.couch_db == couch_db, SubmissionRevision.doc_id == doc_id,
+        SubmissionRevision.rev == rev)).scalar_one_or_none()
+
+
+def known_revisions(couch_db: str, doc_id: str) -> set[str]:
+    return set(db.session.execute(select(SubmissionRevision.rev).where(
+        SubmissionRevision.couch_db == couch_db,
+        SubmissionRevision.doc_id == doc_id)).scalars())
+
+
+def pending_merges() -> list[Merge]:
+    return list(db.session.execute(select(Merge).where(Merge.state == "pending")
+                                   .order_by(Merge.id)).scalars())
+
+
+def get_merge(merge_id: int) -> Merge | None:
+    return db.session.get(Merge, merge_id)
+
+
+def merges_for(couch_db: str, doc_id: str) -> list[Merge]:
+    return list(db.session.execute(select(Merge).where(
+        Merge.couch_db == couch_db, Merge.doc_id == doc_id).order_by(Merge.id)).scalars())

@@ -1,0 +1,81 @@
+"""Submissions, their reviews and photos, and the quarantine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import select
+
+from server.models import Photo, Quarantine, Review, Submission, db
+
+
+def get_submission(submission_id: int) -> Submission | None:
+    return db.session.get(Submission, submission_id)
+
+
+def get_submission_by_doc(couch_db: str, doc_id: str) -> Submission | None:
+    return db.session.execute(select(Submission).where(
+        Submission.couch_db == couch_db, Submission.doc_id == doc_id)).scalar_one_or_none()
+
+
+def list_final_submissions(review_states: tuple[str, ...]) -> list[Submission]:
+    return list(db.session.execute(
+        select(Submission).where(Submission.status == "final",
+                                 Submission.review_state.in_(review_states))
+        .order_by(Submission.received_at)).scalars())
+
+
+def photos_for_surveys(keys: list[tuple[str, str]]) -> list[Photo]:
+    if not keys:
+        return []
+    doc_ids = {doc_id for _db, doc_id in keys}
+    rows = db.session.execute(select(Photo).where(Photo.survey_doc_id.in_(doc_ids))).scalars()
+    wanted = set(keys)
+    return [row for row in rows if (row.couch_db, row.survey_doc_id) in wanted]
+
+
+def get_photo_by_sha(sha256: str) -> list[Photo]:
+    return list(db.session.execute(select(Photo).where(Photo.sha256 == sha256)).scalars())
+
+
+def add_review(**fields: object) -> Review:
+    review = Review(**fields)
+    db.session.add(review)
+    db.session.flush()
+    return review
+
+
+def reviews_for(submission_id: int) -> list[Review]:
+    return list(db.session.execute(select(Review).where(Review.submission_id == submission_id)
+                                   .order_by(Review.decided_at)).scalars())
+
+
+def stream_approved(form_id: str) -> Iterator[Submission]:
+    """Approved submissions of one form, read in batches so a large ward stays in bounds."""
+    query = (select(Submission).where(Submission.form_id == form_id,
+                                      Submission.status == "final",
+                                      Submission.review_state == "approved")
+             .order_by(Submission.id).execution_options(yield_per=500))
+    yield from db.session.execute(query).scalars()
+
+
+def list_quarantine(limit: int = 200) -> list[Quarantine]:
+    return list(db.session.execute(
+        select(Quarantine).order_by(Quarantine.created_at.desc()).limit(limit)).scalars())
+
+
+def pending_feedback() -> list[tuple[Review, Submission]]:
+    """Decisions not yet written back to the phone, oldest first; the latest per survey wins."""
+    rows = db.session.execute(
+        select(Review, Submission).join(Submission, Review.submission_id == Submission.id)
+        .where(Review.feedback_written.is_(False)).order_by(Review.decided_at, Review.id)).all()
+    return [(review, submission) for review, submission in rows]
+
+
+def photo_hashes_except(survey_doc_id: str) -> list[dict]:
+    """Perceptual hashes of the photos of every other survey, for reuse detection."""
+    rows = db.session.execute(select(Photo.survey_doc_id, Photo.doc_id, Photo.sha256,
+                                     Photo.phash).where(Photo.survey_doc_id != survey_doc_id,
+                                                        Photo.phash.is_not(None)))
+    return [{"survey_id": survey_id, "photo_id": doc_id, "sha256": sha256, "phash": phash}
+            for survey_id, doc_id, sha256, phash in rows]

@@ -1,0 +1,151 @@
+// Every sentence the phone app shows, in Vietnamese (the default) and English,
+// and the one switch between them. Form labels come from the form itself as
+// {vi, en} objects; `pick` chooses from those.
+
+const STRINGS = {
+  app_name: { vi: 'Sổ tay khảo sát', en: 'Survey notebook' },
+  switch_lang: { vi: 'English', en: 'Tiếng Việt' },
+  username: { vi: 'Tên đăng nhập', en: 'Username' },
+  password: { vi: 'Mật khẩu', en: 'Password' },
+  log_in: { vi: 'Đăng nhập', en: 'Log in' },
+  log_out: { vi: 'Đăng xuất', en: 'Log out' },
+  login_first_online: {
+    vi: 'Lần đầu cần có mạng để đăng nhập và tải biểu mẫu.',
+    en: 'The first login needs a connection to download the forms.',
+  },
+  login_again: {
+    vi: 'Phiên đăng nhập đã hết hạn. Đăng nhập lại để đồng bộ; dữ liệu trên máy vẫn còn nguyên.',
+    en: 'Your session has expired. Log in again to sync; the data on this phone is safe.',
+  },
+  login_failed: { vi: 'Sai tên đăng nhập hoặc mật khẩu.', en: 'Wrong username or password.' },
+  offline: { vi: 'Không có mạng', en: 'Offline' },
+  online: { vi: 'Có mạng', en: 'Online' },
+  tab_surveys: { vi: 'Phiếu', en: 'Surveys' },
+  tab_sync: { vi: 'Đồng bộ', en: 'Sync' },
+  tab_progress: { vi: 'Tiến độ', en: 'Progress' },
+  new_survey: { vi: 'Phiếu mới', en: 'New survey' },
+  no_forms: {
+    vi: 'Chưa có biểu mẫu. Kết nối mạng rồi bấm Đồng bộ.',
+    en: 'No forms yet. Connect and press Sync.',
+  },
+  no_surveys: { vi: 'Chưa có phiếu nào.', en: 'No surveys yet.' },
+  status_draft: { vi: 'Nháp', en: 'Draft' },
+  status_final: { vi: 'Đã hoàn thành', en: 'Finalised' },
+  status_needs_correction: { vi: 'Cần sửa', en: 'Needs correction' },
+  status_approved: { vi: 'Đã duyệt', en: 'Approved' },
+  status_rejected: { vi: 'Bị từ chối', en: 'Rejected' },
+  unsynced_badge: { vi: 'chưa đồng bộ', en: 'not synced' },
+  reviewer_comment: { vi: 'Nhận xét của cán bộ', en: "Reviewer's comment" },
+  correct_survey: { vi: 'Sửa phiếu', en: 'Correct survey' },
+  back: { vi: 'Quay lại', en: 'Back' },
+  next: { vi: 'Tiếp', en: 'Next' },
+  previous: { vi: 'Trước', en: 'Previous' },
+  page_of: { vi: 'Trang {n}/{total}', en: 'Page {n} of {total}' },
+  finalise: { vi: 'Hoàn thành phiếu', en: 'Finalise survey' },
+  finalised_msg: {
+    vi: 'Phiếu đã hoàn thành và sẽ được gửi khi đồng bộ.',
+    en: 'The survey is finalised and will be sent at the next sync.',
+  },
+  fix_errors: {
+    vi: 'Còn {n} câu cần sửa. Xem các câu được đánh dấu đỏ.',
+    en: '{n} answers need attention. See the ones marked in red.',
+  },
+  saved: { vi: 'Đã lưu trên máy', en: 'Saved on this phone' },
+  saving: { vi: 'Đang lưu…', en: 'Saving…' },
+  required: { vi: 'Câu này bắt buộc.', en: 'This answer is required.' },
+  invalid_integer: { vi: 'Nhập một số nguyên.', en: 'Enter a whole number.' },
+  invalid_decimal: { vi: 'Nhập một số.', en: 'Enter a number.' },
+  invalid_value: { vi: 'Giá trị không hợp lệ.', en: 'Invalid value.' },
+  invalid_phone: { vi: 'Số di động Việt Nam không hợp lệ.', en: 'Not a valid Vietnamese mobile number.' },
+  text_too_long: { vi: 'Dài quá {value} ký tự.', en: 'Longer than {value} characters.' },
+  too_many_photos: { vi: 'Nhiều nhất {value} ảnh.', en: 'At most {value} photos.' },
+  too_few_photos: { vi: 'Cần ít nhất {value} ảnh.', en: 'At least {value} photos are needed.' },
+  too_few_rows: { vi: 'Cần ít nhất {value} mục.', en: 'At least {value} entries are needed.' },
+  too_many_rows: { vi: 'Nhiều nhất {value} mục.', en: 'At most {value} entries.' },
+  add_row: { vi: 'Thêm', en: 'Add' },
+  remove_row: { vi: 'Xóa', en: 'Remove' },
+  confirm_remove_row: { vi: 'Xóa mục này?', en: 'Remove this entry?' },
+  row_n: { vi: 'Mục {n}', en: 'Entry {n}' },
+  take_photo: { vi: 'Chụp ảnh', en: 'Take photo' },
+  remove_photo: { vi: 'Xóa ảnh', en: 'Remove photo' },
+  photo_processing: { vi: 'Đang xử lý ảnh…', en: 'Processing photo…' },
+  photo_failed: { vi: 'Không đọc được ảnh này.', en: 'This photo could not be read.' },
+  get_location: { vi: 'Lấy vị trí', en: 'Get location' },
+  location_failed: { vi: 'Không lấy được vị trí.', en: 'Could not get the location.' },
+  clear: { vi: 'Xóa lựa chọn', en: 'Clear' },
+  sync_now: { vi: 'Đồng bộ ngay', en: 'Sync now' },
+  syncing: { vi: 'Đang đồng bộ…', en: 'Syncing…' },
+  sync_done: { vi: 'Đồng bộ xong.', en: 'Sync complete.' },
+  sync_offline: {
+    vi: 'Không có mạng. Dữ liệu vẫn an toàn trên máy; sẽ tự đồng bộ khi có mạng.',
+    en: 'No connection. Your data is safe on this phone and will sync when the connection returns.',
+  },
+  sync_failed: {
+    vi: 'Đồng bộ chưa xong ({detail}). Dữ liệu vẫn an toàn trên máy; hãy thử lại.',
+    en: 'Sync did not finish ({detail}). Your data is safe on this phone; try again.',
+  },
+  sync_forbidden: {
+    vi: 'Tài khoản này không được phép đồng bộ. Hãy liên hệ cán bộ phường.',
+    en: 'This account may not sync. Contact the ward office.',
+  },
+  unsynced_title: { vi: 'Chưa đồng bộ', en: 'Not yet synced' },
+  unsynced_surveys: { vi: 'Phiếu', en: 'Surveys' },
+  unsynced_photos: { vi: 'Ảnh', en: 'Photos' },
+  unsynced_size: { vi: 'Dung lượng', en: 'Size' },
+  drafts_on_phone: {
+    vi: 'Phiếu nháp (chỉ gửi khi hoàn thành)', en: 'Drafts (sent once finalised)',
+  },
+  last_sync: { vi: 'Lần đồng bộ gần nhất', en: 'Last successful sync' },
+  never: { vi: 'Chưa bao giờ', en: 'Never' },
+  sync_progress: { vi: 'Đã gửi {done}/{total}', en: 'Sent {done} of {total}' },
+  sync_receiving: { vi: 'Đang nhận dữ liệu…', en: 'Receiving…' },
+  progress_week: { vi: 'Phiếu hoàn thành tuần này', en: 'Surveys finalised this week' },
+  progress_total: { vi: 'Tổng số phiếu hoàn thành', en: 'All finalised surveys' },
+  progress_drafts: { vi: 'Phiếu nháp', en: 'Drafts' },
+  progress_by_group: { vi: 'Theo tổ dân phố', en: 'By residential group' },
+  assigned: { vi: 'được giao', en: 'assigned' },
+  group: { vi: 'Tổ', en: 'Group' },
+  count: { vi: 'Số phiếu', en: 'Surveys' },
+  signed_in_as: { vi: 'Đăng nhập: {name}', en: 'Signed in: {name}' },
+  unknown_form: {
+    vi: 'Máy chưa có biểu mẫu của phiếu này. Hãy đồng bộ.',
+    en: 'This survey’s form is not on the phone yet. Please sync.',
+  },
+  yes: { vi: 'Có', en: 'Yes' },
+  no: { vi: 'Không', en: 'No' },
+};
+
+let lang = localStorage.getItem('sotay.lang') || 'vi';
+
+export function getLang() {
+  return lang;
+}
+
+export function setLang(value) {
+  lang = value === 'en' ? 'en' : 'vi';
+  localStorage.setItem('sotay.lang', lang);
+  document.documentElement.lang = lang;
+}
+
+// A label from the form: {vi, en} or a plain string; falls back to the other language.
+export function pick(label) {
+  if (label == null) return '';
+  if (typeof label === 'string') return label;
+  return label[lang] ?? label.vi ?? label.en ?? '';
+}
+
+export function t(key, params = {}) {
+  const text = pick(STRINGS[key]) || key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ''));
+}
+
+export function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+export function formatTime(iso) {
+  if (!iso) return t('never');
+  return new Date(iso).toLocaleString(lang === 'vi' ? 'vi-VN' : 'en-GB');
+}

@@ -1,0 +1,126 @@
+"""The sync gateway: `/sync/<db>/...` forwards the CouchDB replication protocol.
+
+The phone replicates through the server's own origin. Each request is
+authorised against the session: a volunteer reaches their own database
+(documents, attachments, `_local` checkpoints, `_changes`, `_revs_diff`,
+`_bulk_docs`, `_bulk_get`, `_all_docs`) and reads `forms`; nothing else (no
+`_all_dbs`, `_users`, `_config`, design documents, `_security`, other
+databases). The request is then sent on as the volunteer's own CouchDB user,
+so CouchDB's `_security` and `validate_doc_update` check it a second time.
+Bodies stream both ways; neither side is held in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import unquote
+
+from flask import Blueprint, Response, request, stream_with_context
+
+from server import services
+from server.errors import problem
+from server.views.session import current_user
+from sync.couch import CouchError
+from sync.provision import FORMS_DB
+
+bp = Blueprint("gateway", __name__, url_prefix="/sync")
+
+METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE"]
+READS = frozenset({"GET", "HEAD"})
+# What replication needs of each `_` endpoint, per kind of database.
+OWN_ENDPOINTS = {
+    "_changes": READS | {"POST"}, "_all_docs": READS | {"POST"}, "_bulk_get": READS | {"POST"},
+    "_revs_diff": {"POST"}, "_bulk_docs": {"POST"}, "_ensure_full_commit": {"POST"},
+    "_local": READS | {"PUT", "DELETE"},
+}
+FORMS_ENDPOINTS = {
+    "_changes": READS | {"POST"}, "_all_docs": READS | {"POST"}, "_bulk_get": READS | {"POST"},
+    "_revs_diff": {"POST"}, "_local": READS,
+}
+REQUEST_HEADERS = {"accept", "content-type", "content-length", "if-match", "if-none-match",
+                   "accept-encoding"}
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+              "proxy-authenticate", "proxy-authorization", "set-cookie", "www-authenticate",
+              "server"}
+CHUNK = 64 * 1024
+READ_TIMEOUT = 120
+
+
+class _SizedStream:
+    """A request body stream that tells `requests` its length, so it is not re-chunked."""
+
+    def __init__(self, stream, length: int) -> None:
+        self._stream = stream
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(size)
+
+
+def _raw_path() -> tuple[str, str]:
+    """The path after `/sync/` and the query, exactly as the client encoded them."""
+    raw = request.environ.get("REQUEST_URI") or request.full_path
+    path, _, query = raw.partition("?")
+    prefix = request.script_root + bp.url_prefix + "/"
+    return path[len(prefix):] if path.startswith(prefix) else path, query
+
+
+def authorize(own_db: str | None, db: str, method: str, rest: str) -> None:
+    """Raise a Problem unless this request is part of replicating `db`."""
+    if db not in (own_db, FORMS_DB):
+        raise problem("sync_forbidden", db=db)
+    forms = db == FORMS_DB
+    first = rest.split("/", 1)[0]
+    if first == "":
+        allowed = method in READS
+    elif not first.startswith("_"):
+        # Feedback documents are the server's; the phone only reads them.
+        writable = not forms and not first.startswith("feedback:")
+        allowed = method in READS or (writable and method in ("PUT", "DELETE"))
+    else:
+        allowed = method in (FORMS_ENDPOINTS if forms else OWN_ENDPOINTS).get(first, ())
+    if not allowed:
+        raise problem("forms_read_only" if forms else "sync_forbidden", db=db, path=rest)
+
+
+@bp.route("/<path:_any>", methods=METHODS)
+def forward(_any: str) -> Response:
+    user = current_user()
+    if user is None:
+        raise problem("login_required")
+    if user.role != "volunteer" or not user.couch_db:
+        raise problem("sync_forbidden")
+    raw_path, query = _raw_path()
+    raw_db, _, raw_rest = raw_path.partition("/")
+    db, rest = unquote(raw_db), unquote(raw_rest)
+    authorize(user.couch_db, db, request.method, rest)
+    headers = {k: v for k, v in request.headers.items() if k.lower() in REQUEST_HEADERS}
+    body = None
+    if request.content_length:
+        body = _SizedStream(request.stream, request.content_length)
+    elif request.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        body = iter(lambda: request.stream.read(CHUNK), b"")
+    longpoll = rest.startswith("_changes") and "feed=" in query
+    try:
+        upstream = services.couch().forward(
+            request.method, raw_path, query, headers, body,
+            auth=(user.username, user.couch_password or ""),
+            read_timeout=None if longpoll else READ_TIMEOUT)
+    except CouchError as err:
+        raise problem("couch_unavailable") from err
+    return _stream_back(upstream)
+
+
+def _stream_back(upstream) -> Response:
+    def chunks() -> Iterator[bytes]:
+        try:
+            yield from upstream.raw.stream(CHUNK, decode_content=False)
+        finally:
+            upstream.close()
+
+    headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in HOP_BY_HOP]
+    return Response(stream_with_context(chunks()), status=upstream.status_code, headers=headers,
+                    direct_passthrough=True)

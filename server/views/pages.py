@@ -1,0 +1,97 @@
+"""Pages for reviewers and administrators: log in, the review queue, one survey,
+the quarantine, the dashboard and the totals download."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+
+from server.actions import exports, indicators, reviews
+from server.actions.users import authenticate
+from server.errors import Problem
+from server.views.schemas import DecisionSchema, LoginSchema, load
+from server.views.session import check_csrf, csrf_token, current_actor, log_in, log_out
+
+bp = Blueprint("pages", __name__)
+
+
+@bp.app_context_processor
+def _globals() -> dict:
+    return {"actor": current_actor(), "csrf_token": csrf_token}
+
+
+@bp.get("/")
+def home() -> Response:
+    actor = current_actor()
+    if actor is None:
+        return redirect(url_for("pages.login"))
+    if actor.role == "volunteer":
+        return redirect("/app")
+    return redirect(url_for("pages.review_queue"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        try:
+            data = load(LoginSchema(), request.form)
+            log_in(authenticate(data["username"], data["password"]))
+            return redirect(request.args.get("next") or url_for("pages.home"))
+        except Problem as err:
+            error = err
+    return render_template("login.html", error=error), 401 if error else 200
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    log_out()
+    return redirect(url_for("pages.login"))
+
+
+def _login_or(view):
+    """Send people who are not logged in to the login page instead of an error page."""
+    if current_actor() is None:
+        return redirect(url_for("pages.login", next=request.full_path))
+    return view()
+
+
+@bp.get("/review")
+def review_queue():
+    return _login_or(lambda: render_template(
+        "review_queue.html", items=reviews.review_queue(current_actor())))
+
+
+@bp.get("/review/<int:submission_id>")
+def review_detail(submission_id: int):
+    return _login_or(lambda: render_template(
+        "review_detail.html", s=reviews.submission_detail(current_actor(), submission_id)))
+
+
+@bp.post("/review/<int:submission_id>")
+def review_decide(submission_id: int) -> Response:
+    data = load(DecisionSchema(), request.form)
+    check_csrf(data["csrf"])
+    reviews.decide(current_actor(), submission_id, data["decision"], data["comment"],
+                   data["rev"])
+    return redirect(url_for("pages.review_queue"))
+
+
+@bp.get("/review/quarantine")
+def quarantine():
+    return _login_or(lambda: render_template(
+        "quarantine.html", items=reviews.quarantine_list(current_actor())))
+
+
+@bp.get("/dashboard")
+def dashboard():
+    return _login_or(lambda: render_template(
+        "dashboard.html", table=indicators.indicator_table(
+            indicators.household_indicators(current_actor()))))
+
+
+@bp.get("/dashboard/totals.csv")
+def totals_csv() -> Response:
+    rows = indicators.household_indicators(current_actor())
+    response = Response(exports.totals_csv(rows), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="sotay-totals.csv"'
+    return response

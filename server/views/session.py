@@ -1,0 +1,55 @@
+"""The logged-in person, from the signed session cookie."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from flask import current_app, session
+
+from server.actions.auth import Actor
+from server.errors import problem
+from server.models import User
+from server.queries.users import get_user
+
+
+def log_in(user: User) -> None:
+    session.clear()
+    session.permanent = True
+    session["uid"] = user.id
+    session["at"] = int(time.time())
+    session["csrf"] = secrets.token_urlsafe(24)
+
+
+def log_out() -> None:
+    session.clear()
+
+
+def current_user() -> User | None:
+    uid = session.get("uid")
+    if uid is None:
+        return None
+    max_age = current_app.permanent_session_lifetime.total_seconds()
+    if time.time() - session.get("at", 0) > max_age:
+        session.clear()
+        return None
+    user = get_user(uid)
+    if user is None or not user.active:
+        return None
+    return user
+
+
+def current_actor() -> Actor | None:
+    user = current_user()
+    return None if user is None else Actor(user.username, user.role, user.couch_db)
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+def check_csrf(token: str | None) -> None:
+    if not token or not secrets.compare_digest(token, session.get("csrf", "")):
+        raise problem("forbidden", reason="csrf")

@@ -1,0 +1,286 @@
+"""The one module that talks to CouchDB.
+
+Every HTTP call Sotay makes to the sync engine (PouchDB Server in the
+embedded set-up, Apache CouchDB 3 in production) is in this file, so a
+reader can find them all in one place. Document and database operations go
+through `ibmcloudant`, the maintained CouchDB client. Three things go over
+plain HTTP (`requests`) because ibmcloudant cannot do them:
+
+- `_config/admins` (server admins): Cloudant has no `_config`, so the SDK has
+  no call for it;
+- the sync gateway's pass-through (`forward`): the SDK parses and buffers
+  bodies, the gateway must stream arbitrary replication requests both ways;
+- reading `_changes` with a timeout: the SDK's `ChangesFollower` waits for
+  CouchDB's `pending` field, which PouchDB Server never sends.
+
+Sequence values are opaque: they are passed back exactly as received
+(integers from PouchDB Server, strings from CouchDB 3).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import requests
+from ibm_cloud_sdk_core import ApiException
+from ibm_cloud_sdk_core.authenticators import BasicAuthenticator, NoAuthAuthenticator
+from ibmcloudant.cloudant_v1 import CloudantV1
+
+USERS_DB = "_users"
+
+
+class CouchError(Exception):
+    """CouchDB answered with an error, or could not be reached."""
+
+    def __init__(self, status: int | None, message: str) -> None:
+        super().__init__(f"CouchDB {status or 'unreachable'}: {message}")
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ChangesPage:
+    results: list[dict]
+    last_seq: Any
+
+
+def userdb_name(username: str) -> str:
+    """Name of a volunteer's database, as CouchDB's couch_peruser names it."""
+    return "userdb-" + username.encode("utf-8").hex()
+
+
+def split_credentials(url: str) -> tuple[str, str, str]:
+    """Split `http://user:pass@host:port/` into (base url, user, password)."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return base, parts.username or "", parts.password or ""
+
+
+def _path(*segments: str) -> str:
+    return "/".join(quote(s, safe="") for s in segments)
+
+
+class Couch:
+    """A CouchDB server, reached as its admin."""
+
+    def __init__(self, base_url: str, admin: str, password: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.admin = admin
+        self._password = password
+        self.timeout = timeout
+        self._http = requests.Session()
+        if admin:
+            self._http.auth = (admin, password)
+        self._sdk = CloudantV1(authenticator=BasicAuthenticator(admin, password) if admin
+                               else NoAuthAuthenticator())
+        self._sdk.set_service_url(self.base_url)
+        self._sdk.set_http_config({"timeout": timeout})
+
+    @classmethod
+    def from_url(cls, url: str, timeout: float = 30.0) -> Couch:
+        base, user, password = split_credentials(url)
+        return cls(base, user, password, timeout)
+
+    # -- server ---------------------------------------------------------
+
+    def server_info(self) -> dict:
+        return self._call(self._sdk.get_server_information)
+
+    def all_dbs(self) -> list[str]:
+        return self._call(self._sdk.get_all_dbs)
+
+    def ensure_admin(self) -> None:
+        """Make our credentials a server admin if the server has none yet.
+
+        PouchDB Server starts in "admin party" mode; CouchDB 3 refuses to start
+        without an admin, so there this finds the admin already in place.
+        """
+        check = requests.get(f"{self.base_url}/_session", auth=(self.admin, self._password),
+                             timeout=self.timeout)
+        if check.ok and "_admin" in check.json().get("userCtx", {}).get("roles", []):
+            return
+        reply = requests.put(f"{self.base_url}/_config/admins/{quote(self.admin, safe='')}",
+                             data=json.dumps(self._password), timeout=self.timeout)
+        if not reply.ok:
+            raise CouchError(reply.status_code, "cannot create the server admin: " + reply.text)
+
+    def db_updates(self, since: Any, timeout_ms: int) -> ChangesPage | None:
+        """Databases changed since `since`, or None where the server lacks `_db_updates`.
+
+        PouchDB Server has no `_db_updates`; CouchDB 3 has it once the
+        `_global_changes` database exists.
+        """
+        reply = self._http.get(f"{self.base_url}/_db_updates",
+                               params={"since": since if since is not None else "now",
+                                       "feed": "longpoll", "timeout": timeout_ms},
+                               timeout=self.timeout + timeout_ms / 1000)
+        if reply.status_code in (400, 404, 405, 500, 503):
+            return None
+        self._raise_for(reply)
+        body = reply.json()
+        return ChangesPage(body.get("results", []), body.get("last_seq"))
+
+    # -- databases ------------------------------------------------------
+
+    def ensure_db(self, db: str) -> None:
+        try:
+            self._sdk.put_database(db=db)
+        except ApiException as err:
+            if err.status_code != 412:
+                raise CouchError(err.status_code, err.message) from err
+
+    def delete_db(self, db: str) -> None:
+        try:
+            self._sdk.delete_database(db=db)
+        except ApiException as err:
+            if err.status_code != 404:
+                raise CouchError(err.status_code, err.message) from err
+
+    def db_exists(self, db: str) -> bool:
+        try:
+            self._sdk.head_database(db=db)
+        except ApiException as err:
+            if err.status_code == 404:
+                return False
+            raise CouchError(err.status_code, err.message) from err
+        return True
+
+    def db_info(self, db: str) -> dict:
+        return self._call(self._sdk.get_database_information, db=db)
+
+    def set_security(self, db: str, names: list[str], roles: list[str]) -> None:
+        """Limit `db` to the given member names and roles (admins always pass)."""
+        self._call(self._sdk.put_security, db=db, admins={"names": [], "roles": []},
+                   members={"names": names, "roles": roles})
+
+    def security(self, db: str) -> dict:
+        return self._call(self._sdk.get_security, db=db)
+
+    # -- documents ------------------------------------------------------
+
+    def get(self, db: str, doc_id: str, **options: Any) -> dict | None:
+        try:
+            return self._sdk.get_document(db=db, doc_id=doc_id, **options).get_result()
+        except ApiException as err:
+            if err.status_code == 404:
+                return None
+            raise CouchError(err.status_code, err.message) from err
+
+    def put(self, db: str, doc: dict) -> str:
+        """Write `doc` (with its `_rev` if it is an update); return the new rev."""
+        try:
+            result = self._sdk.put_document(db=db, doc_id=doc["_id"], document=doc).get_result()
+        except ApiException as err:
+            raise CouchError(err.status_code, err.message) from err
+        return result["rev"]
+
+    def upsert(self, db: str, doc: dict) -> str:
+        """Write `doc` over whatever revision is current; return the new rev."""
+        current = self.get(db, doc["_id"])
+        body = dict(doc)
+        if current is not None:
+            body["_rev"] = current["_rev"]
+        return self.put(db, body)
+
+    def get_design(self, db: str, name: str) -> dict | None:
+        try:
+            return self._sdk.get_design_document(db=db, ddoc=name).get_result()
+        except ApiException as err:
+            if err.status_code == 404:
+                return None
+            raise CouchError(err.status_code, err.message) from err
+
+    def put_design(self, db: str, name: str, body: dict) -> None:
+        """Write a design document over its current revision, if any."""
+        current = self.get_design(db, name)
+        document = dict(body, _id=f"_design/{name}")
+        if current is not None:
+            document["_rev"] = current["_rev"]
+        self._call(self._sdk.put_design_document, db=db, ddoc=name, design_document=document)
+
+    def bulk_write(self, db: str, docs: list[dict], new_edits: bool = True) -> list[dict]:
+        return self._call(self._sdk.post_bulk_docs, db=db,
+                          bulk_docs={"docs": docs, "new_edits": new_edits})
+
+    def open_revs(self, db: str, doc_id: str, revs: Iterable[str] | None = None) -> list[dict]:
+        """The given leaf revisions of a document (all leaves by default), with history."""
+        params = {"open_revs": json.dumps(list(revs)) if revs is not None else "all",
+                  "revs": "true", "latest": "true"}
+        reply = self._http.get(f"{self.base_url}/{_path(db, doc_id)}", params=params,
+                               headers={"Accept": "application/json"}, timeout=self.timeout)
+        self._raise_for(reply)
+        return [entry["ok"] for entry in reply.json() if "ok" in entry]
+
+    def attachment(self, db: str, doc_id: str, name: str, rev: str | None = None) -> bytes:
+        params = {"rev": rev} if rev else {}
+        reply = self._http.get(f"{self.base_url}/{_path(db, doc_id, name)}", params=params,
+                               timeout=self.timeout)
+        self._raise_for(reply)
+        return reply.content
+
+    def changes(self, db: str, since: Any, limit: int, timeout_ms: int = 0) -> ChangesPage:
+        """One page of `_changes` after `since`, with documents and all leaf revisions."""
+        params: dict[str, Any] = {"since": since if since is not None else 0, "limit": limit,
+                                  "include_docs": "true", "style": "all_docs",
+                                  "conflicts": "true"}
+        if timeout_ms:
+            params.update(feed="longpoll", timeout=timeout_ms)
+        reply = self._http.get(f"{self.base_url}/{_path(db)}/_changes", params=params,
+                               timeout=self.timeout + timeout_ms / 1000)
+        self._raise_for(reply)
+        body = reply.json()
+        return ChangesPage(body.get("results", []), body.get("last_seq", since))
+
+    # -- users ----------------------------------------------------------
+
+    def put_user(self, name: str, password: str, roles: list[str]) -> None:
+        doc_id = f"org.couchdb.user:{name}"
+        current = self.get(USERS_DB, doc_id)
+        doc = {"_id": doc_id, "name": name, "type": "user", "roles": roles, "password": password}
+        if current is not None:
+            doc["_rev"] = current["_rev"]
+        self.put(USERS_DB, doc)
+
+    def delete_user(self, name: str) -> None:
+        doc_id = f"org.couchdb.user:{name}"
+        current = self.get(USERS_DB, doc_id)
+        if current is not None:
+            self._call(self._sdk.delete_document, db=USERS_DB, doc_id=doc_id,
+                       rev=current["_rev"])
+
+    # -- gateway pass-through --------------------------------------------
+
+    def forward(self, method: str, path: str, query: str, headers: Mapping[str, str],
+                body: Iterator[bytes] | bytes | None, auth: tuple[str, str],
+                read_timeout: float | None) -> requests.Response:
+        """Send one request as the given CouchDB user and return the streaming reply."""
+        url = f"{self.base_url}/{path}"
+        if query:
+            url = f"{url}?{query}"
+        try:
+            return requests.request(method, url, headers=dict(headers), data=body, auth=auth,
+                                    stream=True, allow_redirects=False,
+                                    timeout=(5, read_timeout))
+        except requests.RequestException as err:
+            raise CouchError(None, str(err)) from err
+
+    # -- helpers --------------------------------------------------------
+
+    def _call(self, operation: Any, **kwargs: Any) -> Any:
+        try:
+            return operation(**kwargs).get_result()
+        except ApiException as err:
+            raise CouchError(err.status_code, err.message) from err
+        except requests.RequestException as err:
+            raise CouchError(None, str(err)) from err
+
+    @staticmethod
+    def _raise_for(reply: requests.Response) -> None:
+        if not reply.ok:
+            raise CouchError(reply.status_code, reply.text[:500])

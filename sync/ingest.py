@@ -1,0 +1,196 @@
+"""The ingest: follow every volunteer database's changes and turn them into rows.
+
+Modelled on CHT's sentinel feed: read the checkpoint, read `_changes` from
+it, skip design documents and our own feedback documents, handle each change
+in small ordered steps, and hand the outcomes of a whole page to the store,
+which commits them together with the new checkpoint in one transaction. A
+crash at any point therefore replays at most one page, and the store's
+writes are idempotent (keyed by database, document and revision), so nothing
+is lost and nothing doubled. A change that cannot be accepted becomes a
+`Quarantined` outcome with its reason: it is recorded, never thrown.
+
+`sync/` never imports `server/`: the SQL side is the `IngestStore` the server
+passes in.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from forms.submission import validate_submission
+from media.pipeline import Limits, PhotoRejected, process_photo
+from media.store import PhotoStore
+from sync.conflicts import MergeNeeded, MergeStore, live_leaves, plan_merge, write_back_merges
+from sync.couch import Couch, CouchError
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class SurveyRevision:
+    couch_db: str
+    doc: dict
+    errors: list[dict]
+
+
+@dataclass(frozen=True)
+class PhotoReceived:
+    couch_db: str
+    doc: dict
+    sha256: str
+    mime: str
+    width: int
+    height: int
+    phash: str
+    facts: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    couch_db: str
+    doc_id: str
+    rev: str
+    code: str
+    vi: str
+    en: str
+    body: dict
+    detail: dict = field(default_factory=dict)
+
+
+Outcome = SurveyRevision | PhotoReceived | Quarantined | MergeNeeded
+
+
+class IngestStore(MergeStore, Protocol):
+    """What the ingest needs from the relational side."""
+
+    def volunteer_dbs(self) -> list[str]: ...
+
+    def checkpoint(self, couch_db: str) -> Any: ...
+
+    def form_definition(self, form_id: str, version: str) -> dict | None: ...
+
+    def apply(self, couch_db: str, outcomes: list[Outcome], last_seq: Any) -> None: ...
+
+
+def _quarantine(couch_db: str, doc: dict, code: str, vi: str, en: str,
+                **detail: Any) -> Quarantined:
+    return Quarantined(couch_db, str(doc.get("_id", "")), str(doc.get("_rev", "")), code, vi, en,
+                       doc, detail)
+
+
+def handle_survey(couch_db: str, doc: dict, store: IngestStore) -> Outcome:
+    form_id, version, answers = doc.get("form_id"), doc.get("form_version"), doc.get("answers")
+    if not (isinstance(form_id, str) and isinstance(version, str) and isinstance(answers, dict)):
+        return _quarantine(couch_db, doc, "malformed",
+                           "Khảo sát thiếu biểu mẫu, phiên bản hoặc câu trả lời.",
+                           "The survey lacks its form, form version or answers.")
+    if doc.get("status") not in ("draft", "final"):
+        return _quarantine(couch_db, doc, "malformed",
+                           "Trạng thái khảo sát không hợp lệ.", "The survey's status is not valid.",
+                           status=doc.get("status"))
+    definition = store.form_definition(form_id, version)
+    if definition is None:
+        return _quarantine(couch_db, doc, "unknown_form",
+                           f"Không có biểu mẫu {form_id} phiên bản {version}.",
+                           f"There is no form {form_id} version {version}.",
+                           form_id=form_id, form_version=version)
+    errors: list[dict] = []
+    if doc["status"] == "final":
+        errors = [error.as_dict() for error in validate_submission(definition, answers)]
+    return SurveyRevision(couch_db, doc, errors)
+
+
+def handle_photo(couch_db: str, doc: dict, couch: Couch, photos: PhotoStore,
+                 limits: Limits) -> Outcome:
+    attachments = doc.get("_attachments") or {}
+    if not isinstance(doc.get("survey_id"), str) or len(attachments) != 1:
+        return _quarantine(couch_db, doc, "malformed",
+                           "Ảnh phải thuộc một khảo sát và có đúng một tệp ảnh.",
+                           "A photo must belong to a survey and carry exactly one image.")
+    name = next(iter(attachments))
+    data = couch.attachment(couch_db, doc["_id"], name, doc["_rev"])
+    try:
+        processed = process_photo(data, limits=limits)
+    except PhotoRejected as err:
+        return _quarantine(couch_db, {k: v for k, v in doc.items() if k != "_attachments"},
+                           err.code, err.vi, err.en, attachment=name)
+    photos.put(data)
+    photos.put_derivative(processed.sha256, "preview", processed.preview)
+    photos.put_derivative(processed.sha256, "thumbnail", processed.thumbnail)
+    body = {k: v for k, v in doc.items() if k != "_attachments"}
+    return PhotoReceived(couch_db, body, processed.sha256, processed.mime, processed.width,
+                         processed.height, processed.phash,
+                         processed.facts())
+
+
+def handle_conflicted_survey(couch_db: str, doc: dict, couch: Couch,
+                             store: IngestStore) -> list[Outcome]:
+    """Every live leaf stored as a revision, plus the merge to write back."""
+    leaves = live_leaves(couch, couch_db, doc["_id"])
+    outcomes = [handle_survey(couch_db, leaf, store) for leaf in leaves]
+    if len(leaves) > 1 and all(isinstance(o, SurveyRevision) for o in outcomes):
+        outcomes.append(plan_merge(couch, store, couch_db, leaves))
+    return outcomes
+
+
+def handle_change(couch_db: str, change: dict, couch: Couch, store: IngestStore,
+                  photos: PhotoStore, limits: Limits) -> list[Outcome]:
+    """One change in, its outcomes out; nothing for what the ingest skips."""
+    doc_id = change.get("id", "")
+    doc = change.get("doc")
+    if doc_id.startswith("_design/") or doc is None or doc.get("_deleted"):
+        return []
+    kind = doc.get("type")
+    if kind == "feedback":
+        return []
+    if kind == "survey":
+        if doc.get("_conflicts"):
+            return handle_conflicted_survey(couch_db, doc, couch, store)
+        return [handle_survey(couch_db, doc, store)]
+    if kind == "photo":
+        return [handle_photo(couch_db, doc, couch, photos, limits)]
+    return [_quarantine(couch_db, doc, "unknown_type", "Loại tài liệu không xác định.",
+                        "Unknown document type.", type=kind)]
+
+
+def ingest_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: str,
+                limits: Limits, page_size: int = PAGE_SIZE) -> int:
+    """Read and apply one page of a database's changes; return how many changes it held."""
+    since = store.checkpoint(couch_db)
+    page = couch.changes(couch_db, since, page_size)
+    if not page.results:
+        return 0
+    outcomes = [outcome for change in page.results
+                for outcome in handle_change(couch_db, change, couch, store, photos, limits)]
+    store.apply(couch_db, outcomes, page.last_seq)
+    if any(isinstance(outcome, MergeNeeded) for outcome in outcomes):
+        write_back_merges(couch, store)
+    return len(page.results)
+
+
+def ingest_all(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,
+               page_size: int = PAGE_SIZE) -> int:
+    """Drain every volunteer database once; return the number of changes handled."""
+    total = write_back_merges(couch, store)
+    for couch_db in store.volunteer_dbs():
+        while handled := ingest_page(couch, store, photos, couch_db, limits, page_size):
+            total += handled
+    return total
+
+
+def follow(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,
+           stop: threading.Event, poll_seconds: float = 1.0) -> None:
+    """Keep ingesting until `stop` is set; an error is logged and retried from the checkpoint."""
+    while not stop.is_set():
+        try:
+            handled = ingest_all(couch, store, photos, limits)
+        except CouchError as err:
+            log.warning("ingest: CouchDB error, retrying from the checkpoint: %s", err)
+            handled = 0
+        if not handled:
+            stop.wait(poll_seconds)

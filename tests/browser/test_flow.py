@@ -1,0 +1,167 @@
+"""One household survey from the volunteer's phone to the ward's dashboard, on
+the real server (waitress), PouchDB Server, ingest worker and Chromium:
+log in online, open the app offline from its cache, fill the survey with three
+members and a photo offline, reload mid-survey, finalise, come back online
+and sync; the reviewer sends it back with a comment, the phone shows the
+comment and the volunteer corrects it; the reviewer approves and the
+dashboard's indicators move."""
+
+from __future__ import annotations
+
+import time
+
+from tests.browser.phone_app import (
+    HOUSEHOLD_MEMBERS,
+    add_household_member,
+    fill_household_first_pages,
+    finish_household,
+    local_docs_of,
+    make_photo,
+    open_survey,
+    wait_saved,
+)
+
+COMMENT = "Thiếu số điện thoại liên hệ, đề nghị bổ sung."
+
+
+def log_in_phone(page, base: str, account) -> None:
+    page.goto(f"{base}/app/")
+    page.fill("input[name=username]", account.username)
+    page.fill("input[name=password]", account.password)
+    page.click("form.login button[type=submit]")
+    page.wait_for_selector("a[data-form=household]")
+
+
+def cache_shell(page) -> None:
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.reload()
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+
+
+def sync_on_phone(page) -> None:
+    page.click("#tabs a[data-tab=sync]")
+    page.wait_for_selector("#sync-button:not([disabled])")
+    page.evaluate("delete document.body.dataset.sync")
+    page.click("#sync-button")
+    page.wait_for_selector("body[data-sync=done]", timeout=20_000)
+
+
+def log_in_office(page, base: str, account) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", account.username)
+    page.fill("input[name=password]", account.password)
+    page.click("button[type=submit]")
+
+
+def open_in_review(page, base: str, survey_id: str, rev: str) -> None:
+    """Reload the queue until the ingest worker has stored this revision with its thumbnail."""
+    deadline = time.monotonic() + 10
+    while True:
+        page.goto(f"{base}/review")
+        row = page.locator(f"tr[data-survey='{survey_id}']")
+        if row.count() and row.locator("img.thumb").count():
+            row.locator("a").first.click()
+            if page.locator(f"#decide input[name=rev][value='{rev}']").count():
+                return
+        assert time.monotonic() < deadline, f"{survey_id} {rev} not in the review queue"
+        time.sleep(0.3)
+
+
+def decide(page, decision: str, comment: str = "") -> None:
+    page.fill("#decide textarea[name=comment]", comment)
+    page.click(f"#decide button[value={decision}]")
+
+
+def finalised_offline_and_synced(page, base: str, account, tmp_path) -> dict:
+    """Log in online, then offline: fill three members and a photo, reload
+    mid-survey, finalise; back online the app syncs by itself. The survey doc."""
+    log_in_phone(page, base, account)
+    cache_shell(page)
+    local_docs = local_docs_of(account.couch_db)
+    page.context.set_offline(True)
+    page.reload()
+    page.wait_for_selector("a[data-form=household]")
+    open_survey(page, "household")
+    fill_household_first_pages(page)
+    rows = [add_household_member(page, m) for m in HOUSEHOLD_MEMBERS[:2]]
+    page.reload()
+    page.wait_for_selector(f".row[data-row='{rows[1]}']")
+    assert page.locator(".repeat[data-name=members] .row").count() == 2
+    rows.append(add_household_member(page, HOUSEHOLD_MEMBERS[2]))
+    finish_household(page, make_photo(tmp_path / "house.jpg"))
+    page.click("#finalise")
+    page.wait_for_selector(".survey[data-state=final]")
+    [survey] = local_docs(page, "survey:")
+    assert [m["_row"] for m in survey["answers"]["members"]] == rows
+
+    page.click("#tabs a[data-tab=sync]")
+    assert page.inner_text("#unsynced-surveys") == "1"
+    assert page.inner_text("#unsynced-photos") == "1"
+    page.click("#sync-button")
+    page.wait_for_selector("body[data-sync=error-offline]")
+    assert "Không có mạng" in page.inner_text("#sync-message")
+
+    page.context.set_offline(False)  # the app syncs by itself when the connection returns
+    page.wait_for_selector("body[data-sync=done]", timeout=20_000)
+    page.wait_for_selector("#unsynced-surveys:text-is('0')")
+    assert page.inner_text("#unsynced-photos") == "0"
+    return survey
+
+
+def test_household_survey_from_phone_to_dashboard(
+    live_server, ingest_worker, volunteer, reviewer, phone, office, tmp_path
+):
+    base = live_server.url
+    page = phone.new_page()
+    survey = finalised_offline_and_synced(page, base, volunteer, tmp_path)
+
+    desk = office.new_page()
+    log_in_office(desk, base, reviewer)
+    desk.goto(f"{base}/dashboard")
+    assert desk.locator("#indicators").count() == 0
+    open_in_review(desk, base, survey["_id"], survey["_rev"])
+    decide(desk, "approved")
+    desk.goto(f"{base}/dashboard")
+    smartphone = desk.locator("tr[data-indicator=smartphone] td[data-group=tdp03]")
+    assert smartphone.inner_text().replace("\n", " ") == "33.3 % 1/3"
+    skills = desk.locator("tr[data-indicator=basic_skills] td[data-group=tdp03]")
+    assert skills.inner_text().replace("\n", " ") == "33.3 % 1/3"
+
+    sync_on_phone(page)
+    page.click("#tabs a[data-tab=surveys]")
+    page.wait_for_selector(f".survey[data-id='{survey['_id']}'][data-state=approved]")
+
+
+def test_sent_back_survey_is_corrected_on_the_phone(
+    live_server, ingest_worker, volunteer, reviewer, phone, office, tmp_path
+):
+    base = live_server.url
+    page = phone.new_page()
+    survey = finalised_offline_and_synced(page, base, volunteer, tmp_path)
+    desk = office.new_page()
+    log_in_office(desk, base, reviewer)
+    open_in_review(desk, base, survey["_id"], survey["_rev"])
+    decide(desk, "needs_correction", COMMENT)
+
+    sync_on_phone(page)
+    page.click("#tabs a[data-tab=surveys]")
+    card = page.locator(f".survey[data-id='{survey['_id']}']")
+    card.locator(".badge.needs_correction").wait_for()
+    assert card.locator(".comment-text").inner_text() == COMMENT
+    card.locator("a.button").click()
+    assert page.inner_text(".form-head .comment-text") == COMMENT
+    for _ in range(3):
+        page.click("#next")
+    page.fill("#f-volunteer_note", "Đã bổ sung số điện thoại 0912345678.")
+    wait_saved(page)
+    page.click("#finalise")
+    page.wait_for_selector(f".survey[data-id='{survey['_id']}'][data-state=final]")
+    sync_on_phone(page)
+    [corrected] = local_docs_of(volunteer.couch_db)(page, "survey:")
+    assert corrected["_id"] == survey["_id"] and corrected["_rev"] != survey["_rev"]
+
+    open_in_review(desk, base, survey["_id"], corrected["_rev"])
+    decide(desk, "approved")
+    sync_on_phone(page)
+    page.click("#tabs a[data-tab=surveys]")
+    page.wait_for_selector(f".survey[data-id='{survey['_id']}'][data-state=approved]")

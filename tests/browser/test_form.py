@@ -1,0 +1,171 @@
+"""The survey form on a phone-sized Chromium: every field type of the sample
+form, rules (relevance, constraints, calculations, choice filters, required),
+repeats, language switch, and saving every change locally at once."""
+
+from __future__ import annotations
+
+from tests.browser.phone_app import local_docs, make_photo, wait_saved
+
+
+def start_survey(page) -> None:
+    page.click("a[data-form=sample]")
+    page.wait_for_selector("#f-address")
+
+
+def fill_household_page(page) -> None:
+    page.fill("#f-address", "12 Trần Hưng Đạo")
+    page.select_option("#f-residential_group", "tdp03")
+    page.check("input[name=f-fibre][value=yes]")
+    page.fill("#f-size", "3")
+    wait_saved(page)
+
+
+def add_member(page, name: str, age: int) -> str:
+    page.click(".repeat[data-name=members] .add-row")
+    row = page.locator(".repeat[data-name=members] .row").last
+    row.locator("[data-name=name] input").fill(name)
+    row.locator("[data-name=age] input").fill(str(age))
+    wait_saved(page)
+    return row.get_attribute("data-row")
+
+
+def test_constraint_message_in_vietnamese_then_english(app_page):
+    page = app_page
+    start_survey(page)
+    page.fill("#f-size", "40")
+    field = page.locator(".field[data-name=size]")
+    assert field.locator(".error").inner_text() == "Từ 1 đến 30 người."
+    page.click("#lang")
+    assert field.locator(".error").inner_text() == "Between 1 and 30 people."
+    page.fill("#f-phone", "0123")
+    phone_error = page.locator(".field[data-name=phone] .error")
+    assert phone_error.inner_text() == "Not a valid Vietnamese mobile number."
+    page.fill("#f-phone", "0912 345 678")
+    assert page.locator(".field[data-name=phone] .error").inner_text() == ""
+
+
+def test_required_answers_block_the_next_page(app_page):
+    page = app_page
+    start_survey(page)
+    page.click("#next")
+    assert page.locator("#form-message").inner_text().startswith("Còn 2 câu cần sửa")
+    assert page.locator(".field.invalid").count() == 2
+    fill_household_page(page)
+    page.click("#next")
+    page.wait_for_selector(".repeat[data-name=members]")
+    assert page.url.endswith("/1")
+
+
+def test_repeat_rows_relevance_choice_filter_and_calculations(app_page):
+    page = app_page
+    start_survey(page)
+    fill_household_page(page)
+    page.click("#next")
+    adult = add_member(page, "Nguyễn Văn An", 44)
+    child = add_member(page, "Nguyễn Thị Bình", 9)
+    add_member(page, "Trần Văn Cường", 70)
+    rows = page.locator(".repeat[data-name=members] .row")
+    assert rows.count() == 3
+    adult_row = page.locator(f".row[data-row='{adult}']")
+    child_row = page.locator(f".row[data-row='{child}']")
+    assert adult_row.locator("[data-name=smartphone]").is_visible()
+    assert not child_row.locator("[data-name=smartphone]").is_visible()
+    assert adult_row.locator("[data-name=channels] input[value=bank]").count() == 1
+    assert child_row.locator("[data-name=channels] input[value=bank]").count() == 0
+    adult_row.locator("[data-name=smartphone] input[value=own]").check()
+    page.once("dialog", lambda dialog: dialog.accept())
+    rows.nth(2).locator(".remove-row").click()
+    wait_saved(page)
+    assert rows.count() == 2
+
+    [survey] = local_docs(page, "survey:")
+    answers = survey["answers"]
+    assert [m["name"] for m in answers["members"]] == ["Nguyễn Văn An", "Nguyễn Thị Bình"]
+    assert [m["_row"] for m in answers["members"]] == [adult, child]
+    assert [m["adult"] for m in answers["members"]] == [1, 0]
+    assert answers["member_count"] == 2
+    assert answers["adults"] == 1
+    assert survey["status"] == "draft"
+
+
+def test_every_change_survives_a_reload(app_page):
+    page = app_page
+    start_survey(page)
+    fill_household_page(page)
+    page.click("#next")
+    row = add_member(page, "Lê Văn Dũng", 30)
+    page.locator(f".row[data-row='{row}'] [data-name=smartphone] input[value=shared]").check()
+    wait_saved(page)
+    page.reload()
+    page.wait_for_selector(f".row[data-row='{row}']")
+    assert page.url.endswith("/1")
+    restored = page.locator(f".row[data-row='{row}']")
+    assert restored.locator("[data-name=name] input").input_value() == "Lê Văn Dũng"
+    assert restored.locator("[data-name=smartphone] input[value=shared]").is_checked()
+    page.click("#prev")
+    assert page.input_value("#f-address") == "12 Trần Hưng Đạo"
+    assert page.input_value("#f-residential_group") == "tdp03"
+
+
+def test_photo_is_downscaled_and_keeps_capture_time_and_gps(app_page, tmp_path):
+    page = app_page
+    start_survey(page)
+    fill_household_page(page)
+    page.click("#next")
+    add_member(page, "Phạm Thị Hoa", 35)
+    page.locator(".row [data-name=smartphone] input[value=own]").check()
+    page.click("#next")
+    page.set_input_files("#f-evidence_photo", make_photo(tmp_path / "house.jpg"))
+    page.wait_for_selector(".photo img")
+    wait_saved(page)
+    [photo] = local_docs(page, "photo:")
+    [survey] = local_docs(page, "survey:")
+    assert survey["answers"]["evidence_photo"] == [photo["_id"]]
+    assert photo["survey_id"] == survey["_id"]
+    assert photo["field"] == "evidence_photo"
+    assert photo["taken_at"].startswith("2026-11-20T09:15:30")
+    assert abs(photo["gps"]["lat"] - 20.425) < 1e-6
+    assert abs(photo["gps"]["lon"] - 106.1666667) < 1e-6
+    size = page.evaluate(
+        """async (id) => {
+            const db = new PouchDB('sotay-userdb-766f6c31');
+            const blob = await db.getAttachment(id, 'photo.jpg');
+            const bitmap = await createImageBitmap(blob);
+            return [bitmap.width, bitmap.height, blob.size, blob.type];
+        }""",
+        photo["_id"],
+    )
+    assert size[:2] == [1600, 1200]
+    assert size[2] < 400_000
+    assert size[3] == "image/jpeg"
+    page.click(".remove-photo")
+    page.wait_for_selector(".photo", state="detached")
+    wait_saved(page)
+    assert local_docs(page, "photo:") == []
+    assert "evidence_photo" not in local_docs(page, "survey:")[0]["answers"]
+
+
+def test_finalise_keeps_only_relevant_answers(app_page, tmp_path):
+    page = app_page
+    start_survey(page)
+    fill_household_page(page)
+    page.click("#next")
+    row = add_member(page, "Đỗ Văn Em", 20)
+    member = page.locator(f".row[data-row='{row}']")
+    member.locator("[data-name=smartphone] input[value=none]").check()
+    member.locator("[data-name=age] input").fill("12")
+    wait_saved(page)
+    page.click("#next")
+    page.click("#finalise")
+    photo_error = page.locator(".field[data-name=evidence_photo] .error")
+    assert photo_error.inner_text() == "Câu này bắt buộc."
+    page.set_input_files("#f-evidence_photo", make_photo(tmp_path / "house.jpg", (800, 600)))
+    page.wait_for_selector(".photo img")
+    wait_saved(page)
+    page.click("#finalise")
+    page.wait_for_selector(".survey[data-state=final]")
+    [survey] = local_docs(page, "survey:")
+    assert survey["status"] == "final"
+    [member_answers] = survey["answers"]["members"]
+    assert "smartphone" not in member_answers
+    assert member_answers == {"_row": row, "name": "Đỗ Văn Em", "age": 12, "adult": 0}

@@ -1,0 +1,37 @@
+"""The app shell opens with no network once it has been opened online: the
+service worker serves it from its cache and PouchDB still holds the forms."""
+
+from __future__ import annotations
+
+
+def test_app_opens_offline_from_the_service_worker_cache(app_page):
+    page = app_page
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.reload()
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.context.set_offline(True)
+    page.reload()
+    page.wait_for_selector("body[data-ready]")
+    assert page.locator("#net").inner_text() == "Không có mạng"
+    page.click("a[data-form=sample]")
+    page.wait_for_selector("#f-address")
+    page.fill("#f-address", "Số 5 ngõ 3")
+    page.wait_for_selector("#save-state[data-state=saved]")
+    page.reload()
+    page.wait_for_selector("#f-address")
+    assert page.input_value("#f-address") == "Số 5 ngõ 3"
+    page.context.set_offline(False)
+
+
+def test_manifest_makes_the_app_installable(app_page):
+    page = app_page
+    manifest = page.evaluate(
+        """async () => {
+            const link = document.querySelector('link[rel=manifest]');
+            return (await fetch(link.href)).json();
+        }"""
+    )
+    assert manifest["start_url"] == "/app/"
+    assert manifest["scope"] == "/app/"
+    assert manifest["display"] == "standalone"
+    assert {icon["sizes"] for icon in manifest["icons"]} == {"192x192", "512x512"}

@@ -1,0 +1,213 @@
+"""Shared fixtures: a real PouchDB Server, SQLite and PostgreSQL databases, the app.
+
+The suite starts its own PouchDB Server (npm) on a free port with a temporary
+data folder. SQL-facing tests run once on SQLite and once on the PostgreSQL
+server of this machine (127.0.0.1:5432, user postgres), in a throwaway
+database created here and dropped at the end; only where no PostgreSQL is
+reachable is that variant skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from server.actions.auth import CLI_ACTOR
+from server.actions.users import create_user
+from server.app import create_app
+from server.cli import initialise
+from server.models import db
+from sync import embedded
+from sync.couch import Couch
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN_URL = os.environ.get("SOTAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class CouchServer:
+    base: str
+    admin: str
+    password: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return self.base.replace("http://", f"http://{self.admin}:{self.password}@")
+
+    def client(self) -> Couch:
+        return Couch(self.base, self.admin, self.password)
+
+
+@pytest.fixture(scope="session")
+def couch_server(tmp_path_factory) -> Iterator[CouchServer]:
+    """A real PouchDB Server with an admin, for the whole session."""
+    port = free_port()
+    folder = tmp_path_factory.mktemp("couch")
+    process = embedded.start(ROOT / "node_modules", folder, port)
+    server = CouchServer(f"http://127.0.0.1:{port}", "admin", secrets.token_hex(8), port)
+    server.client().ensure_admin()
+    yield server
+    embedded.stop(process)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    name = f"sotay_test_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as err:
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {err}")
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sotay.db'}"
+    return request.getfixturevalue("postgres_url").replace("postgresql://",
+                                                           "postgresql+psycopg://")
+
+
+def make_config(couch: CouchServer, database_url: str, folder: Path) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": secrets.token_hex(16),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "COUCHDB_URL": couch.url,
+        "COUCHDB_EMBEDDED": False,
+        "MEDIA_ROOT": str(folder / "media"),
+        "PHOTO_MAX_BYTES": 15 * 1024 * 1024,
+        "SESSION_HOURS": 24,
+        "INGEST_POLL_SECONDS": 0.2,
+        "NODE_MODULES": str(ROOT / "node_modules"),
+        "INSTANCE": str(folder),
+    }
+
+
+@pytest.fixture
+def app(couch_server, database_url, tmp_path):
+    app = create_app(make_config(couch_server, database_url, tmp_path))
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    initialise(app)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.drop_all()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    password: str
+    couch_db: str | None
+
+
+def make_account(app, role: str, residential_group: str | None = None) -> Account:
+    username = f"{role[:3]}-{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(12)
+    with app.app_context():
+        user = create_user(CLI_ACTOR, username, password, role, residential_group)
+        couch_db = user.couch_db
+        db.session.commit()
+    return Account(username, password, couch_db)
+
+
+@pytest.fixture
+def volunteer(app) -> Account:
+    return make_account(app, "volunteer", "tdp03")
+
+
+@pytest.fixture
+def reviewer(app) -> Account:
+    return make_account(app, "reviewer")
+
+
+def log_in(client, account: Account) -> None:
+    reply = client.post("/api/session", json={"username": account.username,
+                                              "password": account.password})
+    assert reply.status_code == 200, reply.get_json()
+
+
+def body(reply) -> dict | list:
+    """A CouchDB reply's JSON (CouchDB says text/plain unless asked for JSON)."""
+    return json.loads(reply.data)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: object
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[LiveServer]:
+    """The app served by waitress on a free port, in a thread, for real HTTP clients."""
+    from waitress.server import create_server
+
+    server = create_server(app, host="127.0.0.1", port=free_port(), threads=16,
+                           channel_timeout=60)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield LiveServer(f"http://127.0.0.1:{server.effective_port}", app)
+    server.close()
+    thread.join(5)
+
+
+@pytest.fixture
+def ingest_worker(app) -> Iterator[threading.Event]:
+    """The real ingest loop and feedback delivery in threads, as `sotay worker` runs them."""
+    from media.pipeline import Limits
+    from server import services
+    from server.actions.reviews import deliver_feedback
+    from server.ingest_store import SqlIngestStore
+    from sync.ingest import follow
+
+    stop = threading.Event()
+
+    def ingest() -> None:
+        with app.app_context():
+            follow(services.couch(), SqlIngestStore(), services.photo_store(), Limits(), stop,
+                   app.config["INGEST_POLL_SECONDS"])
+
+    def feedback() -> None:
+        while not stop.is_set():
+            with app.app_context():
+                deliver_feedback()
+                db.session.commit()
+            stop.wait(app.config["INGEST_POLL_SECONDS"])
+
+    threads = [threading.Thread(target=ingest, daemon=True),
+               threading.Thread(target=feedback, daemon=True)]
+    for thread in threads:
+        thread.start()
+    yield stop
+    stop.set()
+    for thread in threads:
+        thread.join(10)

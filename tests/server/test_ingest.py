@@ -1,0 +1,127 @@
+"""The ingest stores surveys and photos from volunteer databases, quarantines bad input,
+and is idempotent across replays."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from media.pipeline import Limits
+from server import services
+from server.ingest_store import SqlIngestStore
+from server.models import Checkpoint, Photo, Quarantine, Submission, SubmissionRevision, db
+from sync.ingest import ingest_all
+from tests.conftest import body, log_in
+from tests.server.helpers import household_answers, photo_doc, photo_jpeg, survey_doc
+
+
+def run_ingest(app) -> int:
+    with app.app_context():
+        return ingest_all(services.couch(), SqlIngestStore(), services.photo_store(), Limits())
+
+
+def count(app, model) -> int:
+    with app.app_context():
+        return db.session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+def put(client, account, doc) -> dict:
+    reply = client.put(f"/sync/{account.couch_db}/{doc['_id']}", json=doc)
+    assert reply.status_code == 201, reply.data
+    return body(reply)
+
+
+def test_final_survey_and_photo_are_stored(app, client, volunteer):
+    log_in(client, volunteer)
+    photo = photo_doc("survey:x", photo_jpeg(3))
+    survey = survey_doc(household_answers(photos=[photo["_id"]]), volunteer=volunteer.username)
+    photo["survey_id"] = survey["_id"]
+    put(client, volunteer, survey)
+    put(client, volunteer, photo)
+    assert run_ingest(app) >= 2
+    with app.app_context():
+        row = db.session.execute(select(Submission)).scalar_one()
+        assert (row.doc_id, row.status, row.residential_group) == (survey["_id"], "final",
+                                                                    "tdp03")
+        assert row.errors == []
+        stored = db.session.execute(select(Photo)).scalar_one()
+        assert stored.survey_doc_id == survey["_id"]
+        store = services.photo_store()
+        assert store.exists(stored.sha256)
+        assert store.exists(f"{stored.sha256}/thumbnail")
+
+
+def test_replaying_changes_duplicates_nothing(app, client, volunteer):
+    log_in(client, volunteer)
+    survey = survey_doc(household_answers(), volunteer=volunteer.username)
+    put(client, volunteer, survey)
+    run_ingest(app)
+    with app.app_context():
+        db.session.execute(db.delete(Checkpoint))
+        db.session.commit()
+    run_ingest(app)
+    assert count(app, Submission) == 1
+    assert count(app, SubmissionRevision) == 1
+
+
+def test_every_revision_is_kept_and_the_latest_is_current(app, client, volunteer):
+    log_in(client, volunteer)
+    survey = survey_doc(household_answers(), status="draft", volunteer=volunteer.username)
+    survey["_rev"] = put(client, volunteer, survey)["rev"]
+    run_ingest(app)
+    survey["status"] = "final"
+    put(client, volunteer, survey)
+    run_ingest(app)
+    assert count(app, SubmissionRevision) == 2
+    with app.app_context():
+        assert db.session.execute(select(Submission.status)).scalar_one() == "final"
+
+
+def test_unknown_form_version_is_quarantined_and_ingest_goes_on(app, client, volunteer):
+    log_in(client, volunteer)
+    bad = survey_doc(household_answers(), form_version="1999.9", volunteer=volunteer.username)
+    good = survey_doc(household_answers(), volunteer=volunteer.username)
+    put(client, volunteer, bad)
+    put(client, volunteer, good)
+    run_ingest(app)
+    with app.app_context():
+        quarantined = db.session.execute(select(Quarantine)).scalar_one()
+        assert quarantined.doc_id == bad["_id"]
+        assert quarantined.code == "unknown_form"
+        assert "1999.9" in quarantined.reason_en
+        assert quarantined.body["answers"]["residential_group"] == "tdp03"
+        assert db.session.execute(select(Submission.doc_id)).scalar_one() == good["_id"]
+
+
+def test_malformed_survey_and_bad_photo_are_quarantined(app, client, volunteer):
+    log_in(client, volunteer)
+    put(client, volunteer, {"_id": "survey:broken", "type": "survey", "status": "final"})
+    put(client, volunteer, photo_doc("survey:x", b"<html>not an image</html>"))
+    run_ingest(app)
+    with app.app_context():
+        codes = sorted(db.session.execute(select(Quarantine.code)).scalars())
+    assert codes[0] == "malformed"
+    assert codes[1].startswith("photo.")
+    reply = client.get("/api/quarantine")
+    assert reply.status_code == 403
+
+
+def test_invalid_answers_are_stored_with_their_errors(app, client, volunteer):
+    log_in(client, volunteer)
+    answers = household_answers()
+    answers["members"][0]["age"] = "not a number"
+    put(client, volunteer, survey_doc(answers, volunteer=volunteer.username))
+    run_ingest(app)
+    with app.app_context():
+        errors = db.session.execute(select(Submission.errors)).scalar_one()
+    assert any(e["path"] == "members[0].age" for e in errors), errors
+    assert all(e["vi"] and e["en"] for e in errors)
+
+
+def test_draft_is_stored_but_not_validated(app, client, volunteer):
+    log_in(client, volunteer)
+    put(client, volunteer, survey_doc({"consent": "yes"}, status="draft",
+                                      volunteer=volunteer.username))
+    run_ingest(app)
+    with app.app_context():
+        row = db.session.execute(select(Submission)).scalar_one()
+    assert (row.status, row.errors) == ("draft", [])
