@@ -326,3 +326,13 @@ def test_validation_is_fast_enough(household, household_answers):
     for _ in range(200):
         assert validate_submission(household, household_answers) == []
     assert time.perf_counter() - started < 5
+
+
+def test_each_survey_is_checked_against_its_own_version(household, household_answers):
+    newer = copy.deepcopy(household)
+    newer["version"] = "2026.2"
+    newer["choices"]["fibre"].append({"value": "satellite",
+                                      "label": {"vi": "Vệ tinh", "en": "Satellite"}})
+    household_answers["fibre"] = "satellite"
+    assert validate_submission(newer, household_answers) == []
+    assert [e.code for e in validate_submission(household, household_answers)] == ["not_a_choice"]
