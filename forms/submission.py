@@ -12,7 +12,8 @@ Vietnamese and English. It treats answers the way the phone does:
    survey is finalised; if an older phone still sends one, the server ignores
    it and lists it in `Resolution.ignored`, never rejects the survey for it.
 2. Calculate fields are computed, in the same order, by the server itself
-   (`evaluate_calculations`); what the phone stored for them is ignored.
+   (`evaluate_calculations`); what the phone stored for them is ignored. A
+   result that JSON cannot hold (NaN, infinity) is stored as null.
 3. Types (marshmallow schema built from the form version), choices, repeat
    bounds, photo counts; then `required` (when relevant), `constraint` (on
    answered fields only) and `choice_filter`.
@@ -23,6 +24,7 @@ answers. Each row must carry a unique `_row` id (docs/contracts.md).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +102,13 @@ def run_rule(rule: Any, data: dict, path: str, key: str, errors: list[FieldError
     return None
 
 
+def _storable(value: Any) -> Any:
+    """NaN and infinities have no JSON form: a calculation giving one stores null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def _empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
@@ -136,7 +145,7 @@ class _Resolver:
                     data.pop(name, None)
                 continue
             if kind == "calculate":
-                values[name] = self.rule(item["calculation"], data, path, "calculation")
+                values[name] = _storable(self.rule(item["calculation"], data, path, "calculation"))
                 data[name] = values[name]
             elif kind == "repeat":
                 self.repeat(item, values, data, path)

@@ -336,3 +336,11 @@ def test_each_survey_is_checked_against_its_own_version(household, household_ans
     household_answers["fibre"] = "satellite"
     assert validate_submission(newer, household_answers) == []
     assert [e.code for e in validate_submission(household, household_answers)] == ["not_a_choice"]
+
+
+def test_calculation_without_a_json_value_is_stored_as_null():
+    defn = form(field("a", "integer"), field("ratio", "calculate",
+                                             calculation={"/": [1, {"var": "a"}]}))
+    assert evaluate_calculations(defn, {"a": 0})["ratio"] is None
+    assert evaluate_calculations(defn, {"a": 4})["ratio"] == 0.25
+    assert evaluate_calculations(defn, {})["ratio"] is None
