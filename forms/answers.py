@@ -132,7 +132,8 @@ class TextAnswer(_Answer):
         if not isinstance(value, str):
             raise self.fail()
         limit = self.definition.get("max_length", DEFAULT_MAX_TEXT)
-        if len(value) > limit:
+        # Counted in UTF-16 code units, as String.length on the phone counts.
+        if len(value) > limit or len(value.encode("utf-16-le", "surrogatepass")) // 2 > limit:
             raise self.fail(f"text_too_long:{limit}")
 
 

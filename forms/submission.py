@@ -15,8 +15,9 @@ Vietnamese and English. It treats answers the way the phone does:
    (`evaluate_calculations`); what the phone stored for them is ignored. A
    result that JSON cannot hold (NaN, infinity) is stored as null.
 3. Types (marshmallow schema built from the form version), choices, repeat
-   bounds, photo counts; then `required` (when relevant), `constraint` (on
-   answered fields only) and `choice_filter`.
+   bounds (of answered repeats: an empty repeat is unanswered, and only
+   `required` demands rows), photo counts; then `required` (when relevant),
+   `constraint` (on answered fields only) and `choice_filter`.
 
 Inside a repeat row, rules see the top-level answers overlaid by that row's
 answers. Each row must carry a unique `_row` id (docs/contracts.md).
@@ -160,12 +161,12 @@ class _Resolver:
                 path, "too_many_rows", count=count, max=high
             )
             return
+        if not rows:
+            return  # unanswered: only `required` can demand rows, as on the phone
         if count < item.get("min_rows", 0):
             self.result.row_problems[path] = field_error(
                 path, "too_few_rows", min=item.get("min_rows", 0)
             )
-        if not rows:
-            return
         resolved = []
         for index, row in enumerate(rows):
             if not isinstance(row, dict):

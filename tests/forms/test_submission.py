@@ -210,9 +210,22 @@ def test_size_class(enterprise, enterprise_answers, sector, staff, revenue, capi
 
 def test_repeat_bounds(household, household_answers):
     household_answers["members"] = []
-    assert paths(validate_submission(household, household_answers)) == [("members", "too_few_rows")]
+    assert paths(validate_submission(household, household_answers)) == [("members", "required")]
     del household_answers["members"]
-    assert paths(validate_submission(household, household_answers)) == [("members", "too_few_rows")]
+    assert paths(validate_submission(household, household_answers)) == [("members", "required")]
+    defn = form(field("r", "repeat", min_rows=2, max_rows=3, fields=[field("v")]))
+    rows = [{"_row": str(uuid.uuid4())} for _ in range(4)]
+    assert validate_submission(defn, {"r": []}) == []  # not required: may stay unanswered
+    assert paths(validate_submission(defn, {"r": rows[:1]})) == [("r", "too_few_rows")]
+    assert validate_submission(defn, {"r": rows[:3]}) == []
+    assert paths(validate_submission(defn, {"r": rows})) == [("r", "too_many_rows")]
+
+
+def test_text_length_counts_like_the_phone():
+    defn = form(field("t", max_length=4))
+    assert validate_submission(defn, {"t": "Việt"}) == []
+    assert validate_submission(defn, {"t": "ab😀"}) == []  # a, b and an emoji: 4 units
+    assert paths(validate_submission(defn, {"t": "ab😀x"})) == [("t", "text_too_long")]
 
 
 def test_repeat_with_ten_thousand_rows(household, household_answers, member):
