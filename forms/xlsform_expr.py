@@ -4,8 +4,9 @@ XLSForm authors write rules in ODK's XPath subset: `${age} >= 15 and
 selected(${software}, 'cloud_storage')`. `to_logic` parses that subset into
 the JSON Logic our forms use; `to_xlsform` writes a rule back, and falls
 back to the rule's JSON text whenever the written expression would not read
-back as exactly the same rule (a cell that starts with `{` is taken as JSON
-Logic by `to_logic`, so nothing is lost either way).
+back as exactly the same rule (a cell that starts with `{` or `[` is taken
+as JSON Logic by `to_logic`, one that starts with `json:` as a JSON value, so
+nothing is lost either way).
 
 Supported: `${name}`, `.` (the field itself), numbers, 'strings', `and or not()
 = != < <= > >= + - * div mod`, parentheses, `if() selected() count-selected()
@@ -244,17 +245,24 @@ def _is_var(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"var"} and isinstance(value["var"], str)
 
 
+JSON_PREFIX = "json:"
+
+
 def to_logic(text: Any, context: Context) -> Any:
-    """An XLSForm expression (or a JSON Logic text starting with '{') as JSON Logic."""
-    if isinstance(text, bool):
-        return text
-    if isinstance(text, (int, float)):
+    """An XLSForm expression as JSON Logic.
+
+    A cell starting with `{` or `[` is JSON Logic written as JSON, and one
+    starting with `json:` any JSON value (how the exporter writes a value
+    such as `null` that no expression can say).
+    """
+    if isinstance(text, bool | int | float):
         return text
     text = str(text).strip()
-    if text.startswith("{"):
+    raw = text.removeprefix(JSON_PREFIX) if text.startswith(JSON_PREFIX) else None
+    if raw is not None or text.startswith(("{", "[")):
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
+            return json.loads(text if raw is None else raw)
+        except (json.JSONDecodeError, RecursionError) as error:
             raise _syntax(text, f"JSON: {error}") from None
     return _Parser(text, context).parse()
 
@@ -329,7 +337,8 @@ def to_xlsform(rule: Any, context: Context) -> str | bool | int | float:
             return text
     except (_CannotWrite, ExpressionError, RecursionError):
         pass
-    return json.dumps(rule, ensure_ascii=False)
+    written = json.dumps(rule, ensure_ascii=False)
+    return written if isinstance(rule, dict | list) else JSON_PREFIX + written
 
 
 def _same_types(a: Any, b: Any) -> bool:

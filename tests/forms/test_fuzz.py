@@ -11,6 +11,7 @@ from forms import jsonlogic
 from forms.definition import check_definition
 from forms.shipped import shipped_forms
 from forms.submission import FieldError, validate_submission
+from forms.xlsform_expr import Context, to_logic, to_xlsform
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12))
@@ -69,3 +70,22 @@ def test_check_definition_with_arbitrary_rules(rules):
     problems = check_definition(defn)
     if not problems:
         assert isinstance(validate_submission(defn, {"a": 1}), list)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(RULES, st.sampled_from(["relevant", "constraint", "calculation", "choice_filter"]))
+def test_every_rule_survives_export_and_import(rule, key):
+    context = Context(own="me", key=key, types={"me": "select_multiple", "one": "select_one"})
+    cell = to_xlsform(rule, context)
+    assert same_json(to_logic(cell, context), rule)
+
+
+def same_json(a, b) -> bool:
+    """Equality that tells 1 from 1.0 and True from 1."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    return a == b
