@@ -131,9 +131,23 @@ def check_definition(defn: Any) -> list[Problem]:
 def _check_json_depth(value: Any) -> Problem | None:
     if not nested_deeper_than(value, MAX_JSON_DEPTH):
         return None
-    return Problem("$", "too_deep",
+    return Problem(_deep_path(value), "too_deep",
                    f"Định nghĩa lồng nhau quá sâu (tối đa {MAX_JSON_DEPTH} cấp).",
                    f"The definition is nested too deeply (at most {MAX_JSON_DEPTH}).")
+
+
+def _deep_path(value: Any, shown: int = 8) -> str:
+    """The JSON path, first `shown` steps, towards a node deeper than MAX_JSON_DEPTH."""
+    stack: list[tuple[Any, tuple, int]] = [(value, (), 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return _json_path(path[:shown])
+        items = node.items() if isinstance(node, dict) else (
+            enumerate(node) if isinstance(node, list) else ())
+        stack.extend((item, path + (key,) if len(path) < shown else path, depth + 1)
+                     for key, item in items)
+    return "$"
 
 
 def _json_path(parts: Any) -> str:

@@ -224,6 +224,7 @@ class _Importer:
                       "there is no 'survey' sheet.")
             return []
         self.check_columns(sheet, _SURVEY_COLUMNS)
+        self.origin["$.fields"] = (sheet.name, 1, None)
         top: list = []
         stack: list[tuple[str, list, int, str]] = [("form", top, 1, "$.fields")]
         self.pending: list[tuple[dict, dict, int, str]] = []

@@ -132,7 +132,8 @@ def test_deeply_nested_rule_in_a_definition() -> None:
 
 
 def test_rule_nested_past_the_json_depth_limit() -> None:
-    assert codes(minimal(fields=[field("a", relevant=not_nested(100))])) == [("$", "too_deep")]
+    [(path, code)] = codes(minimal(fields=[field("a", relevant=not_nested(100))]))
+    assert code == "too_deep" and path.startswith("$.fields[0].relevant.!")
 
 
 def test_absurdly_deep_definition_does_not_crash() -> None:
@@ -142,7 +143,8 @@ def test_absurdly_deep_definition_does_not_crash() -> None:
     deep: object = 1
     for _ in range(50_000):
         deep = [deep]
-    assert [p.code for p in check_definition(minimal(fields=deep))] == ["too_deep"]
+    assert [(p.path, p.code) for p in check_definition(minimal(fields=deep))] == [
+        ("$.fields[0][0][0][0][0][0][0]", "too_deep")]
 
 
 def test_forward_references_in_relevant_and_calculation() -> None:

@@ -268,3 +268,21 @@ def test_export_falls_back_to_json_for_rules_xlsform_cannot_say(tmp_path):
     assert to_logic(to_xlsform({"+": [{"+": [1, 2]}, 3]}, Context()), Context()) == {
         "+": [{"+": [1, 2]}, 3]}
     assert to_xlsform(2.0, Context()) == "2.0" and to_logic("2.0", Context()) == 2.0
+
+
+def test_a_thousand_question_workbook_gets_one_clear_problem():
+    survey = [["type", "name", VI, EN]] + [["integer", f"q{i}", f"Câu {i}", f"Question {i}"]
+                                           for i in range(1000)]
+    found, problems = problems_of(survey, choices=[])
+    assert found == [("survey:1", "too_many_fields")]
+    assert "1000" in problems[0].en and problems[0].en.startswith("Sheet 'survey', row 1")
+
+
+def test_deeply_nested_expression_cell():
+    survey = [HEADER, ["select_one yes_no", "consent", "Đồng ý?", "Consent?"],
+              ["text", "t", "Tên", "Name", "not(" * 5000 + "${consent} = 'yes'" + ")" * 5000]]
+    found, _ = problems_of(survey)
+    assert found == [("survey:3:relevant", "expression_too_deep")]
+    survey[2][4] = "not(" * 80 + "${consent} = 'yes'" + ")" * 80
+    found, _ = problems_of(survey)
+    assert found == [("survey:3", "too_deep")]
