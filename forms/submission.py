@@ -25,6 +25,7 @@ answers. Each row must carry a unique `_row` id (docs/contracts.md).
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,25 +56,34 @@ class CompiledForm:
     defn: dict
     problems: list
     schema: Schema | None = None
-    choices: dict = field(default_factory=dict)
 
 
-_compiled: dict[int, CompiledForm] = {}
+_compiled: dict[str, CompiledForm] = {}
+_CACHE_SIZE = 64
 
 
 def compile_form(defn: dict) -> CompiledForm:
-    """Check and compile a definition; cached, since published versions never change."""
-    cached = _compiled.get(id(defn))
-    if cached is not None and cached.defn is defn:
+    """Check and compile a definition, cached by content.
+
+    Keyed by the definition's canonical JSON rather than the object, since
+    callers load the same version afresh for every survey (and a dict could
+    change after being compiled); dumping a form costs about 0.1 ms.
+    """
+    try:
+        key: str | None = json.dumps(defn, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        key = None  # not JSON at all: check_definition will say why
+    cached = _compiled.get(key) if key is not None else None
+    if cached is not None:
         return cached
     problems = check_definition(defn)
     compiled = CompiledForm(defn, problems)
     if not problems:
         compiled.schema = answer_schema(defn)
-        compiled.choices = defn["choices"]
-    if len(_compiled) >= 64:
-        _compiled.clear()
-    _compiled[id(defn)] = compiled
+    if key is not None:
+        if len(_compiled) >= _CACHE_SIZE:
+            _compiled.pop(next(iter(_compiled)))
+        _compiled[key] = compiled
     return compiled
 
 

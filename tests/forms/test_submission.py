@@ -357,3 +357,17 @@ def test_calculation_without_a_json_value_is_stored_as_null():
     assert evaluate_calculations(defn, {"a": 0})["ratio"] is None
     assert evaluate_calculations(defn, {"a": 4})["ratio"] == 0.25
     assert evaluate_calculations(defn, {})["ratio"] is None
+
+
+def test_a_definition_loaded_afresh_is_compiled_once(household, household_answers, monkeypatch):
+    import forms.submission as submission
+
+    calls = []
+    real = submission.check_definition
+    monkeypatch.setattr(submission, "check_definition", lambda d: calls.append(1) or real(d))
+    for _ in range(3):
+        assert validate_submission(copy.deepcopy(household), household_answers) == []
+    assert len(calls) <= 1
+    household["fields"][1]["choices"] = "fibre"  # same id and version, other content
+    household_answers["consent"] = "mobile_only"
+    assert validate_submission(household, household_answers) == []
