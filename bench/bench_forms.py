@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import jsonschema  # noqa: E402
 
-from forms.model import ANSWER_TYPES  # noqa: E402
+from forms.answers import flatten  # noqa: E402
 from forms.shipped import shipped_forms  # noqa: E402
 from forms.submission import validate_submission  # noqa: E402
 
@@ -42,7 +42,7 @@ def structure_schema(defn: dict) -> dict:
 
     def level(fields: list, is_row: bool) -> dict:
         properties: dict = {}
-        for item in _flatten(fields):
+        for item in flatten(fields):
             kind = item["type"]
             if kind == "repeat":
                 properties[item["name"]] = {"type": "array", "items": level(item["fields"], True),
@@ -63,16 +63,6 @@ def structure_schema(defn: dict) -> dict:
 
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **level(defn["fields"],
                                                                                False)}
-
-
-def _flatten(items: list) -> list:
-    out = []
-    for item in items:
-        if item["type"] == "group":
-            out += _flatten(item["fields"])
-        elif item["type"] in ANSWER_TYPES:
-            out.append(item)
-    return out
 
 
 def submissions(defn: dict, count: int, seed: int = 7) -> list[dict]:

@@ -13,13 +13,12 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields
 
 from forms import jsonlogic
-from forms.model import ANSWER_TYPES, MAX_ROWS, ROW_ID
+from forms.model import ANSWER_TYPES, MAX_ROWS, ROW_ID, Report
 
 DEFAULT_MAX_PHOTOS = 10
 DEFAULT_MAX_TEXT = 2000
@@ -67,20 +66,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class FieldError:
+class FieldError(Report):
     """One problem of one answer."""
-
-    path: str
-    code: str
-    vi: str
-    en: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        return f"{self.path}: [{self.code}] {self.vi} / {self.en}"
 
 
 def field_error(path: str, code: str, **params: Any) -> FieldError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -29,6 +28,7 @@ from forms.model import (
     RULE_KEYS,
     SELECT_TYPES,
     FieldInfo,
+    Report,
     nested_deeper_than,
     walk,
 )
@@ -77,20 +77,8 @@ def _schema_vi(error: jsonschema.ValidationError) -> str:
     return "Không đúng lược đồ biểu mẫu."
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(Report):
     """One problem of a form definition."""
-
-    path: str
-    code: str
-    vi: str
-    en: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        return f"{self.path}: [{self.code}] {self.vi} / {self.en}"
 
 
 @cache

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from forms.model import same_json
+
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<ref>\$\{(?P<refname>[^}]*)\})
@@ -333,20 +335,9 @@ def to_xlsform(rule: Any, context: Context) -> str | bool | int | float:
     """A rule as XLSForm would write it, or as JSON text when no expression reads back exactly."""
     try:
         text, _ = _write(rule, context)
-        if to_logic(text, context) == rule and _same_types(to_logic(text, context), rule):
+        if same_json(to_logic(text, context), rule):
             return text
     except (_CannotWrite, ExpressionError, RecursionError):
         pass
     written = json.dumps(rule, ensure_ascii=False)
     return written if isinstance(rule, dict | list) else JSON_PREFIX + written
-
-
-def _same_types(a: Any, b: Any) -> bool:
-    """Equality that tells 1 from 1.0 and True from 1, as JSON does."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same_types(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same_types(a[k], b[k]) for k in a)
-    return a == b

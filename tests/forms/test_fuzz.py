@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from forms import jsonlogic
 from forms.definition import check_definition
+from forms.model import same_json
 from forms.shipped import shipped_forms
 from forms.submission import FieldError, validate_submission
 from forms.xlsform_expr import Context, to_logic, to_xlsform
@@ -79,13 +80,3 @@ def test_every_rule_survives_export_and_import(rule, key):
     cell = to_xlsform(rule, context)
     assert same_json(to_logic(cell, context), rule)
 
-
-def same_json(a, b) -> bool:
-    """Equality that tells 1 from 1.0 and True from 1."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
-    return a == b
