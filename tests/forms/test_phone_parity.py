@@ -68,18 +68,8 @@ def generate(rng: random.Random, names: list) -> dict:
     return answers
 
 
-def canonical(value):
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, list):
-        return [canonical(item) for item in value]
-    return {key: canonical(item) for key, item in value.items()}
-
-
 @pytest.mark.parametrize("form", shipped_forms(), ids=lambda f: f["id"])
-def test_phone_and_server_resolve_surveys_alike(tmp_path, form):
+def test_phone_and_server_resolve_surveys_alike(tmp_path, parity, form):
     node = shutil.which("node")
     assert node, "node is needed for the phone parity test"
     assert EXPR.exists(), "the phone's expr.js is missing"
@@ -97,6 +87,7 @@ def test_phone_and_server_resolve_surveys_alike(tmp_path, form):
     different = [
         (answers, server, by_phone)
         for (_, answers), by_phone in zip(cases, phone, strict=True)
-        if canonical(server := resolve_answers(form, answers).answers) != canonical(by_phone)
+        if parity.canonical(server := resolve_answers(form, answers).answers)
+        != parity.canonical(by_phone)
     ]
     assert different == []
