@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from media.measures import HASH_BITS, reuse_distance
+from media.measures import CROP_BOXES, HASH_BITS, hash_bytes, reuse_distances
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -130,30 +130,25 @@ def _flag(code: str, detail: dict, severity: str = "warning") -> Flag:
 
 
 def _reused(photo, visit, others, limits: FlagThresholds) -> Flag | None:
-    mine = photo.get("phash")
-    mine_crops = _hashes(photo.get("crop_hashes"), mine)
+    mine = hash_bytes(photo.get("phash"))
+    mine_crops = hash_bytes(photo.get("crop_hashes"), len(CROP_BOXES))
     sha = photo.get("sha256")
-    matches = []
+    matches, candidates, hashes = [], [], []
     for other in others:
         if other.get("survey_id") == visit.get("survey_id"):
             continue
-        theirs = other.get("phash")
         if sha and other.get("sha256") == sha:
-            distance = 0
-        elif _is_hash(mine) and _is_hash(theirs) and len(mine) == len(theirs):
-            distance = reuse_distance(
-                mine, mine_crops, theirs, _hashes(other.get("crop_hashes"), theirs)
-            )
-        else:
+            matches.append(_match(other, 0))
             continue
-        if distance <= limits.reuse_bits:
-            matches.append(
-                {
-                    "survey_id": other.get("survey_id"),
-                    "photo_id": other.get("photo_id"),
-                    "distance": distance,
-                }
-            )
+        theirs = hash_bytes(other.get("phash"))
+        if mine is not None and theirs is not None:
+            candidates.append(other)
+            hashes.append((theirs, hash_bytes(other.get("crop_hashes"), len(CROP_BOXES))))
+    if candidates:
+        distances = reuse_distances(mine, mine_crops, hashes)
+        for other, distance in zip(candidates, distances, strict=True):
+            if distance <= limits.reuse_bits:
+                matches.append(_match(other, distance))
     if not matches:
         return None
     matches.sort(key=lambda m: (m["distance"], str(m["survey_id"])))
@@ -163,10 +158,18 @@ def _reused(photo, visit, others, limits: FlagThresholds) -> Flag | None:
         {
             "count": len(surveys),
             "distance": matches[0]["distance"],
-            "bits": len(mine) * 4 if _is_hash(mine) else HASH_BITS,
+            "bits": HASH_BITS,
             "matches": matches[: limits.max_matches],
         },
     )
+
+
+def _match(other: dict, distance: int) -> dict:
+    return {
+        "survey_id": other.get("survey_id"),
+        "photo_id": other.get("photo_id"),
+        "distance": distance,
+    }
 
 
 def _taken_before(photo, visit, others, limits: FlagThresholds) -> Flag | None:
@@ -239,17 +242,6 @@ def _no_exif(photo, visit, others, limits: FlagThresholds) -> Flag | None:
 def _exif(photo: dict) -> dict:
     exif = photo.get("exif")
     return exif if isinstance(exif, dict) else {}
-
-
-def _hashes(values: object, like: object) -> list[str]:
-    """The crop hashes that can be compared with `like` (same length, hex)."""
-    if not isinstance(values, list | tuple) or not _is_hash(like):
-        return []
-    return [v for v in values if _is_hash(v) and len(v) == len(like)]
-
-
-def _is_hash(value: object) -> bool:
-    return isinstance(value, str) and bool(value) and all(c in "0123456789abcdef" for c in value)
 
 
 def _number(value: object) -> float | None:

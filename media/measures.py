@@ -10,9 +10,10 @@ bits, as close as a cropped copy of one photo; at 12×12 the copies stay within
 
 A whole-frame hash survives re-encoding and resizing but not cropping, so each
 photo also gets `crop_hashes`, the hashes of 39 fixed sub-frames (85–95 % of
-the frame at nine anchors, and one-sided cuts of 4, 8 and 15 %). A cropped copy's
-whole frame lands near one of the original's sub-frames, or the other way
-round; `reuse_distance` takes the best of those comparisons.
+the frame at nine anchors, and one-sided cuts of 4, 8 and 15 %) written one
+after the other as one hex string. A cropped copy's whole frame lands near
+one of the original's sub-frames, or the other way round; `reuse_distances`
+takes the best of those comparisons, for many stored photos at once.
 
 NumPy does the arithmetic: each sub-frame's resampling to 32×32 (exact area
 averaging) and its DCT fold into two fixed 12×128 matrices, so all 36 hashes
@@ -31,6 +32,7 @@ from PIL import Image, ImageFilter, ImageStat
 HASH_SIDE = 32
 HASH_BITS_SIDE = 12
 HASH_BITS = HASH_BITS_SIDE * HASH_BITS_SIDE
+HASH_BYTES = HASH_BITS // 8
 BASE_SIDE = 128
 SHARPNESS_SIDE = 640
 
@@ -81,32 +83,57 @@ _COLS = np.stack([_DCT @ _area_matrix(x0, x1) for x0, _, x1, _ in _FRAMES])
 _LAPLACIAN = ImageFilter.Kernel((3, 3), [0, 1, 0, 1, -4, 1, 0, 1, 0], scale=1, offset=128)
 
 
-def perceptual_hashes(grey: Image.Image) -> tuple[str, tuple[str, ...]]:
-    """The whole frame's hash and the hashes of the sub-frames in CROP_BOXES."""
+def perceptual_hashes(grey: Image.Image) -> tuple[str, str]:
+    """The whole frame's hash, and the sub-frames' hashes (CROP_BOXES order) joined."""
     base = grey.convert("L").resize((BASE_SIDE, BASE_SIDE), Image.Resampling.LANCZOS)
     pixels = np.asarray(base, dtype=np.float64)
     lows = (_ROWS @ pixels @ _COLS.transpose(0, 2, 1)).reshape(len(_FRAMES), -1)
     bits = np.packbits(lows > np.median(lows, axis=1, keepdims=True), axis=1)
-    hashes = [row.tobytes().hex() for row in bits]
-    return hashes[0], tuple(hashes[1:])
+    return bits[0].tobytes().hex(), bits[1:].tobytes().hex()
 
 
-def hamming(a: str, b: str) -> int:
-    """Number of differing bits between two hex hashes of equal length."""
-    if len(a) != len(b):
-        raise ValueError("hashes of different lengths")
-    return (int(a, 16) ^ int(b, 16)).bit_count()
+def hash_bytes(value: object, count: int = 1) -> bytes | None:
+    """The bytes of `count` joined hashes written in hex, or None if it is not that."""
+    if not isinstance(value, str) or len(value) != 2 * HASH_BYTES * count:
+        return None
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        return None
+    return raw if len(raw) == HASH_BYTES * count else None
 
 
-def reuse_distance(a_hash: str, a_crops: Sequence[str], b_hash: str, b_crops: Sequence[str]) -> int:
-    """Bits apart, at the best alignment: whole frames, or either one a crop of the other."""
-    a, b = int(a_hash, 16), int(b_hash, 16)
-    best = (a ^ b).bit_count()
-    for crop in b_crops:
-        best = min(best, (a ^ int(crop, 16)).bit_count())
-    for crop in a_crops:
-        best = min(best, (b ^ int(crop, 16)).bit_count())
-    return best
+def reuse_distances(
+    phash: bytes, crops: bytes | None, others: Sequence[tuple[bytes, bytes | None]]
+) -> list[int]:
+    """Bits between one photo and each of `others` at the best alignment.
+
+    Each photo is (whole-frame hash, joined crop hashes or None), as bytes
+    from `hash_bytes`. The best alignment is the least of: whole against
+    whole, this whole frame against each of the other's sub-frames, and each
+    of this photo's sub-frames against the other's whole frame.
+    """
+    if not others:
+        return []
+    count = len(CROP_BOXES)
+    mine = np.frombuffer(phash, np.uint8)
+    mine_crops = np.frombuffer(crops or phash * count, np.uint8).reshape(count, HASH_BYTES)
+    whole = np.frombuffer(b"".join(full for full, _ in others), np.uint8)
+    whole = whole.reshape(len(others), HASH_BYTES)
+    their_crops = b"".join(theirs or full * count for full, theirs in others)
+    their_crops = np.frombuffer(their_crops, np.uint8).reshape(len(others), count, HASH_BYTES)
+    best = np.minimum.reduce(
+        [
+            _bits_apart(whole, mine),
+            _bits_apart(their_crops, mine).min(axis=1),
+            _bits_apart(whole[:, None, :], mine_crops).min(axis=1),
+        ]
+    )
+    return best.tolist()
+
+
+def _bits_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.bitwise_count(np.bitwise_xor(a, b)).sum(axis=-1, dtype=np.int32)
 
 
 def brightness(grey: Image.Image) -> float:
