@@ -115,13 +115,14 @@ def reuse_distances(
     """
     if not others:
         return []
-    count = len(CROP_BOXES)
-    mine = np.frombuffer(phash, np.uint8)
-    mine_crops = np.frombuffer(crops or phash * count, np.uint8).reshape(count, HASH_BYTES)
-    whole = np.frombuffer(b"".join(full for full, _ in others), np.uint8)
-    whole = whole.reshape(len(others), HASH_BYTES)
+    # Compared as 16-bit words: half the elements of a byte view, same bits.
+    count, words = len(CROP_BOXES), HASH_BYTES // 2
+    mine = np.frombuffer(phash, np.uint16)
+    mine_crops = np.frombuffer(crops or phash * count, np.uint16).reshape(count, words)
+    whole = np.frombuffer(b"".join(full for full, _ in others), np.uint16)
+    whole = whole.reshape(len(others), words)
     their_crops = b"".join(theirs or full * count for full, theirs in others)
-    their_crops = np.frombuffer(their_crops, np.uint8).reshape(len(others), count, HASH_BYTES)
+    their_crops = np.frombuffer(their_crops, np.uint16).reshape(len(others), count, words)
     best = np.minimum.reduce(
         [
             _bits_apart(whole, mine),
