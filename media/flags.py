@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from media.measures import CROP_BOXES, HASH_BITS, hash_bytes, reuse_distances
+from media.measures import HASH_BITS, reuse_distances
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -130,24 +130,23 @@ def _flag(code: str, detail: dict, severity: str = "warning") -> Flag:
 
 
 def _reused(photo, visit, others, limits: FlagThresholds) -> Flag | None:
-    mine = hash_bytes(photo.get("phash"))
-    mine_crops = hash_bytes(photo.get("crop_hashes"), len(CROP_BOXES))
-    sha = photo.get("sha256")
-    matches, candidates, hashes = [], [], []
+    mine, sha = photo.get("phash"), photo.get("sha256")
+    matches, candidates = [], []
     for other in others:
         if other.get("survey_id") == visit.get("survey_id"):
             continue
         if sha and other.get("sha256") == sha:
             matches.append(_match(other, 0))
-            continue
-        theirs = hash_bytes(other.get("phash"))
-        if mine is not None and theirs is not None:
+        elif isinstance(other.get("phash"), str):
             candidates.append(other)
-            hashes.append((theirs, hash_bytes(other.get("crop_hashes"), len(CROP_BOXES))))
-    if candidates:
-        distances = reuse_distances(mine, mine_crops, hashes)
+    if isinstance(mine, str) and candidates:
+        distances = reuse_distances(
+            mine,
+            photo.get("crop_hashes"),
+            [(other["phash"], other.get("crop_hashes")) for other in candidates],
+        )
         for other, distance in zip(candidates, distances, strict=True):
-            if distance <= limits.reuse_bits:
+            if distance is not None and distance <= limits.reuse_bits:
                 matches.append(_match(other, distance))
     if not matches:
         return None

@@ -92,45 +92,62 @@ def perceptual_hashes(grey: Image.Image) -> tuple[str, str]:
     return bits[0].tobytes().hex(), bits[1:].tobytes().hex()
 
 
-def hash_bytes(value: object, count: int = 1) -> bytes | None:
-    """The bytes of `count` joined hashes written in hex, or None if it is not that."""
-    if not isinstance(value, str) or len(value) != 2 * HASH_BYTES * count:
-        return None
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        return None
-    return raw if len(raw) == HASH_BYTES * count else None
-
-
 def reuse_distances(
-    phash: bytes, crops: bytes | None, others: Sequence[tuple[bytes, bytes | None]]
-) -> list[int]:
+    phash: str, crop_hashes: str | None, others: Sequence[tuple[str, str | None]]
+) -> list[int | None]:
     """Bits between one photo and each of `others` at the best alignment.
 
-    Each photo is (whole-frame hash, joined crop hashes or None), as bytes
-    from `hash_bytes`. The best alignment is the least of: whole against
-    whole, this whole frame against each of the other's sub-frames, and each
-    of this photo's sub-frames against the other's whole frame.
+    Each photo is (whole-frame hash, joined crop hashes or None) in hex. The
+    best alignment is the least of: whole against whole, this whole frame
+    against each of the other's sub-frames, and each of this photo's
+    sub-frames against the other's whole frame. A photo whose whole-frame
+    hash is malformed gets None; malformed crop hashes count as absent.
     """
-    if not others:
-        return []
-    # Compared as 16-bit words: half the elements of a byte view, same bits.
-    count, words = len(CROP_BOXES), HASH_BYTES // 2
-    mine = np.frombuffer(phash, np.uint16)
-    mine_crops = np.frombuffer(crops or phash * count, np.uint16).reshape(count, words)
-    whole = np.frombuffer(b"".join(full for full, _ in others), np.uint16)
-    whole = whole.reshape(len(others), words)
-    their_crops = b"".join(theirs or full * count for full, theirs in others)
-    their_crops = np.frombuffer(their_crops, np.uint16).reshape(len(others), count, words)
-    best = np.minimum.reduce(
-        [
-            _bits_apart(whole, mine),
-            _bits_apart(their_crops, mine).min(axis=1),
-            _bits_apart(whole[:, None, :], mine_crops).min(axis=1),
+    count = len(CROP_BOXES)
+    mine = _parse([phash], 1)
+    if mine is None or not others:
+        return [None] * len(others)
+    mine_crops = _parse([crop_hashes], count)
+    if mine_crops is None:
+        mine_crops = np.repeat(mine, count, axis=1)
+    whole = _parse([full for full, _ in others], 1)
+    if whole is None:  # rare: some are malformed, so set those aside one by one
+        kept = [i for i, (full, _) in enumerate(others) if _parse([full], 1) is not None]
+        result: list[int | None] = [None] * len(others)
+        distances = reuse_distances(phash, crop_hashes, [others[i] for i in kept])
+        for i, distance in zip(kept, distances, strict=True):
+            result[i] = distance
+        return result
+    crops = [theirs or full * count for full, theirs in others]
+    their_crops = _parse(crops, count)
+    if their_crops is None:
+        crops = [
+            crop if _parse([crop], count) is not None else full * count
+            for crop, (full, _) in zip(crops, others, strict=True)
         ]
+        their_crops = _parse(crops, count)
+    apart = np.concatenate(
+        [_bits_apart(whole, mine), _bits_apart(their_crops, mine), _bits_apart(whole, mine_crops)],
+        axis=1,
     )
-    return best.tolist()
+    return apart.min(axis=1).tolist()
+
+
+def _parse(hexes: list, count: int) -> np.ndarray | None:
+    """Hex hashes as an array of 16-bit words, shape (len, count, words); None if malformed.
+
+    Words rather than bytes: half the elements for NumPy, the same bits.
+    """
+    size = 2 * HASH_BYTES * count
+    if not all(isinstance(h, str) and len(h) == size for h in hexes):
+        return None
+    try:
+        raw = bytes.fromhex("".join(hexes))
+    except ValueError:
+        return None
+    if len(raw) != HASH_BYTES * count * len(hexes):
+        return None  # fromhex skips whitespace: a spaced string is not a hash
+    return np.frombuffer(raw, np.uint16).reshape(len(hexes), count, HASH_BYTES // 2)
 
 
 def _bits_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -133,7 +133,7 @@ def test_haversine_one_degree_of_latitude():
 def test_reuse_distances_agree_with_a_plain_count():
     import random
 
-    from media.measures import hash_bytes, reuse_distances
+    from media.measures import reuse_distances
 
     rng = random.Random(5)
     k = len(CROP_BOXES)
@@ -155,9 +155,12 @@ def test_reuse_distances_agree_with_a_plain_count():
         )
         for full, crops in others
     ]
-    got = reuse_distances(
-        hash_bytes(mine),
-        hash_bytes("".join(mine_crops), k),
-        [(hash_bytes(f), hash_bytes("".join(c), k) if c else None) for f, c in others],
-    )
+    got = reuse_distances(mine, "".join(mine_crops), [(f, "".join(c or [])) for f, c in others])
     assert got == expected
+    # A malformed whole-frame hash among them is set aside, the rest still compared.
+    broken = reuse_distances(
+        mine, "".join(mine_crops), [("xyz", None), *[(f, None) for f, _ in others]]
+    )
+    assert broken[0] is None and broken[1:] == reuse_distances(
+        mine, "".join(mine_crops), [(f, None) for f, _ in others]
+    )
