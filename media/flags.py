@@ -54,8 +54,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The photo is too dark (brightness {brightness}/255).",
     ),
     "photo.blurry": (
-        "Ảnh bị mờ, không rõ nét (độ nét {sharpness}).",
-        "The photo is blurry (sharpness {sharpness}).",
+        "Ảnh bị mờ hoặc gần như không có chi tiết (độ nét {sharpness}).",
+        "The photo is blurry or shows almost no detail (sharpness {sharpness}).",
     ),
     "photo.no_exif": (
         "Ảnh không có thông tin EXIF dùng được (thời gian, vị trí chụp). Nhiều ứng dụng tự xoá "
@@ -92,7 +92,7 @@ class FlagThresholds:
     max_age: timedelta = timedelta(hours=48)
     max_distance_m: float = 300.0
     dark_below: float = 40.0
-    blurry_below: float = 60.0
+    blurry_below: float = 25.0
     local_offset: timezone = timezone(timedelta(hours=7))
     max_matches: int = 5
 
@@ -222,6 +222,8 @@ def _blurry(photo, visit, others, limits: FlagThresholds) -> Flag | None:
     value = _number(photo.get("sharpness"))
     if value is None or value >= limits.blurry_below:
         return None
+    if _too_dark(photo, visit, others, limits) is not None:
+        return None  # darkness hides detail too; one reason is enough
     return _flag("photo.blurry", {"sharpness": round(value), "limit": limits.blurry_below})
 
 

@@ -163,9 +163,14 @@ def sharpness(grey: Image.Image) -> float:
     """Variance of the Laplacian; give it the picture at SHARPNESS_SIDE.
 
     Blur removes the fine detail the Laplacian responds to, so a low variance
-    means a blurry (or featureless) photo. Measured at one scale (longest side
+    means a blurry (or featureless) photo. The response is offset by 128 and
+    clipped to 0..255, which only caps very sharp photos. Measured at one scale (longest side
     640 px) so that the same scene scores the same whatever the camera's
     resolution.
     """
-    edges = grey.filter(_LAPLACIAN)
+    width, height = grey.size
+    if width < 3 or height < 3:
+        return 0.0
+    # Pillow leaves the outermost pixels unfiltered: they are not edges.
+    edges = grey.filter(_LAPLACIAN).crop((1, 1, width - 1, height - 1))
     return round(ImageStat.Stat(edges).var[0], 1)

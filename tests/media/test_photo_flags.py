@@ -117,6 +117,8 @@ def test_gps_far_from_group_when_household_has_no_position():
 def test_too_dark_and_blurry():
     assert codes(photo_flags(facts(brightness=12.0), VISIT, [])) == ["photo.too_dark"]
     assert codes(photo_flags(facts(sharpness=8.0), VISIT, [])) == ["photo.blurry"]
+    dark_and_flat = facts(brightness=12.0, sharpness=8.0)
+    assert codes(photo_flags(dark_and_flat, VISIT, [])) == ["photo.too_dark"]
 
 
 def test_no_exif_is_a_hint():
