@@ -97,12 +97,15 @@ class FlagThresholds:
     max_matches: int = 5
 
 
+DEFAULT_THRESHOLDS = FlagThresholds()  # frozen, so one shared default is safe
+
+
 def photo_flags(
     photo: dict,
     visit: dict,
     others: list[dict],
     *,
-    thresholds: FlagThresholds = FlagThresholds(),  # noqa: B008
+    thresholds: FlagThresholds = DEFAULT_THRESHOLDS,
 ) -> list[Flag]:
     """Every flag this photo deserves, in a stable order."""
     checks = (_reused, _taken_before, _far_away, _too_dark, _blurry, _no_exif)

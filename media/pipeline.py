@@ -117,7 +117,10 @@ class ProcessedPhoto:
         }
 
 
-def process_photo(data: bytes, *, limits: Limits = Limits()) -> ProcessedPhoto:  # noqa: B008
+DEFAULT_LIMITS = Limits()  # frozen, so one shared default is safe
+
+
+def process_photo(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> ProcessedPhoto:
     """Check, describe and derive one photo, or raise PhotoRejected."""
     fmt, image = _checked_image(data, limits)
     width, height = image.size

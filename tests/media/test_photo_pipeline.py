@@ -54,6 +54,32 @@ def test_png_and_webp_accepted(build, fmt, mime):
     assert photo.exif["present"] is False
 
 
+def test_derivative_sizes_follow_the_limits(photo_jpeg):
+    # What `sotay media reprocess` relies on after a change of sizes.
+    photo = process_photo(photo_jpeg, limits=Limits(preview_side=1000, thumbnail_side=200))
+    assert photo.preview_size == (1000, 750) == open_jpeg(photo.preview).size
+    assert photo.thumbnail_size == (200, 150) == open_jpeg(photo.thumbnail).size
+
+
+def test_concurrent_calls_with_different_limits_do_not_interfere(build):
+    from concurrent.futures import ThreadPoolExecutor
+
+    big = build.encode(build.scene(9, (2400, 1800)), quality=85)
+    calls = [Limits(), Limits(max_pixels=1_000_000)] * 6
+
+    def outcome(limits: Limits) -> str:
+        try:
+            return process_photo(big, limits=limits).phash
+        except PhotoRejected as refusal:
+            return refusal.code
+
+    alone = [outcome(limits) for limits in calls]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(outcome, calls))
+    assert together == alone
+    assert set(alone) == {process_photo(big).phash, "photo.too_many_pixels"}
+
+
 def test_limits_are_per_call(photo_jpeg):
     with pytest.raises(PhotoRejected) as refused:
         process_photo(photo_jpeg, limits=Limits(max_pixels=1_000_000))
