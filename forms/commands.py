@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from forms.definition import Problem, check_definition
+from forms.xlsform import export_xlsform, import_xlsform
 
 
 def load_definition(path: Path) -> tuple[dict | None, list[Problem]]:
@@ -47,3 +48,41 @@ def validate_command(file: Path) -> None:
         click.echo(f"{len(problems)} lỗi / {len(problems)} problems", err=True)
         sys.exit(1)
     click.echo(f"Hợp lệ / valid: {defn['id']} {defn['version']}")
+
+
+@forms_cli.command("import-xlsform")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the JSON definition here instead of standard output.")
+def import_xlsform_command(file: Path, output: Path | None) -> None:
+    """Convert an XLSForm workbook FILE.xlsx to a JSON definition (Nhập từ XLSForm)."""
+    result = import_xlsform(file)
+    report(result.warnings)
+    if result.problems:
+        report(result.problems)
+        count = len(result.problems)
+        click.echo(f"{count} lỗi, chưa tạo biểu mẫu / {count} problems, no form written", err=True)
+        sys.exit(1)
+    text = json.dumps(result.definition, ensure_ascii=False, indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, "utf-8")
+        click.echo(f"Đã ghi / written: {output}", err=True)
+
+
+@forms_cli.command("export-xlsform")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Workbook to write (default: FILE with .xlsx).")
+def export_xlsform_command(file: Path, output: Path | None) -> None:
+    """Write the JSON definition FILE as an XLSForm workbook (Xuất ra XLSForm)."""
+    defn, problems = load_definition(file)
+    if defn is not None:
+        problems = check_definition(defn)
+    if problems:
+        report(problems)
+        sys.exit(1)
+    target = output or file.with_suffix(".xlsx")
+    export_xlsform(defn, target)
+    click.echo(f"Đã ghi / written: {target}", err=True)

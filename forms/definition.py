@@ -12,6 +12,7 @@ stable code and a sentence in Vietnamese and English.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
@@ -26,6 +27,7 @@ from forms.model import (
     RULE_KEYS,
     SELECT_TYPES,
     FieldInfo,
+    nested_deeper_than,
     walk,
 )
 
@@ -46,19 +48,31 @@ RESERVED_NAMES = frozenset(
     }
 )
 
-_SCHEMA_VI = {
-    "required": "Thiếu thuộc tính bắt buộc",
-    "type": "Sai kiểu dữ liệu",
-    "enum": "Giá trị không thuộc danh sách cho phép",
-    "pattern": "Không đúng định dạng",
-    "additionalProperties": "Có thuộc tính không được phép",
-    "minItems": "Danh sách quá ngắn",
-    "minLength": "Chuỗi quá ngắn",
-    "maxLength": "Chuỗi quá dài",
-    "minimum": "Giá trị quá nhỏ",
-    "maximum": "Giá trị quá lớn",
-    "propertyNames": "Tên không hợp lệ",
-}
+def _schema_vi(error: jsonschema.ValidationError) -> str:
+    """A Vietnamese sentence for a JSON Schema error (jsonschema speaks English only)."""
+    kind, expected = str(error.validator), error.validator_value
+    quoted = re.findall(r"'([^']*)'", error.message)
+    if kind == "required" and quoted:
+        return f"Thiếu thuộc tính bắt buộc '{quoted[0]}'."
+    if kind == "additionalProperties":
+        return f"Thuộc tính không được phép: {', '.join(quoted) or error.message}."
+    if kind == "type":
+        return f"Sai kiểu dữ liệu: cần {expected}."
+    if kind == "enum":
+        return f"Giá trị không thuộc danh sách cho phép: {', '.join(map(str, expected))}."
+    if kind == "pattern":
+        return f"Không đúng định dạng (mẫu {expected})."
+    if kind in ("minLength", "minItems"):
+        return f"Quá ngắn (tối thiểu {expected})."
+    if kind == "maxLength":
+        return f"Quá dài (tối đa {expected})."
+    if kind == "minimum":
+        return f"Giá trị nhỏ hơn {expected}."
+    if kind == "maximum":
+        return f"Giá trị lớn hơn {expected}."
+    if kind == "propertyNames":
+        return "Tên không hợp lệ."
+    return "Không đúng lược đồ biểu mẫu."
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,7 @@ def check_definition(defn: Any) -> list[Problem]:
             f"The form has {len(infos)} fields, at most {MAX_FIELDS} are allowed."))
         return problems
     problems += _name_problems(infos)
+    problems += _choice_problems(defn)
     problems += _field_problems(defn, infos)
     problems += _rule_problems(infos)
     problems += _cycle_problems(infos)
@@ -112,18 +127,11 @@ def check_definition(defn: Any) -> list[Problem]:
 
 
 def _check_json_depth(value: Any) -> Problem | None:
-    stack = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_JSON_DEPTH:
-            return Problem("$", "too_deep",
-                           f"Định nghĩa lồng nhau quá sâu (tối đa {MAX_JSON_DEPTH} cấp).",
-                           f"The definition is nested too deeply (at most {MAX_JSON_DEPTH}).")
-        if isinstance(node, dict):
-            stack.extend((item, depth + 1) for item in node.values())
-        elif isinstance(node, list):
-            stack.extend((item, depth + 1) for item in node)
-    return None
+    if not nested_deeper_than(value, MAX_JSON_DEPTH):
+        return None
+    return Problem("$", "too_deep",
+                   f"Định nghĩa lồng nhau quá sâu (tối đa {MAX_JSON_DEPTH} cấp).",
+                   f"The definition is nested too deeply (at most {MAX_JSON_DEPTH}).")
 
 
 def _json_path(parts: Any) -> str:
@@ -136,9 +144,8 @@ def _json_path(parts: Any) -> str:
 def _schema_problems(defn: dict) -> list[Problem]:
     problems = []
     for error in sorted(_validator().iter_errors(defn), key=lambda e: list(map(str, e.path))):
-        vi = _SCHEMA_VI.get(str(error.validator), "Không đúng lược đồ biểu mẫu")
         problems.append(Problem(_json_path(error.absolute_path), f"schema_{error.validator}",
-                                f"{vi}: {error.message}", error.message))
+                                _schema_vi(error), error.message))
     return problems
 
 
@@ -159,6 +166,22 @@ def _name_problems(infos: list[FieldInfo]) -> list[Problem]:
                                     f"Field name {name!r} is used twice (first at {seen[name]})."))
         else:
             seen[name] = info.path
+    return problems
+
+
+def _choice_problems(defn: dict) -> list[Problem]:
+    problems = []
+    lists = defn.get("choices") if isinstance(defn.get("choices"), dict) else {}
+    for list_name, items in lists.items():
+        seen: set = set()
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            value = item.get("value") if isinstance(item, dict) else None
+            if isinstance(value, str) and value in seen:
+                problems.append(Problem(f"$.choices.{list_name}[{index}].value",
+                                        "duplicate_choice",
+                                        f"Giá trị lựa chọn {value!r} bị trùng.",
+                                        f"Choice value {value!r} is used twice."))
+            seen.add(value)
     return problems
 
 

@@ -13,9 +13,10 @@ cases plus ours through this module and through json-logic-js with
 Beyond json-logic-js it adds the custom operators the forms need (see
 `CUSTOM_OPERATORS`; `forms/rules.js` registers the same on the phone) and
 guards against hostile rules: nesting deeper than `MAX_DEPTH` and more than
-`MAX_STEPS` units of work are refused with a `RuleError`. `log` and dotted
-method-call operators are not supported; `check_rule` reports unknown
-operators before a form is published.
+`MAX_STEPS` units of work are refused with a `RuleError`. Dotted method-call
+operators (`Math.abs`) are not supported; `log` is evaluated (silently) but
+forms may not use it; `check_rule` reports unknown operators before a form is
+published.
 
 Known difference, on purpose: a `var` path segment naming a JavaScript
 prototype member (`constructor`, `toString`, ...) finds nothing here, while
@@ -37,6 +38,7 @@ from stdnum.vn import mst
 
 MAX_DEPTH = 64
 MAX_STEPS = 200_000
+MAX_RULE_NODES = 20_000
 
 
 class _Undefined:
@@ -548,6 +550,8 @@ STANDARD_OPERATORS: dict[str, Callable[..., Any]] = {
     "min": lambda *args: _tidy(_extreme(args, min, INF)),
     "max": lambda *args: _tidy(_extreme(args, max, -INF)),
     "merge": _op_merge,
+    # json-logic-js prints the value to the console; the server stays quiet.
+    "log": lambda a=UNDEFINED, *_: a,
 }
 
 # Operators whose arguments are evaluated lazily or against other data.
@@ -558,6 +562,8 @@ DATA_OPERATORS = frozenset({"var", "missing", "missing_some"})
 KNOWN_OPERATORS = frozenset(
     set(STANDARD_OPERATORS) | set(CUSTOM_OPERATORS) | CONTROL_OPERATORS | DATA_OPERATORS
 )
+# What a form may use: everything but `log`, which would print on the phone.
+FORM_OPERATORS = KNOWN_OPERATORS - {"log"}
 
 
 # ---------------------------------------------------------------- evaluation
@@ -605,9 +611,9 @@ class _Evaluation:
         if op == "var":
             return read_var(data, _arg(args, 0), _arg(args, 1))
         if op == "missing":
-            return self.missing(args, data)
+            return self.missing(args, data, deeper)
         if op == "missing_some":
-            return self.missing_some(args, data)
+            return self.missing_some(args, data, deeper)
         function = STANDARD_OPERATORS.get(op) or CUSTOM_OPERATORS.get(op)
         if function is None:
             raise unknown_operator(op)
@@ -616,25 +622,25 @@ class _Evaluation:
             self.charge(len(result) // 64)
         return result
 
-    def missing(self, args: list, data: Any) -> list:
+    def missing(self, args: list, data: Any, depth: int) -> list:
+        # json-logic-js re-applies {"var": key} for each key, so a key that is
+        # a list becomes var's arguments and a key that looks like logic runs.
         keys = args[0] if args and isinstance(args[0], list) else args
-        self.charge(len(keys))
-        return [key for key in keys if read_var(data, key) in (None, "")]
+        return [
+            key for key in keys if self.run({"var": key}, data, depth) in (None, "")
+        ]
 
-    def missing_some(self, args: list, data: Any) -> list:
+    def missing_some(self, args: list, data: Any, depth: int) -> list:
         need, options = _arg(args, 0), _arg(args, 1)
-        if isinstance(options, list):
-            keys, size = options, len(options)
-        elif isinstance(options, str):
-            keys, size = [options], _utf16_len(options)
-        else:
+        are_missing = self.run({"missing": options}, data, depth)
+        if options is None or options is UNDEFINED:
             raise RuleError(
                 "rule_runtime",
                 "missing_some cần một danh sách tên trường.",
                 "missing_some needs a list of field names.",
             )
-        are_missing = self.missing([keys], data)
-        return [] if _less(need, size - len(are_missing), True) else are_missing
+        present = to_number(_property(options, "length")) - len(are_missing)
+        return [] if _less(need, present, True) else are_missing
 
     def control(self, op: str, values: list, data: Any, depth: int) -> Any:
         if op in ("if", "?:"):
@@ -717,8 +723,17 @@ def check_rule(rule: Any) -> list[tuple[str, str, str, str]]:
     """
     problems: list[tuple[str, str, str, str]] = []
     stack: list[tuple[Any, str, int]] = [(rule, "", 0)]
+    visited = 0
     while stack:
         node, path, depth = stack.pop()
+        visited += 1
+        if visited > MAX_RULE_NODES:
+            problems.append((
+                "", "rule_too_large",
+                f"Biểu thức quá lớn (tối đa {MAX_RULE_NODES} phần tử).",
+                f"The rule is too large (at most {MAX_RULE_NODES} elements).",
+            ))
+            break
         if depth > MAX_DEPTH:
             error = RuleError(
                 "rule_too_deep",
@@ -726,12 +741,12 @@ def check_rule(rule: Any) -> list[tuple[str, str, str, str]]:
                 f"The rule is nested too deeply (at most {MAX_DEPTH} levels).",
             )
             problems.append((path, error.code, error.vi, error.en))
-            continue
+            break
         if isinstance(node, list):
             stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(node))
         elif is_logic(node):
             ((op, values),) = node.items()
-            if op not in KNOWN_OPERATORS:
+            if op not in FORM_OPERATORS:
                 error = unknown_operator(op)
                 problems.append((f"{path}.{op}", error.code, error.vi, error.en))
             stack.append((values, f"{path}.{op}", depth + 1))
@@ -746,8 +761,10 @@ def variables(rule: Any) -> set[str]:
     """
     names: set[str] = set()
     stack: list[tuple[Any, int]] = [(rule, 0)]
-    while stack:
+    visited = 0
+    while stack and visited <= MAX_RULE_NODES:
         node, depth = stack.pop()
+        visited += 1
         if depth > MAX_DEPTH:
             continue
         if isinstance(node, list):

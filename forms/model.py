@@ -88,3 +88,17 @@ def text(value: Any, language: str = "vi") -> str:
     if isinstance(value, dict):
         return str(value.get(language) or value.get("vi") or "")
     return ""
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Does a JSON value nest lists and objects more than `limit` levels? (No recursion.)"""
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((item, depth + 1) for item in node.values())
+        elif isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
+    return False

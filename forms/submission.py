@@ -39,14 +39,18 @@ from forms.model import (
     MAX_ROWS,
     ROW_ID,
     SELECT_TYPES,
+    nested_deeper_than,
     text,
 )
 
 DEFAULT_MAX_PHOTOS = 10
 DEFAULT_MAX_TEXT = 2000
 MAX_SAFE_INTEGER = 2**53 - 1
+MAX_ANSWER_DEPTH = 16
 
 MESSAGES: dict[str, tuple[str, str]] = {
+    "too_deep": ("Câu trả lời lồng nhau quá sâu (tối đa {max} cấp).",
+                 "The answers are nested too deeply (at most {max} levels)."),
     "not_object": ("Câu trả lời phải là một đối tượng JSON.", "Answers must be a JSON object."),
     "form_invalid": ("Định nghĩa biểu mẫu không hợp lệ: {detail}",
                      "The form definition is invalid: {detail}"),
@@ -274,6 +278,27 @@ _ANSWER_CLASSES: dict[str, type[_Answer]] = {
 }
 
 
+def repeat_limit(item: dict) -> int:
+    return min(item.get("max_rows", MAX_ROWS), MAX_ROWS)
+
+
+class RepeatAnswer(fields.List):
+    """A repeat's rows; past the row limit the rows are not examined one by one.
+
+    The limit itself is reported once by the resolution (too_many_rows), so a
+    10,000-row repeat costs one error, not 10,000.
+    """
+
+    def __init__(self, inner: fields.Field, limit: int, **kwargs: Any) -> None:
+        super().__init__(inner, **kwargs)
+        self.limit = limit
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, list) and len(value) > self.limit:
+            return value
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class RowId(fields.Field):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         if not (isinstance(value, str) and _UUID.match(value)):
@@ -288,8 +313,9 @@ def _schema_class(defn: dict, items: list, is_row: bool) -> type[Schema]:
         kind = item["type"]
         if kind == "repeat":
             row_schema = _schema_class(defn, item["fields"], is_row=True)
-            declared[item["name"]] = fields.List(
+            declared[item["name"]] = RepeatAnswer(
                 fields.Nested(row_schema, unknown=RAISE),
+                limit=repeat_limit(item),
                 allow_none=True,
                 error_messages={"invalid": "repeat_type"},
             )
@@ -366,6 +392,18 @@ class Resolution:
     row_problems: dict[str, FieldError] = field(default_factory=dict)  # repeat path -> bound
 
 
+def run_rule(rule: Any, data: dict, path: str, key: str, errors: list[FieldError]) -> Any:
+    """Evaluate one rule of one field; a failure becomes a FieldError, never an exception."""
+    try:
+        return jsonlogic.apply(rule, data)
+    except jsonlogic.RuleError as error:
+        errors.append(field_error(path, "rule_error", rule=key, vi=error.vi, en=error.en))
+    except RecursionError:
+        errors.append(field_error(path, "rule_error", rule=key, vi="dữ liệu lồng quá sâu.",
+                                  en="the data is nested too deeply."))
+    return None
+
+
 def _empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
@@ -376,13 +414,7 @@ class _Resolver:
         self.result = Resolution({})
 
     def rule(self, rule: Any, data: dict, path: str, key: str) -> Any:
-        try:
-            return jsonlogic.apply(rule, data)
-        except jsonlogic.RuleError as error:
-            self.result.errors.append(
-                field_error(path, "rule_error", rule=key, vi=error.vi, en=error.en)
-            )
-            return None
+        return run_rule(rule, data, path, key, self.result.errors)
 
     def level(self, items: list, values: dict, data: dict, prefix: str, relevant: bool) -> None:
         """Resolve one level in place: `values` is the level's answers, `data` what rules see."""
@@ -415,18 +447,20 @@ class _Resolver:
 
     def repeat(self, item: dict, values: dict, data: dict, path: str) -> None:
         rows = values.get(item["name"])
-        if not isinstance(rows, list):
-            return
-        high = min(item.get("max_rows", MAX_ROWS), MAX_ROWS)
-        if len(rows) > high:
+        if rows is not None and not isinstance(rows, list):
+            return  # a type error, reported by the schema
+        count, high = len(rows or []), repeat_limit(item)
+        if count > high:
             self.result.row_problems[path] = field_error(
-                path, "too_many_rows", count=len(rows), max=high
+                path, "too_many_rows", count=count, max=high
             )
             return
-        if len(rows) < item.get("min_rows", 0):
+        if count < item.get("min_rows", 0):
             self.result.row_problems[path] = field_error(
                 path, "too_few_rows", min=item.get("min_rows", 0)
             )
+        if not rows:
+            return
         resolved = []
         for index, row in enumerate(rows):
             if not isinstance(row, dict):
@@ -490,13 +524,11 @@ def validate_submission(defn: dict, answers: Any) -> list[FieldError]:
         return [field_error("$", "form_invalid", detail=detail)]
     if not isinstance(answers, dict):
         return [field_error("$", "not_object")]
+    if nested_deeper_than(answers, MAX_ANSWER_DEPTH):
+        return [field_error("$", "too_deep", max=MAX_ANSWER_DEPTH)]
     resolution = resolve_answers(defn, answers)
     errors = list(resolution.errors) + list(resolution.row_problems.values())
-    typed = dict(resolution.answers)
-    for path in resolution.row_problems:
-        if "[" not in path and resolution.row_problems[path].code == "too_many_rows":
-            typed.pop(path, None)
-    type_errors = _type_errors(compiled, typed)
+    type_errors = _type_errors(compiled, resolution.answers)
     errors += type_errors
     bad = {error.path for error in type_errors}
     errors += _rule_errors(defn, resolution, bad)
@@ -546,11 +578,7 @@ class _RuleChecker:
         self.errors: list[FieldError] = []
 
     def rule(self, rule: Any, data: dict, path: str, key: str) -> Any:
-        try:
-            return jsonlogic.apply(rule, data)
-        except jsonlogic.RuleError as error:
-            self.errors.append(field_error(path, "rule_error", rule=key, vi=error.vi, en=error.en))
-            return None
+        return run_rule(rule, data, path, key, self.errors)
 
     def level(self, items: list, values: dict, data: dict, prefix: str) -> None:
         for item in _flatten(items):

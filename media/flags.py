@@ -7,13 +7,15 @@ carries the numbers behind it in `detail` so the review screen can show them.
 
 Inputs are plain dicts, so the caller decides where they come from:
 
-- photo: `ProcessedPhoto.facts()` (`phash`, `sha256`, `brightness`,
-  `sharpness`, `exif` with `present`, `problem`, `taken_at`, `gps`);
+- photo: `ProcessedPhoto.facts()` (`phash`, `crop_hashes`, `sha256`,
+  `brightness`, `sharpness`, `exif` with `present`, `problem`, `taken_at`,
+  `gps`);
 - visit: `survey_id`, `visited_at` (ISO-8601), `gps` of the household
   (`lat`, `lon`, optional `accuracy` in metres) or None, `group` (the
   residential group: `lat`, `lon`, `radius_m`, optional `name`) or None;
 - others: photos already attached to surveys, each `survey_id`, `phash`,
-  optional `sha256` and `photo_id`; those of this same survey are ignored.
+  optional `crop_hashes`, `sha256` and `photo_id`; those of this same survey
+  are ignored.
 """
 
 from __future__ import annotations
@@ -22,16 +24,16 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from media.measures import hamming
+from media.measures import HASH_BITS, reuse_distance
 
 EARTH_RADIUS_M = 6_371_008.8
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "photo.reused": (
         "Ảnh gần như trùng với ảnh của {count} phiếu khảo sát khác "
-        "(khác biệt {distance}/64 bit).",
+        "(khác biệt {distance}/{bits} bit).",
         "The photo nearly matches a photo of {count} other survey(s) "
-        "({distance}/64 bits differ).",
+        "({distance}/{bits} bits differ).",
     ),
     "photo.taken_before_visit": (
         "Ảnh được chụp {days} ngày trước buổi khảo sát.",
@@ -86,7 +88,7 @@ class Flag:
 class FlagThresholds:
     """When a flag is raised. The defaults are calibrated in tests/media."""
 
-    reuse_distance: int = 10
+    reuse_bits: int = 24
     max_age: timedelta = timedelta(hours=48)
     max_distance_m: float = 300.0
     dark_below: float = 40.0
@@ -129,18 +131,22 @@ def _flag(code: str, detail: dict, severity: str = "warning") -> Flag:
 
 def _reused(photo, visit, others, limits: FlagThresholds) -> Flag | None:
     mine = photo.get("phash")
+    mine_crops = _hashes(photo.get("crop_hashes"), mine)
     sha = photo.get("sha256")
     matches = []
     for other in others:
         if other.get("survey_id") == visit.get("survey_id"):
             continue
+        theirs = other.get("phash")
         if sha and other.get("sha256") == sha:
             distance = 0
-        elif _is_hash(mine) and _is_hash(other.get("phash")) and len(mine) == len(other["phash"]):
-            distance = hamming(mine, other["phash"])
+        elif _is_hash(mine) and _is_hash(theirs) and len(mine) == len(theirs):
+            distance = reuse_distance(
+                mine, mine_crops, theirs, _hashes(other.get("crop_hashes"), theirs)
+            )
         else:
             continue
-        if distance <= limits.reuse_distance:
+        if distance <= limits.reuse_bits:
             matches.append(
                 {
                     "survey_id": other.get("survey_id"),
@@ -157,6 +163,7 @@ def _reused(photo, visit, others, limits: FlagThresholds) -> Flag | None:
         {
             "count": len(surveys),
             "distance": matches[0]["distance"],
+            "bits": len(mine) * 4 if _is_hash(mine) else HASH_BITS,
             "matches": matches[: limits.max_matches],
         },
     )
@@ -218,15 +225,27 @@ def _blurry(photo, visit, others, limits: FlagThresholds) -> Flag | None:
 
 def _no_exif(photo, visit, others, limits: FlagThresholds) -> Flag | None:
     exif = _exif(photo)
-    if exif.get("present") and not exif.get("problem"):
+    if not exif.get("present"):
+        reason = "absent"
+    elif exif.get("problem"):
+        reason = exif["problem"]
+    elif not any(exif.get(fact) for fact in ("taken_at", "gps", "make", "model")):
+        reason = "empty"
+    else:
         return None
-    reason = exif.get("problem") or "absent"
     return _flag("photo.no_exif", {"reason": reason}, severity="hint")
 
 
 def _exif(photo: dict) -> dict:
     exif = photo.get("exif")
     return exif if isinstance(exif, dict) else {}
+
+
+def _hashes(values: object, like: object) -> list[str]:
+    """The crop hashes that can be compared with `like` (same length, hex)."""
+    if not isinstance(values, list | tuple) or not _is_hash(like):
+        return []
+    return [v for v in values if _is_hash(v) and len(v) == len(like)]
 
 
 def _is_hash(value: object) -> bool:

@@ -7,6 +7,7 @@ ingest worker and the web server as children, and stops them all on Ctrl-C.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -19,8 +20,8 @@ from pathlib import Path
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
-from forms.shipped import shipped_forms
 
+from forms.shipped import shipped_forms
 from media.pipeline import Limits
 from server import services
 from server.actions import reviews
@@ -31,8 +32,8 @@ from server.actions.indicators import household_indicators
 from server.actions.users import create_user, deactivate_user
 from server.config import build_config, instance_path
 from server.errors import Problem
+from server.ingest_store import SqlIngestStore
 from server.models import db
-from server.queries.ingest import SqlIngestStore
 from server.queries.users import get_user_by_name
 from sync import embedded
 from sync.ingest import follow
@@ -158,6 +159,20 @@ def users_deactivate(username: str) -> None:
     click.echo(f"{username} deactivated")
 
 
+@click.command("publish")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+def forms_publish(file: Path) -> None:
+    """Publish a form version (JSON) to the phones; a published version never changes."""
+    try:
+        definition = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise click.ClickException(f"Tệp không phải JSON hợp lệ / not valid JSON: {err}") from err
+    new = _commit_or_fail(publish, CLI_ACTOR, definition)
+    click.echo(f"{definition['id']} {definition['version']}: "
+               + ("đã phát hành / published" if new else "đã có, không đổi / already published"))
+
+
 @click.group("export")
 def export_group() -> None:
     """Export campaign data."""
@@ -235,6 +250,7 @@ def _make_app() -> Flask:
 def register_commands(app: Flask) -> None:
     from forms.commands import forms_cli
 
+    forms_cli.add_command(forms_publish)
     for command in (init_command, worker_command, serve_command, users_group, export_group):
         app.cli.add_command(command)
     app.cli.add_command(forms_cli, "forms")

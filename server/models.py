@@ -70,6 +70,8 @@ class Submission(db.Model):
     residential_group: Mapped[str | None] = mapped_column(String(32))
     answers: Mapped[dict] = mapped_column(JSON)
     errors: Mapped[list] = mapped_column(JSON, default=list)
+    visited_at: Mapped[str | None] = mapped_column(String(40))
+    gps: Mapped[dict | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -159,3 +161,22 @@ class AuditEntry(db.Model):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Merge(db.Model):
+    """A field-by-field merge of conflicting leaves, and whether it was written back."""
+
+    __tablename__ = "merges"
+    __table_args__ = (UniqueConstraint("couch_db", "doc_id", "leaf_revs"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    couch_db: Mapped[str] = mapped_column(String(200))
+    doc_id: Mapped[str] = mapped_column(String(200), index=True)
+    leaf_revs: Mapped[str] = mapped_column(Text)
+    winner_rev: Mapped[str] = mapped_column(String(200))
+    losing_revs: Mapped[list] = mapped_column(JSON)
+    merged: Mapped[dict] = mapped_column(JSON)
+    record: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    merged_rev: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

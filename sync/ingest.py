@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from forms.submission import validate_submission
 from media.pipeline import Limits, PhotoRejected, process_photo
 from media.store import PhotoStore
+from sync.conflicts import MergeNeeded, MergeStore, live_leaves, plan_merge, write_back_merges
 from sync.couch import Couch, CouchError
 
 log = logging.getLogger(__name__)
@@ -61,10 +62,10 @@ class Quarantined:
     detail: dict = field(default_factory=dict)
 
 
-Outcome = SurveyRevision | PhotoReceived | Quarantined
+Outcome = SurveyRevision | PhotoReceived | Quarantined | MergeNeeded
 
 
-class IngestStore(Protocol):
+class IngestStore(MergeStore, Protocol):
     """What the ingest needs from the relational side."""
 
     def volunteer_dbs(self) -> list[str]: ...
@@ -127,24 +128,34 @@ def handle_photo(couch_db: str, doc: dict, couch: Couch, photos: PhotoStore,
                          processed.facts())
 
 
+def handle_conflicted_survey(couch_db: str, doc: dict, couch: Couch,
+                             store: IngestStore) -> list[Outcome]:
+    """Every live leaf stored as a revision, plus the merge to write back."""
+    leaves = live_leaves(couch, couch_db, doc["_id"])
+    outcomes = [handle_survey(couch_db, leaf, store) for leaf in leaves]
+    if len(leaves) > 1 and all(isinstance(o, SurveyRevision) for o in outcomes):
+        outcomes.append(plan_merge(couch, store, couch_db, leaves))
+    return outcomes
+
+
 def handle_change(couch_db: str, change: dict, couch: Couch, store: IngestStore,
-                  photos: PhotoStore, limits: Limits) -> Outcome | None:
-    """One change in, at most one outcome out; None for what the ingest skips."""
+                  photos: PhotoStore, limits: Limits) -> list[Outcome]:
+    """One change in, its outcomes out; nothing for what the ingest skips."""
     doc_id = change.get("id", "")
     doc = change.get("doc")
-    if doc_id.startswith("_design/") or doc is None:
-        return None
-    if doc.get("_deleted"):
-        return None
+    if doc_id.startswith("_design/") or doc is None or doc.get("_deleted"):
+        return []
     kind = doc.get("type")
     if kind == "feedback":
-        return None
+        return []
     if kind == "survey":
-        return handle_survey(couch_db, doc, store)
+        if doc.get("_conflicts"):
+            return handle_conflicted_survey(couch_db, doc, couch, store)
+        return [handle_survey(couch_db, doc, store)]
     if kind == "photo":
-        return handle_photo(couch_db, doc, couch, photos, limits)
-    return _quarantine(couch_db, doc, "unknown_type", "Loại tài liệu không xác định.",
-                       "Unknown document type.", type=kind)
+        return [handle_photo(couch_db, doc, couch, photos, limits)]
+    return [_quarantine(couch_db, doc, "unknown_type", "Loại tài liệu không xác định.",
+                        "Unknown document type.", type=kind)]
 
 
 def ingest_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: str,
@@ -155,15 +166,17 @@ def ingest_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: 
     if not page.results:
         return 0
     outcomes = [outcome for change in page.results
-                if (outcome := handle_change(couch_db, change, couch, store, photos, limits))]
+                for outcome in handle_change(couch_db, change, couch, store, photos, limits)]
     store.apply(couch_db, outcomes, page.last_seq)
+    if any(isinstance(outcome, MergeNeeded) for outcome in outcomes):
+        write_back_merges(couch, store)
     return len(page.results)
 
 
 def ingest_all(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,
                page_size: int = PAGE_SIZE) -> int:
     """Drain every volunteer database once; return the number of changes handled."""
-    total = 0
+    total = write_back_merges(couch, store)
     for couch_db in store.volunteer_dbs():
         while handled := ingest_page(couch, store, photos, couch_db, limits, page_size):
             total += handled

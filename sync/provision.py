@@ -5,6 +5,14 @@ named like CouchDB's couch_peruser databases, whose `_security` admits that
 user only. The `forms` database is readable by every volunteer and written
 only by the server: a `validate_doc_update` refuses any other writer, which
 both CouchDB 3 and PouchDB Server enforce.
+
+Volunteer databases carry no `validate_doc_update`: PouchDB Server's
+validation plug-in replaces the `_revisions` of every incoming document with
+the stored document's, so replicated writes (`new_edits: false`, what every
+phone push is) are silently dropped in any database that has one. What such a
+function would guard is guarded elsewhere: the gateway refuses writes to
+feedback documents, and the ingest ignores feedback documents and quarantines
+unknown types.
 """
 
 from __future__ import annotations
@@ -23,18 +31,6 @@ _FORMS_VALIDATE = """function (newDoc, oldDoc, userCtx) {
       'Biểu mẫu chỉ do máy chủ phát hành / forms are published by the server only'});
   }
 }"""
-
-_USERDB_VALIDATE = """function (newDoc, oldDoc, userCtx) {
-  if (userCtx.roles.indexOf('_admin') !== -1) { return; }
-  var written = newDoc._deleted ? oldDoc : newDoc;
-  if (written && written.type === 'feedback') {
-    throw({forbidden: 'Phản hồi chỉ do máy chủ ghi / feedback is written by the server only'});
-  }
-  if (!newDoc._deleted && newDoc.type !== 'survey' && newDoc.type !== 'photo') {
-    throw({forbidden: 'Loại tài liệu không hợp lệ / unknown document type'});
-  }
-}"""
-
 
 class FormVersionConflict(Exception):
     """A published form version exists with different content."""
@@ -59,7 +55,6 @@ def provision_volunteer(couch: Couch, username: str, couch_password: str) -> str
     couch.put_user(username, couch_password, [VOLUNTEER_ROLE])
     couch.ensure_db(db)
     couch.set_security(db, names=[username], roles=[])
-    _ensure_design(couch, db, _USERDB_VALIDATE)
     return db
 
 

@@ -186,7 +186,7 @@ def ingest_worker(app) -> Iterator[threading.Event]:
     from media.pipeline import Limits
     from server import services
     from server.actions.reviews import deliver_feedback
-    from server.queries.ingest import SqlIngestStore
+    from server.ingest_store import SqlIngestStore
     from sync.ingest import follow
 
     stop = threading.Event()

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from media.flags import photo_flags
 from media.store import PhotoMissing, derivative_key
 from server import services
 from server.actions.auth import Actor
 from server.errors import problem
-from server.queries.submissions import get_photo_by_sha
+from server.queries.submissions import (
+    get_photo_by_sha,
+    get_submission_by_doc,
+    photo_hashes_except,
+    photos_for_surveys,
+)
 
 
 def derivative_for(actor: Actor | None, sha256: str, kind: str) -> bytes:
@@ -22,3 +28,21 @@ def derivative_for(actor: Actor | None, sha256: str, kind: str) -> bytes:
         return services.photo_store().get(derivative_key(sha256, kind))
     except PhotoMissing as err:
         raise problem("not_found") from err
+
+
+def refresh_flags(couch_db: str, survey_id: str) -> None:
+    """Recompute the flags of one survey's photos from what is known now.
+
+    Called whenever the survey or one of its photos arrives, so a photo that
+    came before its survey gets its time and place checks once the survey is in.
+    """
+    photos = photos_for_surveys([(couch_db, survey_id)])
+    if not photos:
+        return
+    survey = get_submission_by_doc(couch_db, survey_id)
+    visit = {"survey_id": survey_id,
+             "visited_at": survey.visited_at if survey else None,
+             "gps": survey.gps if survey else None, "group": None}
+    others = photo_hashes_except(survey_id)
+    for photo in photos:
+        photo.flags = [flag.as_dict() for flag in photo_flags(photo.facts, visit, others)]

@@ -57,8 +57,15 @@ def review_queue(actor: Actor, states: tuple[str, ...] = OPEN_STATES) -> list[di
                       "flags": flags,
                       "photos_pending": max(0, len(expected) - len(survey_photos)),
                       "review_state": s.review_state})
-    items.sort(key=lambda i: (not (i["flags"] or i["errors"]), i["received_at"]))
+    items.sort(key=_queue_order)
     return items
+
+
+def _queue_order(item: dict) -> tuple:
+    """Warnings and validation errors first, then mere hints (no EXIF), then the rest."""
+    warnings = sum(1 for f in item["flags"] if f.get("severity") != "hint") + len(item["errors"])
+    rank = 0 if warnings else 1 if item["flags"] else 2
+    return rank, -warnings, item["received_at"]
 
 
 def _photo_answers(answers: dict) -> list[str]:

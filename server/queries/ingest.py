@@ -1,8 +1,7 @@
-"""The ingest's SQL side: the `IngestStore` that `sync.ingest` writes through.
+"""The ingest's SQL statements: revisions, photos, quarantine, merges, checkpoints.
 
-`apply` writes a page of outcomes and the database's new checkpoint in one
-transaction. Every write is keyed by (database, document, revision), so a
-page replayed after a crash changes nothing.
+Every write is keyed by (database, document, revision), so a page replayed
+after a crash changes nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from sqlalchemy import select
 
 from server.models import (
     Checkpoint,
+    Merge,
     Photo,
     Quarantine,
     Submission,
@@ -21,10 +21,10 @@ from server.models import (
     db,
     utcnow,
 )
-from server.queries.forms import get_form_version
+from server.queries.audit import audit
 from server.queries.submissions import get_submission_by_doc
-from server.queries.users import active_volunteer_dbs
-from sync.ingest import Outcome, PhotoReceived, Quarantined, SurveyRevision
+from sync.conflicts import MergeNeeded
+from sync.ingest import PhotoReceived, Quarantined, SurveyRevision
 
 
 def _revision_number(rev: str) -> int:
@@ -32,35 +32,21 @@ def _revision_number(rev: str) -> int:
     return int(head) if head.isdigit() else 0
 
 
-class SqlIngestStore:
-    def volunteer_dbs(self) -> list[str]:
-        return active_volunteer_dbs()
-
-    def checkpoint(self, couch_db: str) -> Any:
-        row = db.session.get(Checkpoint, couch_db)
-        return None if row is None else row.seq["seq"]
-
-    def form_definition(self, form_id: str, version: str) -> dict | None:
-        row = get_form_version(form_id, version)
-        return None if row is None else row.definition
-
-    def apply(self, couch_db: str, outcomes: list[Outcome], last_seq: Any) -> None:
-        try:
-            for outcome in outcomes:
-                if isinstance(outcome, SurveyRevision):
-                    _store_survey(outcome)
-                elif isinstance(outcome, PhotoReceived):
-                    _store_photo(outcome)
-                elif isinstance(outcome, Quarantined):
-                    _store_quarantined(outcome)
-            _save_checkpoint(couch_db, last_seq)
-            db.session.commit()
-        except BaseException:
-            db.session.rollback()
-            raise
+def store_merge(outcome: MergeNeeded) -> None:
+    leaf_revs = ",".join(outcome.leaf_revs)
+    known = db.session.execute(select(Merge.id).where(
+        Merge.couch_db == outcome.couch_db, Merge.doc_id == outcome.doc_id,
+        Merge.leaf_revs == leaf_revs)).first()
+    if known is None:
+        db.session.add(Merge(couch_db=outcome.couch_db, doc_id=outcome.doc_id,
+                             leaf_revs=leaf_revs, winner_rev=outcome.winner_rev,
+                             losing_revs=list(outcome.losing_revs), merged=outcome.merged,
+                             record=outcome.record))
+        audit("ingest", "merge.plan", outcome.doc_id, leaf_revs=leaf_revs,
+              conflicts=len(outcome.record["conflicts"]))
 
 
-def _save_checkpoint(couch_db: str, seq: Any) -> None:
+def save_checkpoint(couch_db: str, seq: Any) -> None:
     row = db.session.get(Checkpoint, couch_db)
     if row is None:
         db.session.add(Checkpoint(couch_db=couch_db, seq={"seq": seq}))
@@ -69,7 +55,7 @@ def _save_checkpoint(couch_db: str, seq: Any) -> None:
         row.updated_at = utcnow()
 
 
-def _store_survey(outcome: SurveyRevision) -> None:
+def store_survey(outcome: SurveyRevision) -> None:
     doc = outcome.doc
     rev = doc["_rev"]
     known = db.session.execute(select(SubmissionRevision.id).where(
@@ -85,6 +71,9 @@ def _store_survey(outcome: SurveyRevision) -> None:
               "form_version": doc["form_version"], "answers": doc["answers"],
               "residential_group": doc["answers"].get("residential_group"),
               "volunteer": str(doc.get("volunteer", "")), "errors": outcome.errors,
+              "visited_at": doc.get("created_at") if isinstance(doc.get("created_at"), str)
+              else None,
+              "gps": _survey_gps(doc),
               "updated_at": utcnow()}
     if current is None:
         db.session.add(Submission(couch_db=outcome.couch_db, doc_id=doc["_id"], **fields))
@@ -95,7 +84,16 @@ def _store_survey(outcome: SurveyRevision) -> None:
         setattr(current, key, value)
 
 
-def _store_photo(outcome: PhotoReceived) -> None:
+def _survey_gps(doc: dict) -> dict | None:
+    """Where the visit took place: the form's geopoint answer, else the phone's fix."""
+    for candidate in (doc["answers"].get("location"), doc.get("gps")):
+        if isinstance(candidate, dict) and isinstance(candidate.get("lat"), int | float) \
+                and isinstance(candidate.get("lon"), int | float):
+            return candidate
+    return None
+
+
+def store_photo(outcome: PhotoReceived) -> None:
     doc = outcome.doc
     row = db.session.execute(select(Photo).where(
         Photo.couch_db == outcome.couch_db, Photo.doc_id == doc["_id"])).scalar_one_or_none()
@@ -111,7 +109,7 @@ def _store_photo(outcome: PhotoReceived) -> None:
             setattr(row, key, value)
 
 
-def _store_quarantined(outcome: Quarantined) -> None:
+def store_quarantined(outcome: Quarantined) -> None:
     known = db.session.execute(select(Quarantine.id).where(
         Quarantine.couch_db == outcome.couch_db, Quarantine.doc_id == outcome.doc_id,
         Quarantine.rev == outcome.rev)).first()
@@ -120,3 +118,34 @@ def _store_quarantined(outcome: Quarantined) -> None:
                                   rev=outcome.rev, code=outcome.code, reason_vi=outcome.vi,
                                   reason_en=outcome.en, detail=outcome.detail,
                                   body=json.loads(json.dumps(outcome.body, default=str))))
+
+
+def get_checkpoint(couch_db: str) -> Any:
+    row = db.session.get(Checkpoint, couch_db)
+    return None if row is None else row.seq["seq"]
+
+
+def revision_body(couch_db: str, doc_id: str, rev: str) -> dict | None:
+    return db.session.execute(select(SubmissionRevision.body).where(
+        SubmissionRevision.couch_db == couch_db, SubmissionRevision.doc_id == doc_id,
+        SubmissionRevision.rev == rev)).scalar_one_or_none()
+
+
+def known_revisions(couch_db: str, doc_id: str) -> set[str]:
+    return set(db.session.execute(select(SubmissionRevision.rev).where(
+        SubmissionRevision.couch_db == couch_db,
+        SubmissionRevision.doc_id == doc_id)).scalars())
+
+
+def pending_merges() -> list[Merge]:
+    return list(db.session.execute(select(Merge).where(Merge.state == "pending")
+                                   .order_by(Merge.id)).scalars())
+
+
+def get_merge(merge_id: int) -> Merge | None:
+    return db.session.get(Merge, merge_id)
+
+
+def merges_for(couch_db: str, doc_id: str) -> list[Merge]:
+    return list(db.session.execute(select(Merge).where(
+        Merge.couch_db == couch_db, Merge.doc_id == doc_id).order_by(Merge.id)).scalars())

@@ -70,3 +70,12 @@ def pending_feedback() -> list[tuple[Review, Submission]]:
         select(Review, Submission).join(Submission, Review.submission_id == Submission.id)
         .where(Review.feedback_written.is_(False)).order_by(Review.decided_at, Review.id)).all()
     return [(review, submission) for review, submission in rows]
+
+
+def photo_hashes_except(survey_doc_id: str) -> list[dict]:
+    """Perceptual hashes of the photos of every other survey, for reuse detection."""
+    rows = db.session.execute(select(Photo.survey_doc_id, Photo.doc_id, Photo.sha256,
+                                     Photo.phash).where(Photo.survey_doc_id != survey_doc_id,
+                                                        Photo.phash.is_not(None)))
+    return [{"survey_id": survey_id, "photo_id": doc_id, "sha256": sha256, "phash": phash}
+            for survey_id, doc_id, sha256, phash in rows]

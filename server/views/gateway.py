@@ -77,7 +77,9 @@ def authorize(own_db: str | None, db: str, method: str, rest: str) -> None:
     if first == "":
         allowed = method in READS
     elif not first.startswith("_"):
-        allowed = method in READS or (not forms and method in ("PUT", "DELETE"))
+        # Feedback documents are the server's; the phone only reads them.
+        writable = not forms and not first.startswith("feedback:")
+        allowed = method in READS or (writable and method in ("PUT", "DELETE"))
     else:
         allowed = method in (FORMS_ENDPOINTS if forms else OWN_ENDPOINTS).get(first, ())
     if not allowed:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from tests.browser.phone_app import (
     HOUSEHOLD_MEMBERS,
     add_household_member,
@@ -134,11 +132,6 @@ def test_household_survey_from_phone_to_dashboard(
     page.wait_for_selector(f".survey[data-id='{survey['_id']}'][data-state=approved]")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pouchdb-validation 4.2.0 (in pouchdb-server 4.2.0) replaces a replicated doc's "
-    "_revisions with the stored one's whenever a validate_doc_update exists, so PouchDB "
-    "Server silently drops every later revision of a replicated doc: the corrected survey "
-    "never reaches the server. Remove this mark once the embedded server is fixed."))
 def test_sent_back_survey_is_corrected_on_the_phone(
     live_server, ingest_worker, volunteer, reviewer, phone, office, tmp_path
 ):

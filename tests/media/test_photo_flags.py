@@ -10,7 +10,8 @@ HOME = {"lat": 20.2530, "lon": 105.9745, "accuracy": 10}
 def facts(**changes) -> dict:
     photo = {
         "sha256": "1" * 64,
-        "phash": "a36a9b721e1f0bc1",
+        "phash": "a36a9b721e1f0bc1a36a9b721e1f0bc1a36a",
+        "crop_hashes": ["ffffffffffffffffffffffffffffffffffff"],
         "brightness": 120.0,
         "sharpness": 500.0,
         "exif": {
@@ -36,17 +37,35 @@ def test_good_photo_raises_no_flag():
 
 
 def test_reused_photo_from_another_survey():
+    mine = facts()["phash"]
     others = [
-        {"survey_id": "survey:2", "phash": "a36a9b721e1f0bc3", "photo_id": "photo:9"},
-        {"survey_id": "survey:1", "phash": "a36a9b721e1f0bc1"},
-        {"survey_id": "survey:3", "phash": "5c95648de1e0f43e"},
+        {"survey_id": "survey:2", "phash": mine[:-1] + "b", "photo_id": "photo:9"},
+        {"survey_id": "survey:1", "phash": mine},
+        {"survey_id": "survey:3", "phash": "5c95648de1e0f43e5c95648de1e0f43e5c95"},
     ]
     [flag] = photo_flags(facts(), VISIT, others)
     assert flag.code == "photo.reused"
     assert flag.detail["matches"] == [
         {"survey_id": "survey:2", "photo_id": "photo:9", "distance": 1}
     ]
-    assert "1/64" in flag.en and "1/64" in flag.vi
+    assert "1/144" in flag.en and "1/144" in flag.vi
+
+
+def test_reuse_found_through_crop_hashes_both_ways():
+    far = "0" * 36
+    other = {"survey_id": "survey:2", "phash": far, "crop_hashes": [facts()["phash"]]}
+    assert codes(photo_flags(facts(), VISIT, [other])) == ["photo.reused"]
+    mine_cropped = facts(crop_hashes=[far])
+    assert codes(photo_flags(mine_cropped, VISIT, [{"survey_id": "s:4", "phash": far}])) == [
+        "photo.reused"
+    ]
+    assert photo_flags(facts(), VISIT, [{"survey_id": "s:4", "phash": far}]) == []
+
+
+def test_identical_original_is_reused_whatever_the_hash():
+    other = {"survey_id": "survey:2", "sha256": "1" * 64, "phash": None}
+    [flag] = photo_flags(facts(), VISIT, [other])
+    assert flag.detail["distance"] == 0
 
 
 def test_taken_long_before_visit():

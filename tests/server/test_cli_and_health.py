@@ -40,3 +40,34 @@ def test_login_api_errors_are_bilingual(client):
     assert reply.status_code == 401
     error = reply.get_json()["error"]
     assert error["code"] == "401.1" and error["vi"] and error["en"]
+
+
+def test_forms_publish_is_idempotent_and_versions_are_immutable(app, tmp_path):
+    import json
+    import secrets
+
+    from forms.shipped import shipped_forms
+
+    definition = next(f for f in shipped_forms() if f["id"] == "household")
+    definition["id"] = form_id = f"cli_test_{secrets.token_hex(4)}"
+    path = tmp_path / "form.json"
+    path.write_text(json.dumps(definition, ensure_ascii=False), encoding="utf-8")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["forms", "publish", str(path)])
+    assert result.exit_code == 0 and "published" in result.output, result.output
+    result = runner.invoke(args=["forms", "publish", str(path)])
+    assert result.exit_code == 0 and "already published" in result.output, result.output
+    definition["title"]["en"] = "Changed without a new version"
+    path.write_text(json.dumps(definition, ensure_ascii=False), encoding="utf-8")
+    result = runner.invoke(args=["forms", "publish", str(path)])
+    assert result.exit_code != 0 and "409.2" in result.output
+    definition["version"] = "2026.2"
+    path.write_text(json.dumps(definition, ensure_ascii=False), encoding="utf-8")
+    result = runner.invoke(args=["forms", "publish", str(path)])
+    assert result.exit_code == 0 and "published" in result.output, result.output
+    with app.app_context():
+        from server import services
+
+        assert services.couch().get("forms", f"form:{form_id}:2026.2") is not None
+        assert services.couch().get("forms", f"form:{form_id}:2026.1")["definition"]["title"][
+            "en"] != "Changed without a new version"

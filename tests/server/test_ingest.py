@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from media.pipeline import Limits
 from server import services
+from server.ingest_store import SqlIngestStore
 from server.models import Checkpoint, Photo, Quarantine, Submission, SubmissionRevision, db
-from server.queries.ingest import SqlIngestStore
 from sync.ingest import ingest_all
 from tests.conftest import body, log_in
 from tests.server.helpers import household_answers, photo_doc, photo_jpeg, survey_doc

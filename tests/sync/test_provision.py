@@ -38,3 +38,15 @@ def test_provisioning_twice_is_harmless(couch_server):
     assert first == second == userdb_name("dung-prov")
     db = f"{couch_server.base}/{first}"
     assert requests.get(db, auth=("dung-prov", "pw-dung-654321"), timeout=5).status_code == 200
+
+
+def test_replicated_writes_land_in_a_volunteer_database(couch_server):
+    """Phones push with new_edits=false; nothing in provisioning may drop those writes."""
+    couch = couch_server.client()
+    db = provision_volunteer(couch, "em-prov", "pw-em-123456")
+    first = couch.put(db, {"_id": "survey:1", "type": "survey", "v": 1})
+    start, digest = first.split("-")
+    leaf = {"_id": "survey:1", "type": "survey", "v": 2, "_rev": f"2-{'c' * 32}",
+            "_revisions": {"start": 2, "ids": ["c" * 32, digest]}}
+    couch.bulk_write(db, [leaf], new_edits=False)
+    assert couch.get(db, "survey:1")["v"] == 2

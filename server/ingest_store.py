@@ -1,0 +1,74 @@
+"""The SQL side of the ingest: the `IngestStore` that `sync.ingest` writes through.
+
+`apply` writes a page of outcomes, refreshes the photo flags of the surveys
+the page touched, and saves the database's new checkpoint, all in one
+transaction: a crash before the commit replays the page, after it nothing is
+left to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.actions.photos import refresh_flags
+from server.models import db
+from server.queries import ingest as q
+from server.queries.audit import audit
+from server.queries.forms import get_form_version
+from server.queries.users import active_volunteer_dbs
+from sync.conflicts import MergeNeeded, PendingMerge
+from sync.ingest import Outcome, PhotoReceived, Quarantined, SurveyRevision
+
+
+class SqlIngestStore:
+    def volunteer_dbs(self) -> list[str]:
+        return active_volunteer_dbs()
+
+    def checkpoint(self, couch_db: str) -> Any:
+        return q.get_checkpoint(couch_db)
+
+    def form_definition(self, form_id: str, version: str) -> dict | None:
+        row = get_form_version(form_id, version)
+        return None if row is None else row.definition
+
+    def apply(self, couch_db: str, outcomes: list[Outcome], last_seq: Any) -> None:
+        touched: set[str] = set()
+        try:
+            for outcome in outcomes:
+                if isinstance(outcome, SurveyRevision):
+                    q.store_survey(outcome)
+                    touched.add(outcome.doc["_id"])
+                elif isinstance(outcome, PhotoReceived):
+                    q.store_photo(outcome)
+                    touched.add(outcome.doc["survey_id"])
+                elif isinstance(outcome, Quarantined):
+                    q.store_quarantined(outcome)
+                elif isinstance(outcome, MergeNeeded):
+                    q.store_merge(outcome)
+            db.session.flush()
+            for survey_id in sorted(touched):
+                refresh_flags(couch_db, survey_id)
+            q.save_checkpoint(couch_db, last_seq)
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
+
+    def revision_body(self, couch_db: str, doc_id: str, rev: str) -> dict | None:
+        return q.revision_body(couch_db, doc_id, rev)
+
+    def known_revisions(self, couch_db: str, doc_id: str) -> set[str]:
+        return q.known_revisions(couch_db, doc_id)
+
+    def pending_merges(self) -> list[PendingMerge]:
+        return [PendingMerge(row.id, row.couch_db, row.doc_id, tuple(row.leaf_revs.split(",")),
+                             row.merged, row.winner_rev, tuple(row.losing_revs))
+                for row in q.pending_merges()]
+
+    def finish_merge(self, key: int, state: str, merged_rev: str | None) -> None:
+        row = q.get_merge(key)
+        row.state = state
+        row.merged_rev = merged_rev
+        audit("ingest", f"merge.{state}", row.doc_id, merged_rev=merged_rev,
+              leaf_revs=row.leaf_revs)
+        db.session.commit()
