@@ -102,7 +102,7 @@ def test_my_progress_counts_this_week_and_by_group_offline(app_page):
     assert page.inner_text("#progress-total") == "3"
     assert page.inner_text("#progress-drafts") == "1"
     rows = page.locator("#progress-groups tbody tr")
-    assert rows.all_inner_texts() == ["tdp03 (được giao)\t2", "tdp05\t1"]
+    assert rows.all_inner_texts() == ["Tổ 3 (được giao)\t2", "Tổ 5\t1"]
     assert page.locator("#progress-groups tr.assigned").count() == 1
 
 

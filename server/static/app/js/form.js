@@ -476,7 +476,9 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
   const editable = survey.status === 'draft' || state === 'needs_correction';
   const saveState = h('span', { class: 'save-state', id: 'save-state', role: 'status' });
   const saver = new SurveySaver(ctx.stores.data, survey, (s) => {
-    saveState.textContent = s === 'saving' ? t('saving') : s === 'saved' ? t('saved') : '';
+    const labels = { saving: 'saving', saved: 'saved', error: 'save_failed' };
+    saveState.textContent = t(labels[s]);
+    saveState.classList.toggle('error', s === 'error');
     saveState.dataset.state = s;
   });
   ctx.onLeave = () => saver.writing;
