@@ -78,6 +78,34 @@ def test_huge_jpeg_dimensions_in_a_tiny_file(photo_jpeg):
     assert refused(forged[:4096]).code == "photo.too_many_pixels"
 
 
+def webp(*chunks: bytes) -> bytes:
+    body = b"WEBP" + b"".join(
+        kind + struct.pack("<I", len(data)) + data + bytes(len(data) % 2) for kind, data in chunks
+    )
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@pytest.mark.parametrize("side", [12_000, 16_384])
+def test_huge_webp_canvas_is_refused_before_libwebp_sees_it(side, monkeypatch):
+    # libwebp allocates the whole canvas when Pillow merely opens the file,
+    # and Pillow's own guard only stops canvases over 179 MP: 12000² passes it.
+    from media import pipeline
+
+    def never(_):
+        raise AssertionError("the WebP decoder was created")
+
+    monkeypatch.setitem(pipeline._OPENERS, "WEBP", never)
+    canvas = bytes(4) + (side - 1).to_bytes(3, "little") + (side - 1).to_bytes(3, "little")
+    lossless = b"\x2f" + struct.pack("<I", (side - 1) | ((side - 1) << 14)) + bytes(20)
+    error = refused(webp((b"VP8X", canvas), (b"VP8L", lossless)))
+    assert error.code == "photo.too_many_pixels"
+    assert f"{side}×{side}" in error.en
+
+
+def test_webp_with_an_unreadable_header():
+    assert refused(webp((b"VP8 ", bytes(40)))).code == "photo.corrupt"
+
+
 def test_absurd_strip_refused_by_side_limit(build):
     assert refused(build.png(40_000, 10)).code == "photo.too_many_pixels"
 
