@@ -102,6 +102,13 @@ def test_huge_webp_canvas_is_refused_before_libwebp_sees_it(side, monkeypatch):
     assert f"{side}×{side}" in error.en
 
 
+def test_webp_declaring_zero_width():
+    frame = bytes(3) + b"\x9d\x01\x2a" + struct.pack("<HH", 0, 100) + bytes(30)
+    error = refused(webp((b"VP8 ", frame)))
+    assert error.code == "photo.bad_dimensions"
+    assert error.detail == {"width": 0, "height": 100}
+
+
 def test_webp_with_an_unreadable_header():
     assert refused(webp((b"VP8 ", bytes(40)))).code == "photo.corrupt"
 
