@@ -29,6 +29,14 @@ def test_zero_bytes():
     assert refused(b"").code == "photo.empty"
 
 
+def test_a_refusal_survives_pickling(photo_jpeg):
+    import pickle
+
+    error = refused(photo_jpeg, max_bytes=10)
+    copy = pickle.loads(pickle.dumps(error))
+    assert copy.as_dict() == error.as_dict()
+
+
 def test_over_the_size_limit(photo_jpeg):
     error = refused(photo_jpeg, max_bytes=len(photo_jpeg) - 1)
     assert error.code == "photo.too_large"
