@@ -35,7 +35,7 @@ from server.config import build_config, instance_path
 from server.errors import Problem
 from server.ingest_store import SqlIngestStore
 from server.models import db
-from server.queries.submissions import all_photo_ids
+from server.queries.submissions import all_photo_shas
 from server.queries.users import get_user_by_name
 from sync import embedded
 from sync.ingest import follow
@@ -189,14 +189,14 @@ def media_group() -> None:
 def media_reprocess() -> None:
     """Re-derive previews, thumbnails, facts and flags from the stored originals."""
     limits = Limits(max_bytes=current_app.config["PHOTO_MAX_BYTES"])
-    total = len(all_photo_ids())
+    total = len(all_photo_shas())
     problems = 0
     with click.progressbar(length=total, label="ảnh / photos") as bar:
-        for photo_id, problem_text in reprocess_photos(CLI_ACTOR, limits):
+        for sha, problem_text in reprocess_photos(CLI_ACTOR, limits):
             db.session.commit()
             if problem_text:
                 problems += 1
-                click.echo(f"\nảnh / photo {photo_id}: {problem_text}", err=True)
+                click.echo(f"\nảnh / photo {sha[:16]}: {problem_text}", err=True)
             bar.update(1)
     db.session.commit()
     click.echo(f"{total - problems}/{total} ảnh đã xử lý lại / photos reprocessed")
