@@ -116,6 +116,8 @@ class _Importer:
         self.warnings: list[Problem] = []
         self.origin: dict[str, tuple[str, int, str | None]] = {}  # JSON path -> sheet, row
         self.default_language = "vi"
+        self.fields: list = []
+        self.pending: list[tuple[dict, dict, int, str]] = []  # fields whose rules to translate
 
     def fail(self, sheet: str, row: int, column: str | None, code: str, vi: str, en: str) -> None:
         self.problems.append(_problem(sheet, row, column, code, vi, en))
@@ -226,8 +228,8 @@ class _Importer:
         self.check_columns(sheet, _SURVEY_COLUMNS)
         self.origin["$.fields"] = (sheet.name, 1, None)
         top: list = []
+        self.fields = top
         stack: list[tuple[str, list, int, str]] = [("form", top, 1, "$.fields")]
-        self.pending: list[tuple[dict, dict, int, str]] = []
         for number, row in sheet.rows:
             kind = " ".join(str(row.get("type", "")).split()).lower()
             parts = kind.replace("_", " ", 1).split() if kind.startswith(("begin", "end")) else \
@@ -327,6 +329,8 @@ class _Importer:
     def rules(self) -> None:
         """Translate the expressions once every field's type is known (for selected())."""
         types = {built["name"]: built["type"] for built, _, _, _ in self.pending}
+        repeat_of = {info.field["name"]: info.repeat for info in walk({"fields": self.fields})
+                     if info.repeat and isinstance(info.field.get("name"), str)}
         for built, row, number, sheet_name in self.pending:
             for key in _RULE_COLUMNS:
                 if key not in row:
@@ -338,7 +342,7 @@ class _Importer:
                         built["required"] = True
                     if required is not None:
                         continue
-                context = Context(own=built["name"], key=key, types=types)
+                context = Context(own=built["name"], key=key, types=types, repeat_of=repeat_of)
                 try:
                     built[key] = to_logic(value, context)
                 except ExpressionError as error:
@@ -443,7 +447,8 @@ def export_xlsform(defn: dict, target: str | Path | IO[bytes]) -> None:
     survey.title = "survey"
     survey.append(SURVEY_HEADERS)
     types = {info.field["name"]: info.field["type"] for info in walk(defn)}
-    _export_fields(survey, defn["fields"], types)
+    repeat_of = {info.field["name"]: info.repeat for info in walk(defn) if info.repeat}
+    _export_fields(survey, defn["fields"], Context(types=types, repeat_of=repeat_of))
     choices = workbook.create_sheet("choices")
     extra = sorted({key for items in defn["choices"].values() for item in items
                     for key in item if key not in ("value", "label")})
@@ -468,7 +473,7 @@ def export_xlsform(defn: dict, target: str | Path | IO[bytes]) -> None:
     workbook.save(target)
 
 
-def _export_fields(sheet: Any, fields: list, types: dict[str, str]) -> None:
+def _export_fields(sheet: Any, fields: list, scope: Context) -> None:
     for item in fields:
         kind = item["type"]
         if kind in ("group", "repeat"):
@@ -488,7 +493,9 @@ def _export_fields(sheet: Any, fields: list, types: dict[str, str]) -> None:
                 if key == "required" and isinstance(rule, bool):
                     row[key] = "yes" if rule else None
                 else:
-                    row[key] = to_xlsform(rule, Context(own=item["name"], key=key, types=types))
+                    context = Context(own=item["name"], key=key, types=scope.types,
+                                      repeat_of=scope.repeat_of)
+                    row[key] = to_xlsform(rule, context)
         if "default" in item:
             default = item["default"]
             row["default"] = " ".join(default) if isinstance(default, list) else default
@@ -497,5 +504,5 @@ def _export_fields(sheet: Any, fields: list, types: dict[str, str]) -> None:
                 row[key] = item[key]
         sheet.append([row.get(column) for column in SURVEY_HEADERS])
         if kind in ("group", "repeat"):
-            _export_fields(sheet, item["fields"], types)
+            _export_fields(sheet, item["fields"], scope)
             sheet.append([f"end {kind}"] + [None] * (len(SURVEY_HEADERS) - 1))
