@@ -142,8 +142,8 @@ class _Importer:
                               "cột không được hỗ trợ.", "unsupported column.")
 
     def texts(self, sheet: _Sheet, number: int, row: dict, base: str,
-              required: bool, fallback: str | None = None) -> dict | None:
-        """The {vi, en} text of `base` columns in a row."""
+              required: bool) -> dict | None:
+        """The {vi, en} text of `base` columns in a row; once one language is there, both are."""
         found: dict[str, str] = {}
         for column, value in row.items():
             column_base, language = _split_column(column)
@@ -154,8 +154,6 @@ class _Importer:
                 found[language] = str(value)
         if not found and not required:
             return None
-        if not found and fallback:
-            return {"vi": fallback, "en": fallback}
         for language, title in LANGUAGES.items():
             if language not in found:
                 self.fail(sheet.name, number, f"{base}::{title}", "missing_translation",
@@ -247,7 +245,7 @@ class _Importer:
                 else:
                     stack.pop()
                 continue
-            container, items, _, base = stack[-1]
+            _, items, _, base = stack[-1]
             path = f"{base}[{len(items)}]"
             built = self.field(sheet, number, row, parts, path)
             if built is None:
@@ -294,10 +292,10 @@ class _Importer:
                       "the name is missing.")
             return None
         built: dict[str, Any] = {"name": _cell_text(name), "type": kind}
+        # XLSForm lets calculations and groups go unlabelled; our format wants a label.
         label_needed = kind not in ("calculate", "group")
-        built["label"] = self.texts(sheet, number, row, "label", label_needed,
-                                    fallback=built["name"]) or {"vi": built["name"],
-                                                                "en": built["name"]}
+        built["label"] = self.texts(sheet, number, row, "label", label_needed) or {
+            "vi": built["name"], "en": built["name"]}
         for key in ("hint", "constraint_message"):
             text = self.texts(sheet, number, row, key, False)
             if text:

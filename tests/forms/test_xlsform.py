@@ -330,3 +330,10 @@ def test_workbook_without_a_survey_sheet():
     out.seek(0)
     result = import_xlsform(out)
     assert ("survey:1", "survey_missing") in [(p.path, p.code) for p in result.problems]
+
+
+def test_a_question_without_any_label():
+    survey = [HEADER, ["select_one yes_no", "consent", "Đồng ý?", "Consent?"], ["text", "t"]]
+    found, _ = problems_of(survey)
+    assert ("survey:3:label::Vietnamese (vi)", "missing_translation") in found
+    assert ("survey:3:label::English (en)", "missing_translation") in found
