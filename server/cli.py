@@ -97,7 +97,7 @@ def worker_command() -> None:
     feedback.start()
     click.echo("ingest worker: following volunteer databases")
     follow(services.couch(), SqlIngestStore(), services.photo_store(), limits, stop,
-           app.config["INGEST_POLL_SECONDS"])
+           app.config["INGEST_POLL_SECONDS"], app.config.get("INGEST_SWEEP_SECONDS", 300))
     feedback.join(5)
 
 

@@ -8,11 +8,12 @@ left to do.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from server.actions.duplicates import detect_duplicates
 from server.actions.photos import refresh_flags
-from server.models import db
+from server.models import db, utcnow
 from server.queries import ingest as q
 from server.queries.audit import audit
 from server.queries.forms import get_form_version
@@ -20,6 +21,8 @@ from server.queries.submissions import get_submission_by_doc
 from server.queries.users import active_volunteer_dbs
 from sync.conflicts import MergeNeeded, PendingMerge
 from sync.ingest import Outcome, PhotoReceived, Quarantined, SurveyRevision
+
+MARK_OVERLAP = timedelta(seconds=3)
 
 
 class SqlIngestStore:
@@ -60,6 +63,14 @@ class SqlIngestStore:
         except BaseException:
             db.session.rollback()
             raise
+
+    def touched_since(self, marker: datetime | None) -> tuple[list[str], datetime]:
+        # Clocks of web and worker processes differ a little, and a mark may be
+        # committed just after it was read: look back a little further.
+        now = utcnow()
+        dbs = q.touched_since(marker, MARK_OVERLAP)
+        db.session.commit()
+        return dbs, now
 
     def revision_body(self, couch_db: str, doc_id: str, rev: str) -> dict | None:
         return q.revision_body(couch_db, doc_id, rev)

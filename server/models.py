@@ -198,3 +198,12 @@ class DuplicatePair(db.Model):
     state: Mapped[str] = mapped_column(String(16), default="open")
     decided_by: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DbActivity(db.Model):
+    """When a phone last wrote to a database through the gateway: the ingest's hint."""
+
+    __tablename__ = "db_activity"
+
+    couch_db: Mapped[str] = mapped_column(String(200), primary_key=True)
+    touched_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

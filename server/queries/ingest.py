@@ -7,12 +7,14 @@ after a crash changes nothing.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from server.models import (
     Checkpoint,
+    DbActivity,
     Merge,
     Photo,
     Quarantine,
@@ -155,3 +157,18 @@ def written_merges(couch_db: str, doc_id: str) -> list[Merge]:
     return list(db.session.execute(select(Merge).where(
         Merge.couch_db == couch_db, Merge.doc_id == doc_id, Merge.state == "written",
         Merge.merged_rev.is_not(None))).scalars())
+
+
+def touch_db(couch_db: str) -> None:
+    row = db.session.get(DbActivity, couch_db)
+    if row is None:
+        db.session.add(DbActivity(couch_db=couch_db, touched_at=utcnow()))
+    else:
+        row.touched_at = utcnow()
+
+
+def touched_since(after: datetime | None, overlap: timedelta) -> list[str]:
+    if after is None:
+        return []
+    return list(db.session.execute(select(DbActivity.couch_db).where(
+        DbActivity.touched_at > after - overlap).order_by(DbActivity.couch_db)).scalars())

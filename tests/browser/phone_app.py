@@ -83,6 +83,15 @@ HOUSEHOLD_MEMBERS = [
 ]
 
 
+def log_in_phone(page, base: str, account) -> None:
+    """Log in on the app's own form and wait for the first sync to bring the forms."""
+    page.goto(f"{base}/app/")
+    page.fill("input[name=username]", account.username)
+    page.fill("input[name=password]", account.password)
+    page.click("form.login button[type=submit]")
+    page.wait_for_selector("a[data-form=household]")
+
+
 def open_survey(page, form_id: str) -> None:
     page.click(f"a[data-form={form_id}]")
     page.wait_for_selector("#prev")

@@ -16,20 +16,13 @@ from tests.browser.phone_app import (
     fill_household_first_pages,
     finish_household,
     local_docs_of,
+    log_in_phone,
     make_photo,
     open_survey,
     wait_saved,
 )
 
 COMMENT = "Thiếu số điện thoại liên hệ, đề nghị bổ sung."
-
-
-def log_in_phone(page, base: str, account) -> None:
-    page.goto(f"{base}/app/")
-    page.fill("input[name=username]", account.username)
-    page.fill("input[name=password]", account.password)
-    page.click("form.login button[type=submit]")
-    page.wait_for_selector("a[data-form=household]")
 
 
 def cache_shell(page) -> None:

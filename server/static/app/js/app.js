@@ -8,7 +8,7 @@ import { h } from './dom.js';
 import { surveyScreen } from './form.js';
 import { getLang, setLang, t } from './i18n.js';
 import { loginScreen, progressScreen, surveyListScreen, syncScreen } from './screens.js';
-import { latestForms, newSurvey, openStores, unsyncedSummary } from './store.js';
+import { latestForms, newSurvey, openStores, pendingPush } from './store.js';
 import { logIn, logOut, syncAll } from './sync.js';
 
 const view = document.getElementById('view');
@@ -95,7 +95,7 @@ async function updateChrome() {
   }
   // The unsynced count reads the changes feed: not worth it while a form opens.
   if (ctx.stores && !currentPath().startsWith('/survey/')) {
-    const pending = await unsyncedSummary(ctx.stores);
+    const pending = await pendingPush(ctx.stores);
     const dot = document.getElementById('unsynced-dot');
     dot.hidden = pending.surveys + pending.photos === 0;
     dot.textContent = String(pending.surveys + pending.photos);
@@ -103,6 +103,8 @@ async function updateChrome() {
 }
 
 function useUser(user) {
+  // Ask the browser never to evict the surveys under storage pressure.
+  navigator.storage?.persist?.().catch(() => null);
   ctx.user = user;
   localStorage.setItem(USER_KEY, JSON.stringify(user));
   ctx.stores = openStores(user);

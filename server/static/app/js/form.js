@@ -80,7 +80,7 @@ function initialAnswers(fields, target) {
 }
 
 export class FormView {
-  constructor({ definition, survey, stores, editable, onChange }) {
+  constructor({ definition, survey, stores, editable, onChange, seen }) {
     this.def = definition;
     this.survey = survey;
     this.answers = survey.answers;
@@ -88,8 +88,9 @@ export class FormView {
     this.editable = editable;
     this.onChange = onChange;
     this.bindings = [];
-    this.touched = new Set();
-    this.showAll = false;
+    // Which answers show their errors; kept by the caller across redraws.
+    this.seen = seen || { touched: new Set(), showAll: false };
+    this.touched = this.seen.touched;
     this.pages = buildPages(definition.fields);
     this.state = evaluateForm(definition, this.answers);
   }
@@ -226,7 +227,7 @@ export class FormView {
       rowsEl, addButton, error);
     const key = fieldKey(parentRow?._row, field.name);
     return this.bind(el, field, parentRow, () => {
-      const problem = (this.showAll || this.touched.has(key)) && this.state.errors.get(key);
+      const problem = (this.seen.showAll || this.touched.has(key)) && this.state.errors.get(key);
       error.textContent = problem ? this.message(problem) : '';
     });
   }
@@ -262,7 +263,7 @@ export class FormView {
       control.update?.();
       const req = label.querySelector?.('.req');
       if (req) req.hidden = !this.state.required.has(key);
-      const show = visible && (this.showAll || this.touched.has(key));
+      const show = visible && (this.seen.showAll || this.touched.has(key));
       const problem = show ? this.state.errors.get(key) : null;
       el.classList.toggle('invalid', Boolean(problem));
       error.textContent = problem ? this.message(problem) : '';
@@ -475,11 +476,19 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
   const editable = survey.status === 'draft' || state === 'needs_correction';
   const saveState = h('span', { class: 'save-state', id: 'save-state', role: 'status' });
   const saver = new SurveySaver(ctx.stores.data, survey, (s) => {
-    saveState.textContent = s === 'saving' ? t('saving') : s === 'saved' ? t('saved') : '';
+    const labels = { saving: 'saving', saved: 'saved', error: 'save_failed' };
+    saveState.textContent = t(labels[s]);
+    saveState.classList.toggle('error', s === 'error');
     saveState.dataset.state = s;
   });
   ctx.onLeave = () => saver.writing;
+  // The errors already shown stay shown when the screen is drawn again (a tab
+  // switch, a language switch, a sync finishing).
+  if (ctx.seen?.surveyId !== surveyId) {
+    ctx.seen = { surveyId, touched: new Set(), showAll: false };
+  }
   const form = new FormView({
+    seen: ctx.seen,
     definition: formDoc.definition,
     survey,
     stores: ctx.stores,
@@ -545,20 +554,20 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
   const goNext = () => {
     const errors = editable ? form.errors(index) : [];
     if (errors.length) {
-      form.showAll = true;
+      form.seen.showAll = true;
       form.refresh();
       message.textContent = t('fix_errors', { n: errors.length });
       pageHolder.querySelector('.field.invalid')?.scrollIntoView({ block: 'center' });
       return;
     }
-    form.showAll = false;
+    form.seen.showAll = false;
     show(form.nextPage(index, 1));
   };
 
   const finalise = async () => {
     const errors = form.errors();
     if (errors.length) {
-      form.showAll = true;
+      form.seen.showAll = true;
       const page = form.pageOfField(errors[0].name);
       show(page >= 0 ? page : index, errors[0].name);
       message.textContent = t('fix_errors', { n: errors.length });

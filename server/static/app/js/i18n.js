@@ -23,7 +23,6 @@ const STRINGS = {
   tab_surveys: { vi: 'Phiếu', en: 'Surveys' },
   tab_sync: { vi: 'Đồng bộ', en: 'Sync' },
   tab_progress: { vi: 'Tiến độ', en: 'Progress' },
-  new_survey: { vi: 'Phiếu mới', en: 'New survey' },
   no_forms: {
     vi: 'Chưa có biểu mẫu. Kết nối mạng rồi bấm Đồng bộ.',
     en: 'No forms yet. Connect and press Sync.',
@@ -52,6 +51,10 @@ const STRINGS = {
   },
   saved: { vi: 'Đã lưu trên máy', en: 'Saved on this phone' },
   saving: { vi: 'Đang lưu…', en: 'Saving…' },
+  save_failed: {
+    vi: 'KHÔNG lưu được trên máy (bộ nhớ đầy?). Đừng đóng ứng dụng; giải phóng bộ nhớ rồi thử lại.',
+    en: 'Could NOT save on this phone (storage full?). Do not close the app; free some space and retry.',
+  },
   required: { vi: 'Câu này bắt buộc.', en: 'This answer is required.' },
   invalid_integer: { vi: 'Nhập một số nguyên.', en: 'Enter a whole number.' },
   invalid_decimal: { vi: 'Nhập một số.', en: 'Enter a number.' },
@@ -72,7 +75,6 @@ const STRINGS = {
   photo_failed: { vi: 'Không đọc được ảnh này.', en: 'This photo could not be read.' },
   get_location: { vi: 'Lấy vị trí', en: 'Get location' },
   location_failed: { vi: 'Không lấy được vị trí.', en: 'Could not get the location.' },
-  clear: { vi: 'Xóa lựa chọn', en: 'Clear' },
   sync_now: { vi: 'Đồng bộ ngay', en: 'Sync now' },
   syncing: { vi: 'Đang đồng bộ…', en: 'Syncing…' },
   sync_done: { vi: 'Đồng bộ xong.', en: 'Sync complete.' },
@@ -111,8 +113,6 @@ const STRINGS = {
     vi: 'Máy chưa có biểu mẫu của phiếu này. Hãy đồng bộ.',
     en: 'This survey’s form is not on the phone yet. Please sync.',
   },
-  yes: { vi: 'Có', en: 'Yes' },
-  no: { vi: 'Không', en: 'No' },
 };
 
 let lang = localStorage.getItem('sotay.lang') || 'vi';

@@ -6,7 +6,7 @@
 import { h, mount } from './dom.js';
 import { formatBytes, formatTime, pick, t } from './i18n.js';
 import {
-  feedbackBySurvey, getSyncState, latestForms, listSurveys, surveyState, unsyncedSummary,
+  feedbackBySurvey, getSyncState, latestForms, listSurveys, surveyState, pendingPush,
 } from './store.js';
 
 const STATE_LABELS = {
@@ -62,7 +62,7 @@ export async function surveyListScreen(view, ctx) {
     latestForms(ctx.stores),
     listSurveys(ctx.stores),
     feedbackBySurvey(ctx.stores),
-    unsyncedSummary(ctx.stores),
+    pendingPush(ctx.stores),
   ]);
   const formsById = new Map(forms.map((f) => [f.form_id, f]));
   const newButtons = forms.length
@@ -96,7 +96,7 @@ export async function surveyListScreen(view, ctx) {
 }
 
 export async function syncScreen(view, ctx) {
-  const [summary, state] = await Promise.all([unsyncedSummary(ctx.stores), getSyncState(ctx.stores)]);
+  const [summary, state] = await Promise.all([pendingPush(ctx.stores), getSyncState(ctx.stores)]);
   const status = ctx.sync;
   const progress = h('div', { class: 'progress', id: 'sync-progress', hidden: !status.running },
     h('div', { class: 'progress-bar', style: `width:${status.percent || 0}%` }),
@@ -128,8 +128,18 @@ function startOfWeek(now = new Date()) {
   return d;
 }
 
+// Residential group labels from the published forms' choice lists.
+function groupLabels(forms) {
+  const labels = new Map();
+  for (const f of forms) {
+    for (const c of f.definition.choices?.residential_group || []) labels.set(c.value, pick(c.label));
+  }
+  return labels;
+}
+
 export async function progressScreen(view, ctx) {
-  const surveys = await listSurveys(ctx.stores);
+  const [surveys, forms] = await Promise.all([listSurveys(ctx.stores), latestForms(ctx.stores)]);
+  const labels = groupLabels(forms);
   const weekStart = startOfWeek();
   const done = surveys.filter((s) => s.status === 'final');
   const thisWeek = done.filter((s) => new Date(s.updated_at) >= weekStart);
@@ -153,6 +163,7 @@ export async function progressScreen(view, ctx) {
       h('table', { id: 'progress-groups' },
         h('thead', {}, h('tr', {}, h('th', {}, t('group')), h('th', {}, t('count')))),
         h('tbody', {}, rows.map(([g, n]) => h('tr', { class: g === assigned ? 'assigned' : null },
-          h('td', {}, g, g === assigned ? ` (${t('assigned')})` : ''), h('td', {}, n)))))));
+          h('td', {}, labels.get(g) || g, g === assigned ? ` (${t('assigned')})` : ''),
+          h('td', {}, n)))))));
 }
 

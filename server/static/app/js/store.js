@@ -213,7 +213,8 @@ function photoSize(doc) {
   return (doc._attachments?.['photo.jpg']?.length || 0) + 300;
 }
 
-// What the next push must send. Drafts stay on the phone: only finalised
+// What the next push must send, which the sync screen and the list's badges
+// show as "not yet synced". Drafts stay on the phone: only finalised
 // surveys and the photos of finalised surveys leave it, each as long as the
 // revision on the phone is not the one last pushed (`pushed` maps id to
 // {rev, survey}). A photo removed after it was sent is sent as a deletion
@@ -263,9 +264,4 @@ export async function markPushed(stores, pending) {
   const pushed = { ...(state.pushed || {}), ...pending.revs };
   for (const id of pending.deleted) delete pushed[id];
   await setSyncState(stores, { pushed });
-}
-
-// For the sync screen and the list's badges.
-export async function unsyncedSummary(stores) {
-  return pendingPush(stores);
 }

@@ -4,7 +4,7 @@
 
 /* global PouchDB */
 
-import { getSyncState, markPushed, nowIso, pendingPush, setSyncState } from './store.js';
+import { markPushed, nowIso, pendingPush, setSyncState } from './store.js';
 
 export class SyncError extends Error {
   constructor(kind, detail) {
@@ -113,4 +113,3 @@ export async function syncAll(stores, user, onProgress = () => {}) {
   }
 }
 
-export { getSyncState };

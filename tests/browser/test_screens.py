@@ -1,0 +1,141 @@
+"""The screens around the form: the enterprise survey end to end on the
+phone, my progress from local data, English one tap away, and an expired
+session that asks for a login only when syncing and keeps the phone's data."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from forms.submission import validate_submission
+from tests.browser.phone_app import (
+    ROOT,
+    choose,
+    install_form,
+    local_docs,
+    local_docs_of,
+    log_in_phone,
+    make_photo,
+    open_survey,
+    wait_saved,
+)
+
+ENTERPRISE = json.loads((ROOT / "forms/definitions/enterprise.json").read_text("utf-8"))
+
+
+def test_enterprise_survey_checks_the_tax_code_and_finalises(app_page, tmp_path):
+    page = app_page
+    install_form(page, ENTERPRISE)
+    page.reload()
+    open_survey(page, "enterprise")
+    choose(page, "consent", "yes")
+    page.click("#next")
+    page.fill("#f-name", "Công ty TNHH Thành Nam")
+    page.fill("#f-tax_code", "0100109105")
+    tax = page.locator(".field[data-name=tax_code]")
+    assert tax.locator(".error").inner_text() != ""
+    page.fill("#f-tax_code", "0100109106")
+    assert tax.locator(".error").inner_text() == ""
+    page.select_option("#f-residential_group", "tdp05")
+    page.fill("#f-address", "Số 3 phố Lê Lợi")
+    page.fill("#f-respondent_name", "Trần Thị Hoa")
+    choose(page, "sector", "trade_services")
+    page.fill("#f-staff_total", "12")
+    page.fill("#f-revenue", "8.5")
+    page.fill("#f-capital", "2")
+    page.click("#next")
+    for name, value in [("einvoice", "tax_code_invoice"), ("digital_signature", "token"),
+                        ("online_tax", "self"), ("online_social_insurance", "agent"),
+                        ("econtract", "sometimes"), ("online_sales", "social_media"),
+                        ("software", "accounting"), ("security", "antivirus"),
+                        ("incident", "no"), ("innovation", "yes")]:
+        choose(page, name, value)
+    choose(page, "cashless", "none")
+    assert not page.locator(".field[data-name=cashless_share]").is_visible()
+    choose(page, "cashless", "qr_transfer")
+    assert page.locator(".field[data-name=cashless]").locator(".error").inner_text() != ""
+    page.locator("[data-name=cashless] input[value=none]").uncheck()
+    page.fill("#f-cashless_share", "40")
+    page.fill("#f-staff_trained", "20")
+    page.click("#next")
+    assert page.locator(".field[data-name=staff_trained].invalid").count() == 1
+    page.fill("#f-staff_trained", "6")
+    page.click("#next")
+    page.set_input_files("#f-evidence_photo", make_photo(tmp_path / "shop.jpg", (1200, 900)))
+    page.wait_for_selector(".photo img")
+    wait_saved(page)
+    page.click("#finalise")
+    page.wait_for_selector(".survey[data-state=final]")
+    [survey] = local_docs(page, "survey:")
+    answers = survey["answers"]
+    assert answers["cashless"] == ["qr_transfer"]
+    assert answers["cashless_share"] == 40
+    assert validate_submission(ENTERPRISE, answers) == []
+
+
+def put_survey(page, status: str, group: str, updated_at: str) -> None:
+    page.evaluate(
+        """async ([status, group, updated]) => {
+            const db = new PouchDB('sotay-userdb-766f6c31');
+            await db.put({_id: 'survey:' + Math.random().toString(16).slice(2), type: 'survey',
+                          form_id: 'sample', form_version: '1', status,
+                          answers: {residential_group: group}, volunteer: 'vol1',
+                          device_id: 'd', created_at: updated, updated_at: updated, gps: null});
+        }""",
+        [status, group, updated_at],
+    )
+
+
+def test_my_progress_counts_this_week_and_by_group_offline(app_page):
+    page = app_page
+    now = datetime.now(UTC)
+    long_ago = (now - timedelta(days=30)).isoformat()
+    for status, group, when in [("final", "tdp03", now.isoformat()),
+                                ("final", "tdp03", now.isoformat()),
+                                ("final", "tdp05", long_ago),
+                                ("draft", "tdp03", now.isoformat())]:
+        put_survey(page, status, group, when)
+    page.context.set_offline(True)
+    page.click("#tabs a[data-tab=progress]")
+    page.wait_for_selector("#progress-groups")
+    assert page.inner_text("#progress-week") == "2"
+    assert page.inner_text("#progress-total") == "3"
+    assert page.inner_text("#progress-drafts") == "1"
+    rows = page.locator("#progress-groups tbody tr")
+    assert rows.all_inner_texts() == ["Tổ 3 (được giao)\t2", "Tổ 5\t1"]
+    assert page.locator("#progress-groups tr.assigned").count() == 1
+
+
+def test_english_is_one_tap_away_and_remembered(app_page):
+    page = app_page
+    assert page.inner_text("#tabs a[data-tab=sync]").startswith("Đồng bộ")
+    page.click("#lang")
+    assert page.inner_text("#tabs a[data-tab=sync]").startswith("Sync")
+    assert page.inner_text("#lang") == "Tiếng Việt"
+    page.reload()
+    page.wait_for_selector("a[data-form=sample]")
+    assert page.inner_text("#title") == "Survey notebook"
+
+
+def test_expired_session_asks_for_login_at_sync_and_keeps_local_data(
+    live_server, volunteer, phone
+):
+    page = phone.new_page()
+    log_in_phone(page, live_server.url, volunteer)
+    open_survey(page, "household")
+    choose(page, "consent", "yes")
+    wait_saved(page)
+    phone.clear_cookies()
+    page.click("#tabs a[data-tab=sync]")
+    page.click("#sync-button")
+    page.wait_for_selector("body[data-sync=error-login]")
+    assert "Đăng nhập lại" in page.inner_text("#sync-message")
+    page.click("#tabs a[data-tab=surveys]")
+    page.click(".banner a")
+    assert page.input_value("input[name=username]") == volunteer.username
+    page.fill("input[name=password]", volunteer.password)
+    page.click("form.login button[type=submit]")
+    page.wait_for_selector("body[data-sync=done]")
+    [draft] = local_docs_of(volunteer.couch_db)(page, "survey:")
+    assert draft["answers"]["consent"] == "yes"
+    assert page.locator(".survey[data-state=draft]").count() == 1
