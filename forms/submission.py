@@ -125,8 +125,9 @@ def _empty(value: Any) -> bool:
 
 
 class _Resolver:
-    def __init__(self, defn: dict) -> None:
-        self.defn = defn
+    """One pass of relevance and calculation over one survey."""
+
+    def __init__(self) -> None:
         self.result = Resolution({})
 
     def rule(self, rule: Any, data: dict, path: str, key: str) -> Any:
@@ -217,7 +218,7 @@ def resolve_answers(defn: dict, answers: dict) -> Resolution:
     Returns a copy of the answers without irrelevant answers and with every
     calculate field computed; the input is not modified.
     """
-    resolver = _Resolver(defn)
+    resolver = _Resolver()
     values = dict(answers)
     resolver.level(defn["fields"], values, values, "", True)
     resolver.result.answers = values
@@ -268,6 +269,8 @@ def _rule_errors(defn: dict, resolution: Resolution, bad: set[str]) -> list[Fiel
 
 
 class _RuleChecker:
+    """required, constraint and choice_filter over the resolved answers."""
+
     def __init__(self, defn: dict, resolution: Resolution, bad: set[str]) -> None:
         self.defn, self.resolution, self.bad = defn, resolution, bad
         self.errors: list[FieldError] = []
@@ -317,10 +320,9 @@ class _RuleChecker:
                 self.errors.append(field_error(path, "choice_filtered_out", value=chosen))
 
     def rows(self, item: dict, rows: list, data: dict, path: str) -> None:
-        if path in self.resolution.row_problems and "too_many" in self.resolution.row_problems[
-            path
-        ].code:
-            return
+        bound = self.resolution.row_problems.get(path)
+        if bound is not None and bound.code == "too_many_rows":
+            return  # reported once; its rows are not examined
         seen: set[str] = set()
         for index, row in enumerate(rows):
             if not isinstance(row, dict):

@@ -116,6 +116,8 @@ class _Importer:
         self.warnings: list[Problem] = []
         self.origin: dict[str, tuple[str, int, str | None]] = {}  # JSON path -> sheet, row
         self.default_language = "vi"
+        self.fields: list = []
+        self.pending: list[tuple[dict, dict, int, str]] = []  # fields whose rules to translate
 
     def fail(self, sheet: str, row: int, column: str | None, code: str, vi: str, en: str) -> None:
         self.problems.append(_problem(sheet, row, column, code, vi, en))
@@ -140,8 +142,8 @@ class _Importer:
                               "cột không được hỗ trợ.", "unsupported column.")
 
     def texts(self, sheet: _Sheet, number: int, row: dict, base: str,
-              required: bool, fallback: str | None = None) -> dict | None:
-        """The {vi, en} text of `base` columns in a row."""
+              required: bool) -> dict | None:
+        """The {vi, en} text of `base` columns in a row; once one language is there, both are."""
         found: dict[str, str] = {}
         for column, value in row.items():
             column_base, language = _split_column(column)
@@ -152,8 +154,6 @@ class _Importer:
                 found[language] = str(value)
         if not found and not required:
             return None
-        if not found and fallback:
-            return {"vi": fallback, "en": fallback}
         for language, title in LANGUAGES.items():
             if language not in found:
                 self.fail(sheet.name, number, f"{base}::{title}", "missing_translation",
@@ -226,8 +226,8 @@ class _Importer:
         self.check_columns(sheet, _SURVEY_COLUMNS)
         self.origin["$.fields"] = (sheet.name, 1, None)
         top: list = []
+        self.fields = top
         stack: list[tuple[str, list, int, str]] = [("form", top, 1, "$.fields")]
-        self.pending: list[tuple[dict, dict, int, str]] = []
         for number, row in sheet.rows:
             kind = " ".join(str(row.get("type", "")).split()).lower()
             parts = kind.replace("_", " ", 1).split() if kind.startswith(("begin", "end")) else \
@@ -245,7 +245,7 @@ class _Importer:
                 else:
                     stack.pop()
                 continue
-            container, items, _, base = stack[-1]
+            _, items, _, base = stack[-1]
             path = f"{base}[{len(items)}]"
             built = self.field(sheet, number, row, parts, path)
             if built is None:
@@ -292,10 +292,10 @@ class _Importer:
                       "the name is missing.")
             return None
         built: dict[str, Any] = {"name": _cell_text(name), "type": kind}
+        # XLSForm lets calculations and groups go unlabelled; our format wants a label.
         label_needed = kind not in ("calculate", "group")
-        built["label"] = self.texts(sheet, number, row, "label", label_needed,
-                                    fallback=built["name"]) or {"vi": built["name"],
-                                                                "en": built["name"]}
+        built["label"] = self.texts(sheet, number, row, "label", label_needed) or {
+            "vi": built["name"], "en": built["name"]}
         for key in ("hint", "constraint_message"):
             text = self.texts(sheet, number, row, key, False)
             if text:
@@ -327,6 +327,8 @@ class _Importer:
     def rules(self) -> None:
         """Translate the expressions once every field's type is known (for selected())."""
         types = {built["name"]: built["type"] for built, _, _, _ in self.pending}
+        repeat_of = {info.field["name"]: info.repeat for info in walk({"fields": self.fields})
+                     if info.repeat and isinstance(info.field.get("name"), str)}
         for built, row, number, sheet_name in self.pending:
             for key in _RULE_COLUMNS:
                 if key not in row:
@@ -338,7 +340,7 @@ class _Importer:
                         built["required"] = True
                     if required is not None:
                         continue
-                context = Context(own=built["name"], key=key, types=types)
+                context = Context(own=built["name"], key=key, types=types, repeat_of=repeat_of)
                 try:
                     built[key] = to_logic(value, context)
                 except ExpressionError as error:
@@ -443,7 +445,8 @@ def export_xlsform(defn: dict, target: str | Path | IO[bytes]) -> None:
     survey.title = "survey"
     survey.append(SURVEY_HEADERS)
     types = {info.field["name"]: info.field["type"] for info in walk(defn)}
-    _export_fields(survey, defn["fields"], types)
+    repeat_of = {info.field["name"]: info.repeat for info in walk(defn) if info.repeat}
+    _export_fields(survey, defn["fields"], Context(types=types, repeat_of=repeat_of))
     choices = workbook.create_sheet("choices")
     extra = sorted({key for items in defn["choices"].values() for item in items
                     for key in item if key not in ("value", "label")})
@@ -468,7 +471,7 @@ def export_xlsform(defn: dict, target: str | Path | IO[bytes]) -> None:
     workbook.save(target)
 
 
-def _export_fields(sheet: Any, fields: list, types: dict[str, str]) -> None:
+def _export_fields(sheet: Any, fields: list, scope: Context) -> None:
     for item in fields:
         kind = item["type"]
         if kind in ("group", "repeat"):
@@ -488,7 +491,9 @@ def _export_fields(sheet: Any, fields: list, types: dict[str, str]) -> None:
                 if key == "required" and isinstance(rule, bool):
                     row[key] = "yes" if rule else None
                 else:
-                    row[key] = to_xlsform(rule, Context(own=item["name"], key=key, types=types))
+                    context = Context(own=item["name"], key=key, types=scope.types,
+                                      repeat_of=scope.repeat_of)
+                    row[key] = to_xlsform(rule, context)
         if "default" in item:
             default = item["default"]
             row["default"] = " ".join(default) if isinstance(default, list) else default
@@ -497,5 +502,5 @@ def _export_fields(sheet: Any, fields: list, types: dict[str, str]) -> None:
                 row[key] = item[key]
         sheet.append([row.get(column) for column in SURVEY_HEADERS])
         if kind in ("group", "repeat"):
-            _export_fields(sheet, item["fields"], types)
+            _export_fields(sheet, item["fields"], scope)
             sheet.append([f"end {kind}"] + [None] * (len(SURVEY_HEADERS) - 1))

@@ -10,7 +10,7 @@ nothing is lost either way).
 
 Supported: `${name}`, `.` (the field itself), numbers, 'strings', `and or not()
 = != < <= > >= + - * div mod`, parentheses, `if() selected() count-selected()
-count() concat() today() true() false()` and Sotay's own `days_between()
+count() sum() concat() today() true() false()` and Sotay's own `days_between()
 years_between() vn_tax_code() vn_mobile()`. In a choice_filter a bare name
 is a column of the choices sheet (`_choice.<name>`). Comparing a field with
 '' tests whether it is answered. Anything else is reported as unsupported.
@@ -90,6 +90,7 @@ class Context:
     own: str | None = None  # the field the rule belongs to (`.`)
     key: str = "relevant"  # relevant, constraint, calculation, required, choice_filter
     types: dict[str, str] = field(default_factory=dict)  # field name -> type
+    repeat_of: dict[str, str] = field(default_factory=dict)  # field name -> its repeat
 
 
 def _unsupported(what: str) -> ExpressionError:
@@ -219,6 +220,14 @@ class _Parser:
             raise _syntax(self.text, f"tên trường không hợp lệ / invalid field name ${{{name}}}")
         return {"var": name}
 
+    def sum(self, target: Any) -> dict:
+        name = target["var"] if _is_var(target) else None
+        repeat = self.context.repeat_of.get(name) if name else None
+        if repeat is None:
+            raise _unsupported("sum() ngoài một trường trong phần lặp / "
+                               "sum() of anything but a field inside a repeat")
+        return _sum_rule(repeat, name)
+
     def call(self, name: str) -> Any:
         self.expect("(")
         args = []
@@ -230,6 +239,8 @@ class _Parser:
         self.expect(")")
         if name in ("true", "false") and not args:
             return name == "true"
+        if name == "sum" and len(args) == 1:
+            return self.sum(args[0])
         if name == "selected" and len(args) == 2:
             target, value = args
             if _is_var(target) and self.context.types.get(target["var"]) == "select_one":
@@ -241,6 +252,12 @@ class _Parser:
         if arity is not None and len(args) != arity:
             raise _syntax(self.text, f"{name}() cần / needs {arity} đối số / arguments")
         return {logic: args}
+
+
+def _sum_rule(repeat: str, name: str) -> dict:
+    """sum(${name}) over the rows of `repeat` in JSON Logic."""
+    return {"reduce": [{"var": repeat},
+                       {"+": [{"var": "accumulator"}, {"var": f"current.{name}"}]}, 0]}
 
 
 def _is_var(value: Any) -> bool:
@@ -315,6 +332,12 @@ def _write(rule: Any, context: Context) -> tuple[str, int]:
         return "-" + _wrap(args[0], _UNARY_PREC, context), _UNARY_PREC
     if op == "in" and len(args) == 2:
         return f"selected({_write(args[1], context)[0]}, {_write(args[0], context)[0]})", _ATOM_PREC
+    if op == "reduce" and len(args) == 3 and _is_var(args[0]):
+        target = args[1].get("+", [None, {}])[1] if isinstance(args[1], dict) else {}
+        name = str(target.get("var", "")).removeprefix("current.") if isinstance(
+            target, dict) else ""
+        if context.repeat_of.get(name) == args[0]["var"]:
+            return f"sum(${{{name}}})", _ATOM_PREC
     if op == "count" and len(args) == 1:
         target = args[0]
         kind = context.types.get(target["var"]) if _is_var(target) else None

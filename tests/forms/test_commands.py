@@ -19,7 +19,8 @@ def run(*args: str):
 
 def test_it_is_a_click_group_named_forms():
     assert isinstance(forms_cli, click.Group)
-    assert set(forms_cli.commands) == {"validate", "import-xlsform", "export-xlsform"}
+    # The server's CLI adds its own `publish` to this group when it is imported.
+    assert {"validate", "import-xlsform", "export-xlsform"} <= set(forms_cli.commands)
 
 
 def test_validate_a_good_form(household, tmp_path):

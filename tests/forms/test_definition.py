@@ -249,3 +249,9 @@ def test_defaults_must_fit_their_field() -> None:
                              ("$.fields[5].default", "bad_default"),
                              ("$.fields[6].default", "default_not_allowed")}
     assert "'maybe'" in problems[("$.fields[3].default", "bad_default")].en
+
+
+def test_texts_may_not_hold_control_characters() -> None:
+    defn = minimal(fields=[field("a", hint={"vi": "Dòng 1\nDòng 2\tcột", "en": "ok"}),
+                           {"name": "b", "type": "text", "label": {"vi": "x\x1f", "en": "b"}}])
+    assert codes(defn) == [("$.fields[1].label.vi", "schema_pattern")]

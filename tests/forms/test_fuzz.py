@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 
+import openpyxl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +14,7 @@ from forms.definition import check_definition
 from forms.model import same_json
 from forms.shipped import shipped_forms
 from forms.submission import FieldError, validate_submission
+from forms.xlsform import import_xlsform
 from forms.xlsform_expr import Context, to_logic, to_xlsform
 
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
@@ -80,3 +83,41 @@ def test_every_rule_survives_export_and_import(rule, key):
     cell = to_xlsform(rule, context)
     assert same_json(to_logic(cell, context), rule)
 
+
+
+CELLS = st.one_of(
+    st.none(), st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(), st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=15),
+    st.sampled_from(["text", "integer", "select_one yn", "select_multiple yn", "begin group",
+                     "end group", "begin repeat", "end repeat", "calculate", "note", "image",
+                     "range", "start", "yes", "no", "${a} = 1", ". > 3", "sum(${b})",
+                     "selected(${a}, 'x')", "not(", "{\"var\": \"a\"}", "json:null", "a", "b"]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(CELLS, min_size=4, max_size=6), max_size=8))
+def test_importing_any_workbook_gives_a_definition_or_problems(rows):
+    book = openpyxl.Workbook()
+    survey = book.active
+    survey.title = "survey"
+    survey.append(["type", "name", "label::Vietnamese (vi)", "label::English (en)", "relevant",
+                   "calculation"])
+    for row in rows:
+        survey.append([str(cell) if isinstance(cell, str) else cell for cell in row])
+    choices = book.create_sheet("choices")
+    choices.append(["list_name", "name", "label::Vietnamese (vi)", "label::English (en)"])
+    choices.append(["yn", "yes", "Có", "Yes"])
+    settings_sheet = book.create_sheet("settings")
+    settings_sheet.append(["form_id", "version", "form_title::Vietnamese (vi)",
+                           "form_title::English (en)", "subject"])
+    settings_sheet.append(["f", "1", "Thử", "Test", "household"])
+    out = io.BytesIO()
+    book.save(out)
+    out.seek(0)
+    result = import_xlsform(out)
+    assert (result.definition is None) == bool(result.problems)
+    if result.definition is not None:
+        assert check_definition(result.definition) == []
+    for problem in result.problems + result.warnings:
+        assert problem.code and problem.vi and problem.en

@@ -286,3 +286,54 @@ def test_deeply_nested_expression_cell():
     survey[2][4] = "not(" * 80 + "${consent} = 'yes'" + ")" * 80
     found, _ = problems_of(survey)
     assert found == [("survey:3", "too_deep")]
+
+
+def test_sum_over_a_repeat_field_reads_and_writes_back():
+    survey = [["type", "name", VI, EN, "calculation"],
+              ["begin repeat", "people", "Người", "People"],
+              ["integer", "age", "Tuổi", "Age"],
+              ["end repeat"],
+              ["calculate", "total_age", None, None, "sum(${age})"],
+              ["text", "t", "Tên", "Name", None]]
+    result = import_xlsform(workbook(survey, []))
+    assert result.problems == []
+    total = result.definition["fields"][1]
+    assert total["calculation"] == {"reduce": [
+        {"var": "people"}, {"+": [{"var": "accumulator"}, {"var": "current.age"}]}, 0]}
+    answers = {"people": [{"age": 30}, {"age": "12"}]}
+    assert jsonlogic.apply(total["calculation"], answers) == 42
+    out = io.BytesIO()
+    export_xlsform(result.definition, out)
+    out.seek(0)
+    sheet = openpyxl.load_workbook(out)["survey"]
+    headers = [cell.value for cell in sheet[1]]
+    cells = [dict(zip(headers, row, strict=True)) for row in sheet.iter_rows(min_row=2,
+                                                                             values_only=True)]
+    assert next(c for c in cells if c["name"] == "total_age")["calculation"] == "sum(${age})"
+    out.seek(0)
+    assert import_xlsform(out).definition == result.definition
+
+
+def test_sum_of_a_field_outside_repeats_is_unsupported():
+    survey = [["type", "name", VI, EN, "calculation"], ["integer", "a", "A", "A"],
+              ["calculate", "s", None, None, "sum(${a})"]]
+    found, problems = problems_of(survey, choices=[])
+    assert found == [("survey:3:calculation", "unsupported_expression")]
+    assert "sum()" in problems[0].en
+
+
+def test_workbook_without_a_survey_sheet():
+    book = openpyxl.Workbook()
+    book.active.title = "choices"
+    out = io.BytesIO()
+    book.save(out)
+    out.seek(0)
+    result = import_xlsform(out)
+    assert ("survey:1", "survey_missing") in [(p.path, p.code) for p in result.problems]
+
+
+def test_a_question_without_any_label():
+    survey = [HEADER, ["select_one yes_no", "consent", "Đồng ý?", "Consent?"], ["text", "t"]]
+    found, _ = problems_of(survey)
+    assert ("survey:3:label::Vietnamese (vi)", "missing_translation") in found
+    assert ("survey:3:label::English (en)", "missing_translation") in found
