@@ -28,7 +28,7 @@ from server.actions import duplicates, reviews
 from server.actions.auth import CLI_ACTOR
 from server.actions.exports import totals_csv
 from server.actions.forms import publish
-from server.actions.indicators import household_indicators
+from server.actions.indicators import campaign_indicators
 from server.actions.media_admin import reprocess_photos
 from server.actions.users import create_user, deactivate_user
 from server.config import build_config, instance_path
@@ -213,7 +213,7 @@ def export_group() -> None:
 @with_appcontext
 def export_totals(fmt: str, output) -> None:
     """Indicator totals by residential group (approved surveys only)."""
-    for chunk in totals_csv(household_indicators(CLI_ACTOR)):
+    for chunk in totals_csv(campaign_indicators(CLI_ACTOR)):
         output.write(chunk)
 
 

@@ -7,7 +7,6 @@ no-op, so `make run` can publish the shipped forms on every start.
 from __future__ import annotations
 
 from forms.definition import check_definition
-
 from server import services
 from server.actions.auth import Actor, require_role
 from server.errors import problem

@@ -71,6 +71,41 @@ INDICATORS: tuple[Indicator, ...] = (
 )
 
 
+def _picked(value: object) -> bool:
+    """A select_multiple answer with something other than "none"."""
+    return isinstance(value, list) and any(v != "none" for v in value)
+
+
+def _trained_staff(answers: dict) -> tuple[int, int]:
+    total, trained = answers.get("staff_total"), answers.get("staff_trained")
+    if not isinstance(total, int) or not isinstance(trained, int) or total <= 0:
+        return 0, 0
+    return min(trained, total), total
+
+
+ENTERPRISE_INDICATORS: tuple[Indicator, ...] = (
+    Indicator("enterprise_staff_skills", 10, "Người lao động trong doanh nghiệp có kỹ năng số",
+              "Enterprise workers with digital skills", "workers", "80% 2025, 100% 2026",
+              _trained_staff),
+    Indicator("sme_digital_platform", 11, "Doanh nghiệp nhỏ và vừa sử dụng nền tảng số "
+              "(quy tắc đề xuất: hợp đồng điện tử, bán hàng trực tuyến hoặc phần mềm)",
+              "SMEs using digital platforms (proposed rule: e-contracts, online sales or "
+              "software)", "enterprises", ">50% 2025, >70% 2030",
+              _household_share(lambda a: a.get("econtract") in ("often", "sometimes")
+                               or _picked(a.get("online_sales")) or _picked(a.get("software")))),
+    Indicator("econtract", 12, "Doanh nghiệp sử dụng hợp đồng điện tử",
+              "Enterprises using e-contracts", "enterprises", ">80% 2025, 100% 2030",
+              _household_share(lambda a: a.get("econtract") in ("often", "sometimes"))),
+    Indicator("einvoice", 13, "Doanh nghiệp sử dụng hóa đơn điện tử",
+              "Enterprises using e-invoices", "enterprises", "100%",
+              _household_share(lambda a: a.get("einvoice") in ("tax_code_invoice",
+                                                               "cash_register"))),
+    Indicator("innovation", 14, "Doanh nghiệp có hoạt động đổi mới sáng tạo",
+              "Enterprises with innovation activity", "enterprises", ">40% 2030 ⚠",
+              _household_share(lambda a: a.get("innovation") == "yes")),
+)
+
+
 @dataclass(frozen=True)
 class IndicatorRow:
     key: str
@@ -86,24 +121,32 @@ class IndicatorRow:
         return None if not self.denominator else round(100 * self.numerator / self.denominator, 1)
 
 
-def tally(surveys: Iterable[dict]) -> list[IndicatorRow]:
+def tally(surveys: Iterable[dict],
+          indicators: tuple[Indicator, ...] = INDICATORS) -> list[IndicatorRow]:
     """Indicator rows per residential group, plus the ward total (group `_all`)."""
     sums: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for answers in surveys:
         group = str(answers.get("residential_group") or "?")
-        for indicator in INDICATORS:
+        for indicator in indicators:
             numerator, denominator = indicator.counts(answers)
             for key in ((indicator.key, group), (indicator.key, ALL_GROUPS)):
                 sums[key][0] += numerator
                 sums[key][1] += denominator
     groups = sorted({group for _key, group in sums if group != ALL_GROUPS}) + [ALL_GROUPS]
     return [IndicatorRow(ind.key, ind.number, ind.vi, ind.en, group, *sums[(ind.key, group)])
-            for ind in INDICATORS for group in groups if (ind.key, group) in sums]
+            for ind in indicators for group in groups if (ind.key, group) in sums]
 
 
 def household_indicators(actor: Actor) -> list[IndicatorRow]:
     require_role(actor, "reviewer", "admin")
     return tally(s.answers for s in stream_approved("household"))
+
+
+def campaign_indicators(actor: Actor) -> list[IndicatorRow]:
+    """Household and enterprise indicators, in the campaign's numbering."""
+    rows = household_indicators(actor) + tally(
+        (s.answers for s in stream_approved("enterprise")), ENTERPRISE_INDICATORS)
+    return sorted(rows, key=lambda r: r.number)
 
 
 def indicator_table(rows: list[IndicatorRow]) -> dict:

@@ -100,12 +100,12 @@ def settle_duplicate(pair_id: int) -> Response:
 def dashboard():
     return _login_or(lambda: render_template(
         "dashboard.html", table=indicators.indicator_table(
-            indicators.household_indicators(current_actor()))))
+            indicators.campaign_indicators(current_actor()))))
 
 
 @bp.get("/dashboard/totals.csv")
 def totals_csv() -> Response:
-    rows = indicators.household_indicators(current_actor())
+    rows = indicators.campaign_indicators(current_actor())
     response = Response(exports.totals_csv(rows), mimetype="text/csv")
     response.headers["Content-Disposition"] = 'attachment; filename="sotay-totals.csv"'
     return response
