@@ -169,6 +169,7 @@ async function render() {
   }
   const holder = h('div');
   view.append(holder);
+  if (parts[0] !== 'survey') window.scrollTo(0, 0);
   switch (parts[0]) {
     case 'new': return createSurvey(parts[1]);
     case 'survey': return surveyScreen(holder, ctx, parts[1], parts[2]);

@@ -253,8 +253,12 @@ export class FormView {
     const error = h('p', { class: 'error', role: 'alert' });
     const label = field.type === 'note'
       ? h('p', { class: 'note-text' }, pick(field.label))
-      : h('label', { for: id, class: 'label' }, pick(field.label),
+      : h('label', { for: id, id: `${id}-label`, class: 'label' }, pick(field.label),
         h('span', { class: 'req', hidden: true }, ' *'));
+    if (control.el?.classList.contains('choices')) {
+      control.el.setAttribute('role', field.type === 'select_one' ? 'radiogroup' : 'group');
+      control.el.setAttribute('aria-labelledby', `${id}-label`);
+    }
     const el = h('div', { class: `field type-${field.type}`, dataset: { name: field.name } },
       label,
       field.hint ? h('p', { class: 'hint' }, pick(field.hint)) : null,

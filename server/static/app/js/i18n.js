@@ -9,6 +9,10 @@ const STRINGS = {
   password: { vi: 'Mật khẩu', en: 'Password' },
   log_in: { vi: 'Đăng nhập', en: 'Log in' },
   log_out: { vi: 'Đăng xuất', en: 'Log out' },
+  logout_offline: {
+    vi: 'Đang không có mạng: sau khi đăng xuất, phải có mạng mới đăng nhập lại được. Vẫn đăng xuất?',
+    en: 'You are offline: after logging out you need a connection to log in again. Log out anyway?',
+  },
   login_first_online: {
     vi: 'Lần đầu cần có mạng để đăng nhập và tải biểu mẫu.',
     en: 'The first login needs a connection to download the forms.',
