@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -21,12 +20,15 @@ from typing import Any
 import jsonschema
 
 from forms import jsonlogic
+from forms.answers import field_error, value_problem
 from forms.model import (
     CHOICE_KEY,
+    FIELD_TYPES,
     MAX_FIELDS,
     RULE_KEYS,
     SELECT_TYPES,
     FieldInfo,
+    Report,
     nested_deeper_than,
     walk,
 )
@@ -75,20 +77,8 @@ def _schema_vi(error: jsonschema.ValidationError) -> str:
     return "Không đúng lược đồ biểu mẫu."
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(Report):
     """One problem of a form definition."""
-
-    path: str
-    code: str
-    vi: str
-    en: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        return f"{self.path}: [{self.code}] {self.vi} / {self.en}"
 
 
 @cache
@@ -129,9 +119,23 @@ def check_definition(defn: Any) -> list[Problem]:
 def _check_json_depth(value: Any) -> Problem | None:
     if not nested_deeper_than(value, MAX_JSON_DEPTH):
         return None
-    return Problem("$", "too_deep",
+    return Problem(_deep_path(value), "too_deep",
                    f"Định nghĩa lồng nhau quá sâu (tối đa {MAX_JSON_DEPTH} cấp).",
                    f"The definition is nested too deeply (at most {MAX_JSON_DEPTH}).")
+
+
+def _deep_path(value: Any, shown: int = 8) -> str:
+    """The JSON path, first `shown` steps, towards a node deeper than MAX_JSON_DEPTH."""
+    stack: list[tuple[Any, tuple, int]] = [(value, (), 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return _json_path(path[:shown])
+        items = node.items() if isinstance(node, dict) else (
+            enumerate(node) if isinstance(node, list) else ())
+        stack.extend((item, path + (key,) if len(path) < shown else path, depth + 1)
+                     for key, item in items)
+    return "$"
 
 
 def _json_path(parts: Any) -> str:
@@ -230,7 +234,25 @@ def _field_problems(defn: dict, infos: list[FieldInfo]) -> list[Problem]:
                                     "Trường này không có câu trả lời nên không thể bắt buộc.",
                                     "This field holds no typed answer and cannot be required."))
         problems += _bound_problems(field, path, kind)
+        if "default" in field:
+            problems += _default_problems(field, path, kind, choices)
     return problems
+
+
+def _default_problems(field: dict, path: str, kind: Any, choices: dict) -> list[Problem]:
+    if kind in ("note", "group", "repeat", "calculate", "photo"):
+        return [Problem(f"{path}.default", "default_not_allowed",
+                        f"Loại {kind!r} không có giá trị mặc định.",
+                        f"Type {kind!r} takes no default.")]
+    items = choices.get(field.get("choices")) if isinstance(field.get("choices"), str) else None
+    values = [c.get("value") for c in items or [] if isinstance(c, dict)]
+    code = value_problem(field, values, field["default"]) if kind in FIELD_TYPES else None
+    if code is None:
+        return []
+    code, _, value = code.partition(":")
+    error = field_error(f"{path}.default", code, value=value)
+    return [Problem(error.path, "bad_default", f"Giá trị mặc định sai: {error.vi}",
+                    f"Invalid default: {error.en}")]
 
 
 _BOUNDS = {

@@ -596,7 +596,9 @@ class _Evaluation:
                 f"Biểu thức lồng nhau quá sâu (tối đa {MAX_DEPTH} cấp).",
                 f"The rule is nested too deeply (at most {MAX_DEPTH} levels).",
             )
-        self.charge()
+        self.steps += 1
+        if self.steps > self.max_steps:
+            self.charge(0)
         if isinstance(rule, list):
             return [self.run(item, data, depth + 1) for item in rule]
         if not is_logic(rule):

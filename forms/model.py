@@ -10,7 +10,7 @@ same order and the same scopes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 ANSWER_TYPES = frozenset(
@@ -102,3 +102,30 @@ def nested_deeper_than(value: Any, limit: int) -> bool:
         elif isinstance(node, list):
             stack.extend((item, depth + 1) for item in node)
     return False
+
+
+@dataclass(frozen=True)
+class Report:
+    """Something wrong, where (a JSON path or an answer path), a stable code, vi and en."""
+
+    path: str
+    code: str
+    vi: str
+    en: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.path}: [{self.code}] {self.vi} / {self.en}"
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equality of JSON values that tells 1 from 1.0 and True from 1, as JSON does."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    return a == b

@@ -12,10 +12,12 @@ Vietnamese and English. It treats answers the way the phone does:
    survey is finalised; if an older phone still sends one, the server ignores
    it and lists it in `Resolution.ignored`, never rejects the survey for it.
 2. Calculate fields are computed, in the same order, by the server itself
-   (`evaluate_calculations`); what the phone stored for them is ignored.
+   (`evaluate_calculations`); what the phone stored for them is ignored. A
+   result that JSON cannot hold (NaN, infinity) is stored as null.
 3. Types (marshmallow schema built from the form version), choices, repeat
-   bounds, photo counts; then `required` (when relevant), `constraint` (on
-   answered fields only) and `choice_filter`.
+   bounds (of answered repeats: an empty repeat is unanswered, and only
+   `required` demands rows), photo counts; then `required` (when relevant),
+   `constraint` (on answered fields only) and `choice_filter`.
 
 Inside a repeat row, rules see the top-level answers overlaid by that row's
 answers. Each row must carry a unique `_row` id (docs/contracts.md).
@@ -23,328 +25,26 @@ answers. Each row must carry a unique `_row` id (docs/contracts.md).
 
 from __future__ import annotations
 
-import datetime as _dt
+import json
 import math
-import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields
+from marshmallow import RAISE, Schema, ValidationError
 
 from forms import jsonlogic
+from forms.answers import (
+    FieldError,
+    answer_schema,
+    convert_errors,
+    field_error,
+    flatten,
+    repeat_limit,
+)
 from forms.definition import check_definition
-from forms.model import (
-    ANSWER_TYPES,
-    CHOICE_KEY,
-    MAX_ROWS,
-    ROW_ID,
-    SELECT_TYPES,
-    nested_deeper_than,
-    text,
-)
+from forms.model import ANSWER_TYPES, CHOICE_KEY, ROW_ID, SELECT_TYPES, nested_deeper_than, text
 
-DEFAULT_MAX_PHOTOS = 10
-DEFAULT_MAX_TEXT = 2000
-MAX_SAFE_INTEGER = 2**53 - 1
 MAX_ANSWER_DEPTH = 16
-
-MESSAGES: dict[str, tuple[str, str]] = {
-    "too_deep": ("Câu trả lời lồng nhau quá sâu (tối đa {max} cấp).",
-                 "The answers are nested too deeply (at most {max} levels)."),
-    "not_object": ("Câu trả lời phải là một đối tượng JSON.", "Answers must be a JSON object."),
-    "form_invalid": ("Định nghĩa biểu mẫu không hợp lệ: {detail}",
-                     "The form definition is invalid: {detail}"),
-    "unknown_field": ("Biểu mẫu không có trường này.", "The form has no such field."),
-    "required": ("Câu hỏi này bắt buộc trả lời.", "This question is required."),
-    "constraint": ("Câu trả lời không thỏa điều kiện.", "The answer does not meet the constraint."),
-    "rule_error": ("Không tính được biểu thức '{rule}': {vi}", "Could not evaluate '{rule}': {en}"),
-    "text_type": ("Phải là chuỗi ký tự.", "Must be text."),
-    "text_too_long": ("Dài quá {value} ký tự.", "Longer than {value} characters."),
-    "integer_type": ("Phải là số nguyên.", "Must be a whole number."),
-    "decimal_type": ("Phải là một số.", "Must be a number."),
-    "date_type": ("Phải là ngày dạng YYYY-MM-DD.", "Must be a date written YYYY-MM-DD."),
-    "datetime_type": ("Phải là thời điểm ISO 8601 có múi giờ.",
-                      "Must be an ISO 8601 date and time with an offset."),
-    "choice_type": ("Phải là mã của một lựa chọn.", "Must be the value of a choice."),
-    "not_a_choice": ("'{value}' không nằm trong danh sách lựa chọn.",
-                     "'{value}' is not one of the choices."),
-    "choice_filtered_out": ("Lựa chọn '{value}' không áp dụng với các câu trả lời trước.",
-                            "Choice '{value}' does not apply given the earlier answers."),
-    "multiple_type": ("Phải là danh sách các mã lựa chọn.", "Must be a list of choice values."),
-    "duplicate_choice": ("Một lựa chọn được chọn hai lần.", "A choice is selected twice."),
-    "photo_type": ("Phải là danh sách mã ảnh (photo:...).",
-                   "Must be a list of photo ids (photo:...)."),
-    "too_few_photos": ("Cần ít nhất {value} ảnh.", "At least {value} photos are needed."),
-    "too_many_photos": ("Nhiều nhất {value} ảnh.", "At most {value} photos are allowed."),
-    "geopoint_type": ("Phải là tọa độ {{lat, lon, accuracy}} hợp lệ.",
-                      "Must be a valid {{lat, lon, accuracy}} location."),
-    "phone_type": ("Phải là số điện thoại di động Việt Nam (0xxxxxxxxx hoặc +84xxxxxxxxx).",
-                   "Must be a Vietnamese mobile number (0xxxxxxxxx or +84xxxxxxxxx)."),
-    "repeat_type": ("Phải là danh sách các dòng.", "Must be a list of rows."),
-    "row_type": ("Mỗi dòng phải là một đối tượng JSON.", "Each row must be a JSON object."),
-    "row_id": ("Mỗi dòng cần mã '_row' (uuid) riêng.", "Each row needs its own '_row' id (uuid)."),
-    "duplicate_row_id": ("Mã dòng '_row' bị trùng.", "The row id '_row' is used twice."),
-    "too_few_rows": ("Cần ít nhất {min} dòng.", "At least {min} rows are needed."),
-    "too_many_rows": ("Có {count} dòng, nhiều nhất {max}.",
-                      "There are {count} rows, at most {max}."),
-}
-
-
-@dataclass(frozen=True)
-class FieldError:
-    """One problem of one answer."""
-
-    path: str
-    code: str
-    vi: str
-    en: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        return f"{self.path}: [{self.code}] {self.vi} / {self.en}"
-
-
-def field_error(path: str, code: str, **params: Any) -> FieldError:
-    vi, en = MESSAGES[code]
-    return FieldError(path, code, vi.format(**params), en.format(**params))
-
-
-# ---------------------------------------------------------------- types (marshmallow)
-
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z", re.ASCII)
-_DATETIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})\Z", re.ASCII
-)
-_PHOTO_ID = re.compile(r"photo:[A-Za-z0-9_.-]{1,100}\Z", re.ASCII)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-class _Answer(fields.Field):
-    """A field whose type errors are message codes of MESSAGES, checked by `check`."""
-
-    code = "text_type"
-
-    def __init__(self, definition: dict, choices: list | None = None) -> None:
-        super().__init__(allow_none=True, error_messages={"invalid": self.code})
-        self.definition = definition
-        self.choices = choices or []
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        if value in ("", []):
-            return value
-        self.check(value)
-        return value
-
-    def fail(self, code: str | None = None) -> ValidationError:
-        return ValidationError(code or self.code)
-
-    def check(self, value: Any) -> None:
-        raise NotImplementedError
-
-
-class TextAnswer(_Answer):
-    code = "text_type"
-
-    def check(self, value: Any) -> None:
-        if not isinstance(value, str):
-            raise self.fail()
-        limit = self.definition.get("max_length", DEFAULT_MAX_TEXT)
-        if len(value) > limit:
-            raise self.fail(f"text_too_long:{limit}")
-
-
-class IntegerAnswer(_Answer):
-    code = "integer_type"
-
-    def check(self, value: Any) -> None:
-        # JSON from a phone cannot tell 5 from 5.0, so an integral float is an integer.
-        if not _is_number(value) or value != int(value) or abs(value) > MAX_SAFE_INTEGER:
-            raise self.fail()
-
-
-class DecimalAnswer(_Answer):
-    code = "decimal_type"
-
-    def check(self, value: Any) -> None:
-        if not _is_number(value):
-            raise self.fail()
-
-
-class DateAnswer(_Answer):
-    code = "date_type"
-
-    def check(self, value: Any) -> None:
-        if not (isinstance(value, str) and _DATE.match(value) and jsonlogic.parse_date(value)):
-            raise self.fail()
-
-
-class DateTimeAnswer(_Answer):
-    code = "datetime_type"
-
-    def check(self, value: Any) -> None:
-        if not (isinstance(value, str) and _DATETIME.match(value)):
-            raise self.fail()
-        try:
-            _dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise self.fail() from None
-
-
-class SelectOneAnswer(_Answer):
-    code = "choice_type"
-
-    def check(self, value: Any) -> None:
-        if not isinstance(value, str):
-            raise self.fail()
-        if value not in self.choices:
-            raise ValidationError(f"not_a_choice:{value[:100]}")
-
-
-class SelectMultipleAnswer(_Answer):
-    code = "multiple_type"
-
-    def check(self, value: Any) -> None:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail()
-        if len(set(value)) != len(value):
-            raise self.fail("duplicate_choice")
-        for item in value:
-            if item not in self.choices:
-                raise ValidationError(f"not_a_choice:{item[:100]}")
-
-
-class PhotoAnswer(_Answer):
-    code = "photo_type"
-
-    def check(self, value: Any) -> None:
-        if not isinstance(value, list) or not all(
-            isinstance(v, str) and _PHOTO_ID.match(v) for v in value
-        ) or len(set(value)) != len(value):
-            raise self.fail()
-        high = self.definition.get("max_count", DEFAULT_MAX_PHOTOS)
-        low = self.definition.get("min_count", 0)
-        if len(value) > high:
-            raise self.fail(f"too_many_photos:{high}")
-        if len(value) < low:
-            raise self.fail(f"too_few_photos:{low}")
-
-
-class GeopointAnswer(_Answer):
-    code = "geopoint_type"
-
-    def check(self, value: Any) -> None:
-        if not isinstance(value, dict) or set(value) - {"lat", "lon", "accuracy"}:
-            raise self.fail()
-        lat, lon, accuracy = value.get("lat"), value.get("lon"), value.get("accuracy")
-        if not (_is_number(lat) and -90 <= lat <= 90 and _is_number(lon) and -180 <= lon <= 180):
-            raise self.fail()
-        if accuracy is not None and not (_is_number(accuracy) and accuracy >= 0):
-            raise self.fail()
-
-
-class PhoneAnswer(_Answer):
-    code = "phone_type"
-
-    def check(self, value: Any) -> None:
-        if not jsonlogic.is_vn_mobile(value):
-            raise self.fail()
-
-
-class CalculatedAnswer(_Answer):
-    """Computed by the server; whatever the phone stored is replaced."""
-
-    def check(self, value: Any) -> None:
-        return None
-
-
-_ANSWER_CLASSES: dict[str, type[_Answer]] = {
-    "text": TextAnswer,
-    "integer": IntegerAnswer,
-    "decimal": DecimalAnswer,
-    "date": DateAnswer,
-    "datetime": DateTimeAnswer,
-    "select_one": SelectOneAnswer,
-    "select_multiple": SelectMultipleAnswer,
-    "photo": PhotoAnswer,
-    "geopoint": GeopointAnswer,
-    "phone": PhoneAnswer,
-    "calculate": CalculatedAnswer,
-}
-
-
-def repeat_limit(item: dict) -> int:
-    return min(item.get("max_rows", MAX_ROWS), MAX_ROWS)
-
-
-class RepeatAnswer(fields.List):
-    """A repeat's rows; past the row limit the rows are not examined one by one.
-
-    The limit itself is reported once by the resolution (too_many_rows), so a
-    10,000-row repeat costs one error, not 10,000.
-    """
-
-    def __init__(self, inner: fields.Field, limit: int, **kwargs: Any) -> None:
-        super().__init__(inner, **kwargs)
-        self.limit = limit
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        if isinstance(value, list) and len(value) > self.limit:
-            return value
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
-class RowId(fields.Field):
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        if not (isinstance(value, str) and _UUID.match(value)):
-            raise ValidationError("row_id")
-        return value
-
-
-def _schema_class(defn: dict, items: list, is_row: bool) -> type[Schema]:
-    """A marshmallow Schema class for one level of answers (top level or a repeat row)."""
-    declared: dict[str, fields.Field] = {}
-    for item in _flatten(items):
-        kind = item["type"]
-        if kind == "repeat":
-            row_schema = _schema_class(defn, item["fields"], is_row=True)
-            declared[item["name"]] = RepeatAnswer(
-                fields.Nested(row_schema, unknown=RAISE),
-                limit=repeat_limit(item),
-                allow_none=True,
-                error_messages={"invalid": "repeat_type"},
-            )
-        else:
-            values = [c["value"] for c in defn["choices"].get(item.get("choices"), [])]
-            declared[item["name"]] = _ANSWER_CLASSES[kind](item, values)
-    if is_row:
-        declared[ROW_ID] = RowId(required=True, error_messages={"required": "row_id"})
-    schema = Schema.from_dict(declared, name="RowAnswers" if is_row else "Answers")
-
-    class Level(schema):  # type: ignore[misc, valid-type]
-        class Meta:
-            unknown = RAISE
-
-        error_messages = {"unknown": "unknown_field", "type": "row_type"}
-
-    return Level
-
-
-def _flatten(items: list) -> list[dict]:
-    """The answer-holding fields of one level: groups opened, repeats kept whole."""
-    out = []
-    for item in items:
-        if item["type"] == "group":
-            out += _flatten(item["fields"])
-        elif item["type"] in ANSWER_TYPES:
-            out.append(item)
-    return out
-
 
 # ---------------------------------------------------------------- compiled forms
 
@@ -356,25 +56,34 @@ class CompiledForm:
     defn: dict
     problems: list
     schema: Schema | None = None
-    choices: dict = field(default_factory=dict)
 
 
-_compiled: dict[int, CompiledForm] = {}
+_compiled: dict[str, CompiledForm] = {}
+_CACHE_SIZE = 64
 
 
 def compile_form(defn: dict) -> CompiledForm:
-    """Check and compile a definition; cached, since published versions never change."""
-    cached = _compiled.get(id(defn))
-    if cached is not None and cached.defn is defn:
+    """Check and compile a definition, cached by content.
+
+    Keyed by the definition's canonical JSON rather than the object, since
+    callers load the same version afresh for every survey (and a dict could
+    change after being compiled); dumping a form costs about 0.1 ms.
+    """
+    try:
+        key: str | None = json.dumps(defn, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        key = None  # not JSON at all: check_definition will say why
+    cached = _compiled.get(key) if key is not None else None
+    if cached is not None:
         return cached
     problems = check_definition(defn)
     compiled = CompiledForm(defn, problems)
     if not problems:
-        compiled.schema = _schema_class(defn, defn["fields"], is_row=False)()
-        compiled.choices = defn["choices"]
-    if len(_compiled) >= 64:
-        _compiled.clear()
-    _compiled[id(defn)] = compiled
+        compiled.schema = answer_schema(defn)
+    if key is not None:
+        if len(_compiled) >= _CACHE_SIZE:
+            _compiled.pop(next(iter(_compiled)))
+        _compiled[key] = compiled
     return compiled
 
 
@@ -402,6 +111,13 @@ def run_rule(rule: Any, data: dict, path: str, key: str, errors: list[FieldError
         errors.append(field_error(path, "rule_error", rule=key, vi="dữ liệu lồng quá sâu.",
                                   en="the data is nested too deeply."))
     return None
+
+
+def _storable(value: Any) -> Any:
+    """NaN and infinities have no JSON form: a calculation giving one stores null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _empty(value: Any) -> bool:
@@ -440,7 +156,7 @@ class _Resolver:
                     data.pop(name, None)
                 continue
             if kind == "calculate":
-                values[name] = self.rule(item["calculation"], data, path, "calculation")
+                values[name] = _storable(self.rule(item["calculation"], data, path, "calculation"))
                 data[name] = values[name]
             elif kind == "repeat":
                 self.repeat(item, values, data, path)
@@ -455,12 +171,12 @@ class _Resolver:
                 path, "too_many_rows", count=count, max=high
             )
             return
+        if not rows:
+            return  # unanswered: only `required` can demand rows, as on the phone
         if count < item.get("min_rows", 0):
             self.result.row_problems[path] = field_error(
                 path, "too_few_rows", min=item.get("min_rows", 0)
             )
-        if not rows:
-            return
         resolved = []
         for index, row in enumerate(rows):
             if not isinstance(row, dict):
@@ -540,29 +256,8 @@ def _type_errors(compiled: CompiledForm, answers: dict) -> list[FieldError]:
     try:
         compiled.schema.load(answers, unknown=RAISE)
     except ValidationError as error:
-        return list(_convert(error.messages, ""))
+        return convert_errors(error.messages, "")
     return []
-
-
-def _convert(messages: Any, prefix: str) -> list[FieldError]:
-    """marshmallow's nested error dict -> FieldErrors with answer paths."""
-    out: list[FieldError] = []
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            if key == "_schema":
-                out += _convert(value, prefix.rstrip(".") or "$")
-            elif isinstance(key, int):
-                out += _convert(value, f"{prefix.rstrip('.')}[{key}].")
-            else:
-                out += _convert(value, f"{prefix}{key}.")
-        return out
-    path = prefix.rstrip(".") or "$"
-    for message in messages if isinstance(messages, list) else [messages]:
-        code, _, value = str(message).partition(":")
-        if code not in MESSAGES:
-            code = "unknown_field" if "Unknown field" in str(message) else "row_type"
-        out.append(field_error(path, code, value=value))
-    return out
 
 
 def _rule_errors(defn: dict, resolution: Resolution, bad: set[str]) -> list[FieldError]:
@@ -581,7 +276,7 @@ class _RuleChecker:
         return run_rule(rule, data, path, key, self.errors)
 
     def level(self, items: list, values: dict, data: dict, prefix: str) -> None:
-        for item in _flatten(items):
+        for item in flatten(items):
             path = f"{prefix}{item['name']}"
             if not self.resolution.relevant.get(path, False) or path in self.bad:
                 continue

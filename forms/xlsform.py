@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from xml.etree import ElementTree
 
 import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
@@ -112,7 +114,7 @@ class _Importer:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
-        self.origin: dict[str, str] = {}  # JSON path -> sheet:row
+        self.origin: dict[str, tuple[str, int, str | None]] = {}  # JSON path -> sheet, row
         self.default_language = "vi"
 
     def fail(self, sheet: str, row: int, column: str | None, code: str, vi: str, en: str) -> None:
@@ -180,12 +182,12 @@ class _Importer:
                           f"thiếu '{column}'.", f"'{column}' is missing.")
                 continue
             out[key] = _cell_text(value)
-            self.origin[f"$.{key}"] = _where(sheet.name, number, column)
+            self.origin[f"$.{key}"] = (sheet.name, number, column)
         out["title"] = self.texts(sheet, number, row, "form_title", True)
         description = self.texts(sheet, number, row, "description", False)
         if description:
             out["description"] = description
-        self.origin["$.title"] = _where(sheet.name, number, "form_title")
+        self.origin["$.title"] = (sheet.name, number, "form_title")
         return out
 
     # ---------------------------------------------------------- choices
@@ -209,8 +211,8 @@ class _Importer:
                 if base not in ("list_name", "name", "label") and "::" not in column:
                     choice[column] = cell if isinstance(cell, int | float | bool) else str(cell)
             items = lists.setdefault(_cell_text(list_name), [])
-            self.origin[f"$.choices.{_cell_text(list_name)}[{len(items)}]"] = _where(
-                sheet.name, number)
+            self.origin[f"$.choices.{_cell_text(list_name)}[{len(items)}]"] = (
+                sheet.name, number, None)
             items.append(choice)
         return lists
 
@@ -222,6 +224,7 @@ class _Importer:
                       "there is no 'survey' sheet.")
             return []
         self.check_columns(sheet, _SURVEY_COLUMNS)
+        self.origin["$.fields"] = (sheet.name, 1, None)
         top: list = []
         stack: list[tuple[str, list, int, str]] = [("form", top, 1, "$.fields")]
         self.pending: list[tuple[dict, dict, int, str]] = []
@@ -247,7 +250,7 @@ class _Importer:
             built = self.field(sheet, number, row, parts, path)
             if built is None:
                 continue
-            self.origin[path] = _where(sheet.name, number)
+            self.origin[path] = (sheet.name, number, None)
             items.append(built)
             if built["type"] in ("group", "repeat"):
                 built["fields"] = []
@@ -353,8 +356,8 @@ class _Importer:
             path = path[:cut] if cut > 0 else ""
         if not path:
             return problem
-        place = self.origin[path]
-        return Problem(place, problem.code, f"{place}: {problem.vi}", f"{place}: {problem.en}")
+        sheet, row, column = self.origin[path]
+        return _problem(sheet, row, column, problem.code, problem.vi, problem.en)
 
 
 def _cell_text(value: Any) -> str:
@@ -399,7 +402,8 @@ def import_xlsform(source: str | Path | IO[bytes]) -> ImportResult:
     importer = _Importer()
     try:
         workbook = openpyxl.load_workbook(source, read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as error:
+    except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError,
+            TypeError, ElementTree.ParseError) as error:
         problem = Problem("workbook", "not_xlsx", f"Không đọc được tệp Excel: {error}",
                           f"Cannot read the Excel file: {error}")
         return ImportResult(None, [problem])

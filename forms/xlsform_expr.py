@@ -4,8 +4,9 @@ XLSForm authors write rules in ODK's XPath subset: `${age} >= 15 and
 selected(${software}, 'cloud_storage')`. `to_logic` parses that subset into
 the JSON Logic our forms use; `to_xlsform` writes a rule back, and falls
 back to the rule's JSON text whenever the written expression would not read
-back as exactly the same rule (a cell that starts with `{` is taken as JSON
-Logic by `to_logic`, so nothing is lost either way).
+back as exactly the same rule (a cell that starts with `{` or `[` is taken
+as JSON Logic by `to_logic`, one that starts with `json:` as a JSON value, so
+nothing is lost either way).
 
 Supported: `${name}`, `.` (the field itself), numbers, 'strings', `and or not()
 = != < <= > >= + - * div mod`, parentheses, `if() selected() count-selected()
@@ -21,6 +22,8 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from forms.model import same_json
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -244,17 +247,24 @@ def _is_var(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"var"} and isinstance(value["var"], str)
 
 
+JSON_PREFIX = "json:"
+
+
 def to_logic(text: Any, context: Context) -> Any:
-    """An XLSForm expression (or a JSON Logic text starting with '{') as JSON Logic."""
-    if isinstance(text, bool):
-        return text
-    if isinstance(text, (int, float)):
+    """An XLSForm expression as JSON Logic.
+
+    A cell starting with `{` or `[` is JSON Logic written as JSON, and one
+    starting with `json:` any JSON value (how the exporter writes a value
+    such as `null` that no expression can say).
+    """
+    if isinstance(text, bool | int | float):
         return text
     text = str(text).strip()
-    if text.startswith("{"):
+    raw = text.removeprefix(JSON_PREFIX) if text.startswith(JSON_PREFIX) else None
+    if raw is not None or text.startswith(("{", "[")):
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
+            return json.loads(text if raw is None else raw)
+        except (json.JSONDecodeError, RecursionError) as error:
             raise _syntax(text, f"JSON: {error}") from None
     return _Parser(text, context).parse()
 
@@ -325,19 +335,9 @@ def to_xlsform(rule: Any, context: Context) -> str | bool | int | float:
     """A rule as XLSForm would write it, or as JSON text when no expression reads back exactly."""
     try:
         text, _ = _write(rule, context)
-        if to_logic(text, context) == rule and _same_types(to_logic(text, context), rule):
+        if same_json(to_logic(text, context), rule):
             return text
     except (_CannotWrite, ExpressionError, RecursionError):
         pass
-    return json.dumps(rule, ensure_ascii=False)
-
-
-def _same_types(a: Any, b: Any) -> bool:
-    """Equality that tells 1 from 1.0 and True from 1, as JSON does."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_same_types(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same_types(a[k], b[k]) for k in a)
-    return a == b
+    written = json.dumps(rule, ensure_ascii=False)
+    return written if isinstance(rule, dict | list) else JSON_PREFIX + written

@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from media.measures import HASH_BITS, reuse_distance
+from media.measures import HASH_BITS, reuse_distances
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -54,8 +54,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The photo is too dark (brightness {brightness}/255).",
     ),
     "photo.blurry": (
-        "Ảnh bị mờ, không rõ nét (độ nét {sharpness}).",
-        "The photo is blurry (sharpness {sharpness}).",
+        "Ảnh bị mờ hoặc gần như không có chi tiết (độ nét {sharpness}).",
+        "The photo is blurry or shows almost no detail (sharpness {sharpness}).",
     ),
     "photo.no_exif": (
         "Ảnh không có thông tin EXIF dùng được (thời gian, vị trí chụp). Nhiều ứng dụng tự xoá "
@@ -92,9 +92,12 @@ class FlagThresholds:
     max_age: timedelta = timedelta(hours=48)
     max_distance_m: float = 300.0
     dark_below: float = 40.0
-    blurry_below: float = 60.0
+    blurry_below: float = 25.0
     local_offset: timezone = timezone(timedelta(hours=7))
     max_matches: int = 5
+
+
+DEFAULT_THRESHOLDS = FlagThresholds()  # frozen, so one shared default is safe
 
 
 def photo_flags(
@@ -102,7 +105,7 @@ def photo_flags(
     visit: dict,
     others: list[dict],
     *,
-    thresholds: FlagThresholds = FlagThresholds(),  # noqa: B008
+    thresholds: FlagThresholds = DEFAULT_THRESHOLDS,
 ) -> list[Flag]:
     """Every flag this photo deserves, in a stable order."""
     checks = (_reused, _taken_before, _far_away, _too_dark, _blurry, _no_exif)
@@ -130,30 +133,24 @@ def _flag(code: str, detail: dict, severity: str = "warning") -> Flag:
 
 
 def _reused(photo, visit, others, limits: FlagThresholds) -> Flag | None:
-    mine = photo.get("phash")
-    mine_crops = _hashes(photo.get("crop_hashes"), mine)
-    sha = photo.get("sha256")
-    matches = []
+    mine, sha = photo.get("phash"), photo.get("sha256")
+    matches, candidates = [], []
     for other in others:
         if other.get("survey_id") == visit.get("survey_id"):
             continue
-        theirs = other.get("phash")
         if sha and other.get("sha256") == sha:
-            distance = 0
-        elif _is_hash(mine) and _is_hash(theirs) and len(mine) == len(theirs):
-            distance = reuse_distance(
-                mine, mine_crops, theirs, _hashes(other.get("crop_hashes"), theirs)
-            )
-        else:
-            continue
-        if distance <= limits.reuse_bits:
-            matches.append(
-                {
-                    "survey_id": other.get("survey_id"),
-                    "photo_id": other.get("photo_id"),
-                    "distance": distance,
-                }
-            )
+            matches.append(_match(other, 0))
+        elif isinstance(other.get("phash"), str):
+            candidates.append(other)
+    if isinstance(mine, str) and candidates:
+        distances = reuse_distances(
+            mine,
+            photo.get("crop_hashes"),
+            [(other["phash"], other.get("crop_hashes")) for other in candidates],
+        )
+        for other, distance in zip(candidates, distances, strict=True):
+            if distance is not None and distance <= limits.reuse_bits:
+                matches.append(_match(other, distance))
     if not matches:
         return None
     matches.sort(key=lambda m: (m["distance"], str(m["survey_id"])))
@@ -163,10 +160,18 @@ def _reused(photo, visit, others, limits: FlagThresholds) -> Flag | None:
         {
             "count": len(surveys),
             "distance": matches[0]["distance"],
-            "bits": len(mine) * 4 if _is_hash(mine) else HASH_BITS,
+            "bits": HASH_BITS,
             "matches": matches[: limits.max_matches],
         },
     )
+
+
+def _match(other: dict, distance: int) -> dict:
+    return {
+        "survey_id": other.get("survey_id"),
+        "photo_id": other.get("photo_id"),
+        "distance": distance,
+    }
 
 
 def _taken_before(photo, visit, others, limits: FlagThresholds) -> Flag | None:
@@ -220,6 +225,8 @@ def _blurry(photo, visit, others, limits: FlagThresholds) -> Flag | None:
     value = _number(photo.get("sharpness"))
     if value is None or value >= limits.blurry_below:
         return None
+    if _too_dark(photo, visit, others, limits) is not None:
+        return None  # darkness hides detail too; one reason is enough
     return _flag("photo.blurry", {"sharpness": round(value), "limit": limits.blurry_below})
 
 
@@ -239,17 +246,6 @@ def _no_exif(photo, visit, others, limits: FlagThresholds) -> Flag | None:
 def _exif(photo: dict) -> dict:
     exif = photo.get("exif")
     return exif if isinstance(exif, dict) else {}
-
-
-def _hashes(values: object, like: object) -> list[str]:
-    """The crop hashes that can be compared with `like` (same length, hex)."""
-    if not isinstance(values, list | tuple) or not _is_hash(like):
-        return []
-    return [v for v in values if _is_hash(v) and len(v) == len(like)]
-
-
-def _is_hash(value: object) -> bool:
-    return isinstance(value, str) and bool(value) and all(c in "0123456789abcdef" for c in value)
 
 
 def _number(value: object) -> float | None:

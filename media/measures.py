@@ -10,9 +10,10 @@ bits, as close as a cropped copy of one photo; at 12×12 the copies stay within
 
 A whole-frame hash survives re-encoding and resizing but not cropping, so each
 photo also gets `crop_hashes`, the hashes of 39 fixed sub-frames (85–95 % of
-the frame at nine anchors, and one-sided cuts of 4, 8 and 15 %). A cropped copy's
-whole frame lands near one of the original's sub-frames, or the other way
-round; `reuse_distance` takes the best of those comparisons.
+the frame at nine anchors, and one-sided cuts of 4, 8 and 15 %) written one
+after the other as one hex string. A cropped copy's whole frame lands near
+one of the original's sub-frames, or the other way round; `reuse_distances`
+takes the best of those comparisons, for many stored photos at once.
 
 NumPy does the arithmetic: each sub-frame's resampling to 32×32 (exact area
 averaging) and its DCT fold into two fixed 12×128 matrices, so all 36 hashes
@@ -31,6 +32,7 @@ from PIL import Image, ImageFilter, ImageStat
 HASH_SIDE = 32
 HASH_BITS_SIDE = 12
 HASH_BITS = HASH_BITS_SIDE * HASH_BITS_SIDE
+HASH_BYTES = HASH_BITS // 8
 BASE_SIDE = 128
 SHARPNESS_SIDE = 640
 
@@ -81,32 +83,75 @@ _COLS = np.stack([_DCT @ _area_matrix(x0, x1) for x0, _, x1, _ in _FRAMES])
 _LAPLACIAN = ImageFilter.Kernel((3, 3), [0, 1, 0, 1, -4, 1, 0, 1, 0], scale=1, offset=128)
 
 
-def perceptual_hashes(grey: Image.Image) -> tuple[str, tuple[str, ...]]:
-    """The whole frame's hash and the hashes of the sub-frames in CROP_BOXES."""
+def perceptual_hashes(grey: Image.Image) -> tuple[str, str]:
+    """The whole frame's hash, and the sub-frames' hashes (CROP_BOXES order) joined."""
     base = grey.convert("L").resize((BASE_SIDE, BASE_SIDE), Image.Resampling.LANCZOS)
     pixels = np.asarray(base, dtype=np.float64)
     lows = (_ROWS @ pixels @ _COLS.transpose(0, 2, 1)).reshape(len(_FRAMES), -1)
     bits = np.packbits(lows > np.median(lows, axis=1, keepdims=True), axis=1)
-    hashes = [row.tobytes().hex() for row in bits]
-    return hashes[0], tuple(hashes[1:])
+    return bits[0].tobytes().hex(), bits[1:].tobytes().hex()
 
 
-def hamming(a: str, b: str) -> int:
-    """Number of differing bits between two hex hashes of equal length."""
-    if len(a) != len(b):
-        raise ValueError("hashes of different lengths")
-    return (int(a, 16) ^ int(b, 16)).bit_count()
+def reuse_distances(
+    phash: str, crop_hashes: str | None, others: Sequence[tuple[str, str | None]]
+) -> list[int | None]:
+    """Bits between one photo and each of `others` at the best alignment.
+
+    Each photo is (whole-frame hash, joined crop hashes or None) in hex. The
+    best alignment is the least of: whole against whole, this whole frame
+    against each of the other's sub-frames, and each of this photo's
+    sub-frames against the other's whole frame. A photo whose whole-frame
+    hash is malformed gets None; malformed crop hashes count as absent.
+    """
+    count = len(CROP_BOXES)
+    mine = _parse([phash], 1)
+    if mine is None or not others:
+        return [None] * len(others)
+    mine_crops = _parse([crop_hashes], count)
+    if mine_crops is None:
+        mine_crops = np.repeat(mine, count, axis=1)
+    whole = _parse([full for full, _ in others], 1)
+    if whole is None:  # rare: some are malformed, so set those aside one by one
+        kept = [i for i, (full, _) in enumerate(others) if _parse([full], 1) is not None]
+        result: list[int | None] = [None] * len(others)
+        distances = reuse_distances(phash, crop_hashes, [others[i] for i in kept])
+        for i, distance in zip(kept, distances, strict=True):
+            result[i] = distance
+        return result
+    crops = [theirs or full * count for full, theirs in others]
+    their_crops = _parse(crops, count)
+    if their_crops is None:
+        crops = [
+            crop if _parse([crop], count) is not None else full * count
+            for crop, (full, _) in zip(crops, others, strict=True)
+        ]
+        their_crops = _parse(crops, count)
+    apart = np.concatenate(
+        [_bits_apart(whole, mine), _bits_apart(their_crops, mine), _bits_apart(whole, mine_crops)],
+        axis=1,
+    )
+    return apart.min(axis=1).tolist()
 
 
-def reuse_distance(a_hash: str, a_crops: Sequence[str], b_hash: str, b_crops: Sequence[str]) -> int:
-    """Bits apart, at the best alignment: whole frames, or either one a crop of the other."""
-    a, b = int(a_hash, 16), int(b_hash, 16)
-    best = (a ^ b).bit_count()
-    for crop in b_crops:
-        best = min(best, (a ^ int(crop, 16)).bit_count())
-    for crop in a_crops:
-        best = min(best, (b ^ int(crop, 16)).bit_count())
-    return best
+def _parse(hexes: list, count: int) -> np.ndarray | None:
+    """Hex hashes as an array of 16-bit words, shape (len, count, words); None if malformed.
+
+    Words rather than bytes: half the elements for NumPy, the same bits.
+    """
+    size = 2 * HASH_BYTES * count
+    if not all(isinstance(h, str) and len(h) == size for h in hexes):
+        return None
+    try:
+        raw = bytes.fromhex("".join(hexes))
+    except ValueError:
+        return None
+    if len(raw) != HASH_BYTES * count * len(hexes):
+        return None  # fromhex skips whitespace: a spaced string is not a hash
+    return np.frombuffer(raw, np.uint16).reshape(len(hexes), count, HASH_BYTES // 2)
+
+
+def _bits_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.bitwise_count(np.bitwise_xor(a, b)).sum(axis=-1, dtype=np.int32)
 
 
 def brightness(grey: Image.Image) -> float:
@@ -118,9 +163,14 @@ def sharpness(grey: Image.Image) -> float:
     """Variance of the Laplacian; give it the picture at SHARPNESS_SIDE.
 
     Blur removes the fine detail the Laplacian responds to, so a low variance
-    means a blurry (or featureless) photo. Measured at one scale (longest side
+    means a blurry (or featureless) photo. The response is offset by 128 and
+    clipped to 0..255, which only caps very sharp photos. Measured at one scale (longest side
     640 px) so that the same scene scores the same whatever the camera's
     resolution.
     """
-    edges = grey.filter(_LAPLACIAN)
+    width, height = grey.size
+    if width < 3 or height < 3:
+        return 0.0
+    # Pillow leaves the outermost pixels unfiltered: they are not edges.
+    edges = grey.filter(_LAPLACIAN).crop((1, 1, width - 1, height - 1))
     return round(ImageStat.Stat(edges).var[0], 1)

@@ -94,7 +94,7 @@ class ProcessedPhoto:
     preview: bytes = field(repr=False)
     thumbnail: bytes = field(repr=False)
     phash: str
-    crop_hashes: tuple[str, ...]
+    crop_hashes: str
     brightness: float
     sharpness: float
     preview_size: tuple[int, int]
@@ -109,7 +109,7 @@ class ProcessedPhoto:
             "height": self.height,
             "exif": dict(self.exif),
             "phash": self.phash,
-            "crop_hashes": list(self.crop_hashes),
+            "crop_hashes": self.crop_hashes,
             "brightness": self.brightness,
             "sharpness": self.sharpness,
             "preview_size": list(self.preview_size),
@@ -117,7 +117,10 @@ class ProcessedPhoto:
         }
 
 
-def process_photo(data: bytes, *, limits: Limits = Limits()) -> ProcessedPhoto:  # noqa: B008
+DEFAULT_LIMITS = Limits()  # frozen, so one shared default is safe
+
+
+def process_photo(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> ProcessedPhoto:
     """Check, describe and derive one photo, or raise PhotoRejected."""
     fmt, image = _checked_image(data, limits)
     width, height = image.size

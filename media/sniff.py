@@ -43,6 +43,11 @@ _FTYP_BRANDS = {
     b"msf1": "HEIF",
     b"avif": "AVIF",
     b"avis": "AVIF",
+    b"isom": "MP4/MOV video",
+    b"mp41": "MP4/MOV video",
+    b"mp42": "MP4/MOV video",
+    b"qt  ": "MP4/MOV video",
+    b"3gp4": "MP4/MOV video",
 }
 
 # Markup a browser or PHP would act on. Each pattern is six or more fixed bytes

@@ -49,6 +49,20 @@ class PhotoStore(Protocol):
         """Whether something is stored under a key; InvalidKey if malformed."""
 
 
+def put_photo(store: PhotoStore, original: bytes, preview: bytes, thumbnail: bytes) -> str:
+    """Store an original and its two derivatives; return the original's SHA-256.
+
+    Derivatives first, original last: a reader that finds the original (the
+    sign that a photo is stored) finds its derivatives too, and re-running
+    after a crash, or after `sotay media reprocess`, simply replaces them.
+    """
+    sha = hashlib.sha256(original).hexdigest()
+    store.put_derivative(sha, "preview", preview)
+    store.put_derivative(sha, "thumbnail", thumbnail)
+    store.put(original)
+    return sha
+
+
 def parse_key(key: object) -> tuple[str, str | None]:
     """Split a key into (sha256, derivative or None); InvalidKey if it is not one."""
     if not isinstance(key, str):

@@ -29,11 +29,13 @@ from server.actions.auth import CLI_ACTOR
 from server.actions.exports import totals_csv
 from server.actions.forms import publish
 from server.actions.indicators import household_indicators
+from server.actions.media_admin import reprocess_photos
 from server.actions.users import create_user, deactivate_user
 from server.config import build_config, instance_path
 from server.errors import Problem
 from server.ingest_store import SqlIngestStore
 from server.models import db
+from server.queries.submissions import all_photo_ids
 from server.queries.users import get_user_by_name
 from sync import embedded
 from sync.ingest import follow
@@ -95,7 +97,7 @@ def worker_command() -> None:
     feedback.start()
     click.echo("ingest worker: following volunteer databases")
     follow(services.couch(), SqlIngestStore(), services.photo_store(), limits, stop,
-           app.config["INGEST_POLL_SECONDS"])
+           app.config["INGEST_POLL_SECONDS"], app.config.get("INGEST_SWEEP_SECONDS", 300))
     feedback.join(5)
 
 
@@ -171,6 +173,29 @@ def forms_publish(file: Path) -> None:
     new = _commit_or_fail(publish, CLI_ACTOR, definition)
     click.echo(f"{definition['id']} {definition['version']}: "
                + ("đã phát hành / published" if new else "đã có, không đổi / already published"))
+
+
+@click.group("media")
+def media_group() -> None:
+    """Photo store maintenance."""
+
+
+@media_group.command("reprocess")
+@with_appcontext
+def media_reprocess() -> None:
+    """Re-derive previews, thumbnails, facts and flags from the stored originals."""
+    limits = Limits(max_bytes=current_app.config["PHOTO_MAX_BYTES"])
+    total = len(all_photo_ids())
+    problems = 0
+    with click.progressbar(length=total, label="ảnh / photos") as bar:
+        for photo_id, problem_text in reprocess_photos(CLI_ACTOR, limits):
+            db.session.commit()
+            if problem_text:
+                problems += 1
+                click.echo(f"\nảnh / photo {photo_id}: {problem_text}", err=True)
+            bar.update(1)
+    db.session.commit()
+    click.echo(f"{total - problems}/{total} ảnh đã xử lý lại / photos reprocessed")
 
 
 @click.group("export")
@@ -251,7 +276,8 @@ def register_commands(app: Flask) -> None:
     from forms.commands import forms_cli
 
     forms_cli.add_command(forms_publish)
-    for command in (init_command, worker_command, serve_command, users_group, export_group):
+    for command in (init_command, worker_command, serve_command, users_group, media_group,
+                    export_group):
         app.cli.add_command(command)
     app.cli.add_command(forms_cli, "forms")
 

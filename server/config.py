@@ -57,6 +57,17 @@ def build_config(folder: Path | None = None) -> dict[str, Any]:
         "PHOTO_MAX_BYTES": int(os.environ.get("SOTAY_PHOTO_MAX_BYTES", 15 * 1024 * 1024)),
         "SESSION_HOURS": int(os.environ.get("SOTAY_SESSION_HOURS", 24 * 14)),
         "INGEST_POLL_SECONDS": float(os.environ.get("SOTAY_INGEST_POLL_SECONDS", 1.0)),
+        "INGEST_SWEEP_SECONDS": float(os.environ.get("SOTAY_INGEST_SWEEP_SECONDS", 300)),
+        "PHASES": parse_phases(os.environ.get("SOTAY_PHASES", "")),
         "NODE_MODULES": os.environ.get("SOTAY_NODE_MODULES", str(Path("node_modules").resolve())),
         "INSTANCE": str(folder),
     }
+
+
+def parse_phases(text: str) -> list[tuple[str, str]]:
+    """`SOTAY_PHASES="1:2025-05-14,2:2027-07-01"` → [(name, first day)]; the ward sets them."""
+    phases = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, first_day = item.partition(":")
+        phases.append((name.strip(), first_day.strip()))
+    return phases

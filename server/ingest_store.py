@@ -8,16 +8,21 @@ left to do.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
+from server.actions.duplicates import detect_duplicates
 from server.actions.photos import refresh_flags
-from server.models import db
+from server.models import db, utcnow
 from server.queries import ingest as q
 from server.queries.audit import audit
 from server.queries.forms import get_form_version
+from server.queries.submissions import get_submission_by_doc
 from server.queries.users import active_volunteer_dbs
 from sync.conflicts import MergeNeeded, PendingMerge
 from sync.ingest import Outcome, PhotoReceived, Quarantined, SurveyRevision
+
+MARK_OVERLAP = timedelta(seconds=3)
 
 
 class SqlIngestStore:
@@ -48,17 +53,34 @@ class SqlIngestStore:
             db.session.flush()
             for survey_id in sorted(touched):
                 refresh_flags(couch_db, survey_id)
+            for outcome in outcomes:
+                if isinstance(outcome, SurveyRevision) and outcome.doc["status"] == "final":
+                    current = get_submission_by_doc(couch_db, outcome.doc["_id"])
+                    if current is not None and current.rev == outcome.doc["_rev"]:
+                        detect_duplicates(current)
             q.save_checkpoint(couch_db, last_seq)
             db.session.commit()
         except BaseException:
             db.session.rollback()
             raise
 
+    def touched_since(self, marker: datetime | None) -> tuple[list[str], datetime]:
+        # Clocks of web and worker processes differ a little, and a mark may be
+        # committed just after it was read: look back a little further.
+        now = utcnow()
+        dbs = q.touched_since(marker, MARK_OVERLAP)
+        db.session.commit()
+        return dbs, now
+
     def revision_body(self, couch_db: str, doc_id: str, rev: str) -> dict | None:
         return q.revision_body(couch_db, doc_id, rev)
 
     def known_revisions(self, couch_db: str, doc_id: str) -> set[str]:
         return q.known_revisions(couch_db, doc_id)
+
+    def merge_ancestry(self, couch_db: str, doc_id: str) -> dict[str, set[str]]:
+        return {row.merged_rev: set(row.merged_from)
+                for row in q.written_merges(couch_db, doc_id)}
 
     def pending_merges(self) -> list[PendingMerge]:
         return [PendingMerge(row.id, row.couch_db, row.doc_id, tuple(row.leaf_revs.split(",")),

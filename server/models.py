@@ -177,6 +177,33 @@ class Merge(db.Model):
     losing_revs: Mapped[list] = mapped_column(JSON)
     merged: Mapped[dict] = mapped_column(JSON)
     record: Mapped[dict] = mapped_column(JSON)
+    merged_from: Mapped[list] = mapped_column(JSON, default=list)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     merged_rev: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DuplicatePair(db.Model):
+    """Two surveys that look like the same household or enterprise, for a reviewer to settle."""
+
+    __tablename__ = "duplicate_pairs"
+    __table_args__ = (UniqueConstraint("doc_id", "other_doc_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    doc_id: Mapped[str] = mapped_column(String(200), index=True)
+    other_doc_id: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list] = mapped_column(JSON)
+    distance_m: Mapped[float | None]
+    state: Mapped[str] = mapped_column(String(16), default="open")
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DbActivity(db.Model):
+    """When a phone last wrote to a database through the gateway: the ingest's hint."""
+
+    __tablename__ = "db_activity"
+
+    couch_db: Mapped[str] = mapped_column(String(200), primary_key=True)
+    touched_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -35,6 +35,7 @@ class MergeNeeded:
     winner_rev: str
     losing_revs: tuple[str, ...]
     record: dict
+    merged_from: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class MergeStore(Protocol):
 
     def known_revisions(self, couch_db: str, doc_id: str) -> set[str]: ...
 
+    def merge_ancestry(self, couch_db: str, doc_id: str) -> dict[str, set[str]]:
+        """Each merge revision written for this document → every revision it merged."""
+        ...
+
     def pending_merges(self) -> list[PendingMerge]: ...
 
     def finish_merge(self, key: Any, state: str, merged_rev: str | None) -> None: ...
@@ -68,12 +73,13 @@ def plan_merge(couch: Couch, store: MergeStore, couch_db: str,
     doc_id = leaves[0]["_id"]
     histories = [history_from_revisions(leaf["_revisions"]) for leaf in leaves]
     known = store.known_revisions(couch_db, doc_id)
-    ancestor_rev = nearest_common_ancestor(histories, known)
+    merged = store.merge_ancestry(couch_db, doc_id)
+    ancestor_rev = nearest_common_ancestor(histories, known, merged)
     ancestor = store.revision_body(couch_db, doc_id, ancestor_rev) if ancestor_rev else None
     if ancestor is None:
         # Not stored here (first sight of this document): CouchDB may still hold
         # the body of the nearest common ancestor if it was not compacted away.
-        nearest = nearest_common_ancestor(histories)
+        nearest = nearest_common_ancestor(histories, merged=merged)
         if nearest is not None:
             ancestor = couch.get(couch_db, doc_id, rev=nearest)
     result = merge_revisions(ancestor, [
@@ -82,7 +88,8 @@ def plan_merge(couch: Couch, store: MergeStore, couch_db: str,
     merged = {key: value for key, value in result.doc.items() if not key.startswith("_")}
     return MergeNeeded(couch_db, doc_id, tuple(sorted(leaf["_rev"] for leaf in leaves)),
                        merged, result.winner_rev, result.losing_revs,
-                       {**result.record(), "ancestor_rev": ancestor_rev})
+                       {**result.record(), "ancestor_rev": ancestor_rev},
+                       tuple(sorted(set().union(*histories))))
 
 
 def write_back_merges(couch: Couch, store: MergeStore) -> int:

@@ -116,10 +116,10 @@ class Couch:
         PouchDB Server has no `_db_updates`; CouchDB 3 has it once the
         `_global_changes` database exists.
         """
-        reply = self._http.get(f"{self.base_url}/_db_updates",
-                               params={"since": since if since is not None else "now",
-                                       "feed": "longpoll", "timeout": timeout_ms},
-                               timeout=self.timeout + timeout_ms / 1000)
+        reply = self._get(f"{self.base_url}/_db_updates",
+                          params={"since": since if since is not None else "now",
+                                  "feed": "longpoll", "timeout": timeout_ms},
+                          timeout=self.timeout + timeout_ms / 1000)
         if reply.status_code in (400, 404, 405, 500, 503):
             return None
         self._raise_for(reply)
@@ -212,15 +212,15 @@ class Couch:
         """The given leaf revisions of a document (all leaves by default), with history."""
         params = {"open_revs": json.dumps(list(revs)) if revs is not None else "all",
                   "revs": "true", "latest": "true"}
-        reply = self._http.get(f"{self.base_url}/{_path(db, doc_id)}", params=params,
-                               headers={"Accept": "application/json"}, timeout=self.timeout)
+        reply = self._get(f"{self.base_url}/{_path(db, doc_id)}", params=params,
+                          headers={"Accept": "application/json"}, timeout=self.timeout)
         self._raise_for(reply)
         return [entry["ok"] for entry in reply.json() if "ok" in entry]
 
     def attachment(self, db: str, doc_id: str, name: str, rev: str | None = None) -> bytes:
         params = {"rev": rev} if rev else {}
-        reply = self._http.get(f"{self.base_url}/{_path(db, doc_id, name)}", params=params,
-                               timeout=self.timeout)
+        reply = self._get(f"{self.base_url}/{_path(db, doc_id, name)}", params=params,
+                          timeout=self.timeout)
         self._raise_for(reply)
         return reply.content
 
@@ -231,8 +231,8 @@ class Couch:
                                   "conflicts": "true"}
         if timeout_ms:
             params.update(feed="longpoll", timeout=timeout_ms)
-        reply = self._http.get(f"{self.base_url}/{_path(db)}/_changes", params=params,
-                               timeout=self.timeout + timeout_ms / 1000)
+        reply = self._get(f"{self.base_url}/{_path(db)}/_changes", params=params,
+                          timeout=self.timeout + timeout_ms / 1000)
         self._raise_for(reply)
         body = reply.json()
         return ChangesPage(body.get("results", []), body.get("last_seq", since))
@@ -277,6 +277,13 @@ class Couch:
             return operation(**kwargs).get_result()
         except ApiException as err:
             raise CouchError(err.status_code, err.message) from err
+        except requests.RequestException as err:
+            raise CouchError(None, str(err)) from err
+
+    def _get(self, url: str, **kwargs: Any) -> requests.Response:
+        """GET over our session; an unreachable server is a CouchError, like any other."""
+        try:
+            return self._http.get(url, **kwargs)
         except requests.RequestException as err:
             raise CouchError(None, str(err)) from err
 

@@ -16,7 +16,9 @@ passes in.
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -75,6 +77,11 @@ class IngestStore(MergeStore, Protocol):
     def form_definition(self, form_id: str, version: str) -> dict | None: ...
 
     def apply(self, couch_db: str, outcomes: list[Outcome], last_seq: Any) -> None: ...
+
+    def touched_since(self, marker: Any) -> tuple[list[str], Any]:
+        """Databases the gateway saw written after `marker` (all marks for None),
+        and the marker to pass next time."""
+        ...
 
 
 def _quarantine(couch_db: str, doc: dict, code: str, vi: str, en: str,
@@ -173,24 +180,81 @@ def ingest_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: 
     return len(page.results)
 
 
-def ingest_all(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,
-               page_size: int = PAGE_SIZE) -> int:
-    """Drain every volunteer database once; return the number of changes handled."""
+def ingest_dbs(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,
+               dbs: list[str], page_size: int = PAGE_SIZE) -> int:
+    """Drain the given databases; return the number of changes handled."""
     total = write_back_merges(couch, store)
-    for couch_db in store.volunteer_dbs():
+    for couch_db in dbs:
         while handled := ingest_page(couch, store, photos, couch_db, limits, page_size):
             total += handled
     return total
 
 
+def ingest_all(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,
+               page_size: int = PAGE_SIZE) -> int:
+    """Drain every volunteer database once; return the number of changes handled."""
+    return ingest_dbs(couch, store, photos, limits, store.volunteer_dbs(), page_size)
+
+
+class ChangedDatabases:
+    """Which volunteer databases may have new changes, as cheaply as the server allows.
+
+    CouchDB 3 with `_global_changes` has `_db_updates`: a longpoll on it names
+    the databases written to. PouchDB Server has none; there the sync gateway
+    leaves a mark in SQL on every write a phone makes, and the store reports
+    the marked databases. Either way a periodic full sweep (`sweep_seconds`)
+    catches anything written past both, e.g. straight into CouchDB.
+    """
+
+    def __init__(self, couch: Couch, store: IngestStore, sweep_seconds: float) -> None:
+        self.couch = couch
+        self.store = store
+        self.sweep_seconds = sweep_seconds
+        self.updates_since: Any = "now"
+        self.has_db_updates: bool | None = None
+        self.marks_after: Any = None
+        self.last_sweep = -math.inf
+
+    def next(self, wait_seconds: float) -> tuple[list[str], bool]:
+        """(databases to read, whether this call already waited for news)."""
+        if time.monotonic() - self.last_sweep >= self.sweep_seconds:
+            self.last_sweep = time.monotonic()
+            # Start following before the sweep so nothing written during it is missed.
+            self._db_updates(0)
+            self.marks_after = self.store.touched_since(None)[1]
+            return self.store.volunteer_dbs(), False
+        if self.has_db_updates is not False:
+            names = self._db_updates(int(wait_seconds * 1000))
+            if names is not None:
+                wanted = set(self.store.volunteer_dbs())
+                return sorted(name for name in names if name in wanted), True
+        dbs, self.marks_after = self.store.touched_since(self.marks_after)
+        return dbs, False
+
+    def _db_updates(self, timeout_ms: int) -> set[str] | None:
+        if self.has_db_updates is False:
+            return None
+        page = self.couch.db_updates(self.updates_since, timeout_ms)
+        self.has_db_updates = page is not None
+        if page is None:
+            return None
+        self.updates_since = page.last_seq
+        return {row.get("db_name", "") for row in page.results}
+
+
 def follow(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,
-           stop: threading.Event, poll_seconds: float = 1.0) -> None:
+           stop: threading.Event, poll_seconds: float = 1.0,
+           sweep_seconds: float = 300.0) -> None:
     """Keep ingesting until `stop` is set; an error is logged and retried from the checkpoint."""
+    changed = ChangedDatabases(couch, store, sweep_seconds)
     while not stop.is_set():
+        waited = False
         try:
-            handled = ingest_all(couch, store, photos, limits)
+            dbs, waited = changed.next(poll_seconds)
+            handled = ingest_dbs(couch, store, photos, limits, dbs)
         except CouchError as err:
             log.warning("ingest: CouchDB error, retrying from the checkpoint: %s", err)
+            changed.last_sweep = -math.inf
             handled = 0
-        if not handled:
+        if not handled and not waited:
             stop.wait(poll_seconds)

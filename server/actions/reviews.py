@@ -16,6 +16,7 @@ from server.actions.auth import Actor, require_role
 from server.errors import problem
 from server.models import Review
 from server.queries.audit import audit
+from server.queries.ingest import merges_for
 from server.queries.submissions import (
     add_review,
     get_submission,
@@ -92,6 +93,9 @@ def submission_detail(actor: Actor, submission_id: int) -> dict:
             "review_state": s.review_state, "residential_group": s.residential_group,
             "answers": s.answers, "errors": s.errors, "photos": photos,
             "photos_pending": max(0, len(_photo_answers(s.answers)) - len(photos)),
+            "merges": [{"state": m.state, "created_at": m.created_at,
+                        "conflicts": m.record.get("conflicts", [])}
+                       for m in merges_for(s.couch_db, s.doc_id)],
             "reviews": [{"reviewer": r.reviewer, "decision": r.decision, "comment": r.comment,
                          "decided_at": r.decided_at, "rev": r.rev} for r in reviews_for(s.id)]}
 

@@ -7,12 +7,14 @@ after a crash changes nothing.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from server.models import (
     Checkpoint,
+    DbActivity,
     Merge,
     Photo,
     Quarantine,
@@ -41,7 +43,7 @@ def store_merge(outcome: MergeNeeded) -> None:
         db.session.add(Merge(couch_db=outcome.couch_db, doc_id=outcome.doc_id,
                              leaf_revs=leaf_revs, winner_rev=outcome.winner_rev,
                              losing_revs=list(outcome.losing_revs), merged=outcome.merged,
-                             record=outcome.record))
+                             record=outcome.record, merged_from=list(outcome.merged_from)))
         audit("ingest", "merge.plan", outcome.doc_id, leaf_revs=leaf_revs,
               conflicts=len(outcome.record["conflicts"]))
 
@@ -149,3 +151,24 @@ def get_merge(merge_id: int) -> Merge | None:
 def merges_for(couch_db: str, doc_id: str) -> list[Merge]:
     return list(db.session.execute(select(Merge).where(
         Merge.couch_db == couch_db, Merge.doc_id == doc_id).order_by(Merge.id)).scalars())
+
+
+def written_merges(couch_db: str, doc_id: str) -> list[Merge]:
+    return list(db.session.execute(select(Merge).where(
+        Merge.couch_db == couch_db, Merge.doc_id == doc_id, Merge.state == "written",
+        Merge.merged_rev.is_not(None))).scalars())
+
+
+def touch_db(couch_db: str) -> None:
+    row = db.session.get(DbActivity, couch_db)
+    if row is None:
+        db.session.add(DbActivity(couch_db=couch_db, touched_at=utcnow()))
+    else:
+        row.touched_at = utcnow()
+
+
+def touched_since(after: datetime | None, overlap: timedelta) -> list[str]:
+    if after is None:
+        return []
+    return list(db.session.execute(select(DbActivity.couch_db).where(
+        DbActivity.touched_at > after - overlap).order_by(DbActivity.couch_db)).scalars())

@@ -79,3 +79,12 @@ def photo_hashes_except(survey_doc_id: str) -> list[dict]:
                                                         Photo.phash.is_not(None)))
     return [{"survey_id": survey_id, "photo_id": doc_id, "sha256": sha256, "phash": phash}
             for survey_id, doc_id, sha256, phash in rows]
+
+
+def all_photo_ids() -> list[int]:
+    return list(db.session.execute(select(Photo.id).where(Photo.sha256.is_not(None))
+                                   .order_by(Photo.id)).scalars())
+
+
+def get_photo(photo_id: int) -> Photo | None:
+    return db.session.get(Photo, photo_id)

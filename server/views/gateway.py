@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from urllib.parse import unquote
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, Response, jsonify, request, stream_with_context
 
 from server import services
-from server.errors import problem
+from server.errors import Problem, problem
+from server.queries.ingest import touch_db
 from server.views.session import current_user
 from sync.couch import CouchError
 from sync.provision import FORMS_DB
@@ -44,6 +45,9 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
               "server"}
 CHUNK = 64 * 1024
 READ_TIMEOUT = 120
+# CouchDB's error names, which PouchDB's replicator reads to tell a refusal (stop) from
+# an outage (back off and retry).
+COUCH_ERROR_NAMES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
 
 
 class _SizedStream:
@@ -86,6 +90,28 @@ def authorize(own_db: str | None, db: str, method: str, rest: str) -> None:
         raise problem("forms_read_only" if forms else "sync_forbidden", db=db, path=rest)
 
 
+def _writes_documents(method: str, rest: str) -> bool:
+    """Whether a request changes documents the ingest must read (not checkpoints)."""
+    if method == "POST":
+        return rest.startswith("_bulk_docs")
+    return method in ("PUT", "DELETE") and not rest.startswith("_local/")
+
+
+@bp.errorhandler(Problem)
+def couch_shaped_problem(err: Problem) -> Response:
+    """Our error body, plus the string `name` and `reason` a CouchDB client reads.
+
+    PouchDB takes a failed reply's `error` as the error's name when there is no
+    `name`; our `error` is an object, on which PouchDB's replicator throws a
+    TypeError instead of reporting the refusal (or, for 503, retrying).
+    """
+    response = jsonify(error=err.as_dict(),
+                       name=COUCH_ERROR_NAMES.get(err.status, "unavailable"),
+                       reason=f"{err.en} / {err.vi}")
+    response.status_code = err.status
+    return response
+
+
 @bp.route("/<path:_any>", methods=METHODS)
 def forward(_any: str) -> Response:
     user = current_user()
@@ -111,6 +137,9 @@ def forward(_any: str) -> Response:
             read_timeout=None if longpoll else READ_TIMEOUT)
     except CouchError as err:
         raise problem("couch_unavailable") from err
+    if upstream.status_code < 400 and db == user.couch_db and _writes_documents(
+            request.method, rest):
+        touch_db(db)
     return _stream_back(upstream)
 
 

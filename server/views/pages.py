@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from server.actions import exports, indicators, reviews
+from server.actions import duplicates, exports, indicators, reviews
 from server.actions.users import authenticate
 from server.errors import Problem
-from server.views.schemas import DecisionSchema, LoginSchema, load
+from server.views.schemas import DecisionSchema, LoginSchema, SettleSchema, load
 from server.views.session import check_csrf, csrf_token, current_actor, log_in, log_out
 
 bp = Blueprint("pages", __name__)
@@ -80,6 +80,20 @@ def review_decide(submission_id: int) -> Response:
 def quarantine():
     return _login_or(lambda: render_template(
         "quarantine.html", items=reviews.quarantine_list(current_actor())))
+
+
+@bp.get("/review/duplicates")
+def duplicate_pairs():
+    return _login_or(lambda: render_template(
+        "duplicates.html", pairs=duplicates.duplicate_list(current_actor())))
+
+
+@bp.post("/review/duplicates/<int:pair_id>")
+def settle_duplicate(pair_id: int) -> Response:
+    data = load(SettleSchema(), request.form)
+    check_csrf(data["csrf"])
+    duplicates.settle(current_actor(), pair_id, data["settlement"])
+    return redirect(url_for("pages.duplicate_pairs"))
 
 
 @bp.get("/dashboard")

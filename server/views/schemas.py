@@ -22,6 +22,12 @@ class DecisionSchema(Schema):
     csrf = fields.String(load_default=None)
 
 
+class SettleSchema(Schema):
+    settlement = fields.String(required=True,
+                               validate=validate.OneOf(["same", "revisit", "different"]))
+    csrf = fields.String(load_default=None)
+
+
 def load(schema: Schema, data: Any) -> dict:
     try:
         return schema.load(data or {}, unknown="exclude")

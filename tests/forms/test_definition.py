@@ -132,7 +132,8 @@ def test_deeply_nested_rule_in_a_definition() -> None:
 
 
 def test_rule_nested_past_the_json_depth_limit() -> None:
-    assert codes(minimal(fields=[field("a", relevant=not_nested(100))])) == [("$", "too_deep")]
+    [(path, code)] = codes(minimal(fields=[field("a", relevant=not_nested(100))]))
+    assert code == "too_deep" and path.startswith("$.fields[0].relevant.!")
 
 
 def test_absurdly_deep_definition_does_not_crash() -> None:
@@ -142,7 +143,8 @@ def test_absurdly_deep_definition_does_not_crash() -> None:
     deep: object = 1
     for _ in range(50_000):
         deep = [deep]
-    assert [p.code for p in check_definition(minimal(fields=deep))] == ["too_deep"]
+    assert [(p.path, p.code) for p in check_definition(minimal(fields=deep))] == [
+        ("$.fields[0][0][0][0][0][0][0]", "too_deep")]
 
 
 def test_forward_references_in_relevant_and_calculation() -> None:
@@ -228,3 +230,22 @@ def test_choice_filter_reads_choice_properties() -> None:
     defn["choices"]["tdp"] = [{"value": "tdp01", "label": {"vi": "Tổ 1", "en": "Group 1"},
                                "zone": "yes"}]
     assert check_definition(defn) == []
+
+
+def test_defaults_must_fit_their_field() -> None:
+    defn = minimal(fields=[
+        field("ok_int", "integer", default=3),
+        field("bad_int", "integer", default="three"),
+        field("ok_one", "select_one", choices="yn", default="yes"),
+        field("bad_one", "select_one", choices="yn", default="maybe"),
+        field("bad_many", "select_multiple", choices="yn", default="yes"),
+        field("bad_date", "date", default="2026-02-30"),
+        field("c", "calculate", calculation=1, default=2),
+    ])
+    problems = {(p.path, p.code): p for p in check_definition(defn)}
+    assert set(problems) == {("$.fields[1].default", "bad_default"),
+                             ("$.fields[3].default", "bad_default"),
+                             ("$.fields[4].default", "bad_default"),
+                             ("$.fields[5].default", "bad_default"),
+                             ("$.fields[6].default", "default_not_allowed")}
+    assert "'maybe'" in problems[("$.fields[3].default", "bad_default")].en

@@ -102,3 +102,36 @@ def test_both_sides_agree_on_random_rules(parity) -> None:
     data = {"a": "5", "b": None, "s": "Việt", "l": ["a", 1], "d": "2026-02-28", "n": 0.1}
     cases = [[random_rule(rng), data] for _ in range(5000)]
     assert parity.disagreements(cases) == []
+
+
+BROWSER_CHECK = r"""
+// Load json-logic-js and rules.js as plain <script>s would: no module, no require.
+const fs = require("fs");
+const vm = require("vm");
+const sandbox = {};
+sandbox.self = sandbox;
+vm.createContext(sandbox);
+vm.runInContext(fs.readFileSync(process.argv[2], "utf8"), sandbox);
+vm.runInContext(fs.readFileSync(process.argv[3], "utf8"), sandbox);
+const apply = (rule) => sandbox.jsonLogic.apply(rule, {});
+process.stdout.write(JSON.stringify([
+  typeof sandbox.require, apply({"vn_tax_code": ["0100233488"]}),
+  apply({"years_between": ["2000-02-29", "2026-02-28"]}), apply({"count": [[1, 2]]}),
+]));
+"""
+
+
+def test_rules_js_works_as_a_browser_script(tmp_path) -> None:
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    logic = root / "node_modules" / "json-logic-js" / "logic.js"
+    script = tmp_path / "browser.js"
+    script.write_text(BROWSER_CHECK, "utf-8")
+    node = shutil.which("node")
+    assert node, "node is needed"
+    done = subprocess.run([node, str(script), str(logic), str(root / "forms" / "rules.js")],
+                          capture_output=True, text=True, check=True, timeout=60)
+    assert json.loads(done.stdout) == ["undefined", True, 25, 2]

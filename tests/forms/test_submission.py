@@ -210,9 +210,22 @@ def test_size_class(enterprise, enterprise_answers, sector, staff, revenue, capi
 
 def test_repeat_bounds(household, household_answers):
     household_answers["members"] = []
-    assert paths(validate_submission(household, household_answers)) == [("members", "too_few_rows")]
+    assert paths(validate_submission(household, household_answers)) == [("members", "required")]
     del household_answers["members"]
-    assert paths(validate_submission(household, household_answers)) == [("members", "too_few_rows")]
+    assert paths(validate_submission(household, household_answers)) == [("members", "required")]
+    defn = form(field("r", "repeat", min_rows=2, max_rows=3, fields=[field("v")]))
+    rows = [{"_row": str(uuid.uuid4())} for _ in range(4)]
+    assert validate_submission(defn, {"r": []}) == []  # not required: may stay unanswered
+    assert paths(validate_submission(defn, {"r": rows[:1]})) == [("r", "too_few_rows")]
+    assert validate_submission(defn, {"r": rows[:3]}) == []
+    assert paths(validate_submission(defn, {"r": rows})) == [("r", "too_many_rows")]
+
+
+def test_text_length_counts_like_the_phone():
+    defn = form(field("t", max_length=4))
+    assert validate_submission(defn, {"t": "Việt"}) == []
+    assert validate_submission(defn, {"t": "ab😀"}) == []  # a, b and an emoji: 4 units
+    assert paths(validate_submission(defn, {"t": "ab😀x"})) == [("t", "text_too_long")]
 
 
 def test_repeat_with_ten_thousand_rows(household, household_answers, member):
@@ -326,3 +339,35 @@ def test_validation_is_fast_enough(household, household_answers):
     for _ in range(200):
         assert validate_submission(household, household_answers) == []
     assert time.perf_counter() - started < 5
+
+
+def test_each_survey_is_checked_against_its_own_version(household, household_answers):
+    newer = copy.deepcopy(household)
+    newer["version"] = "2026.2"
+    newer["choices"]["fibre"].append({"value": "satellite",
+                                      "label": {"vi": "Vệ tinh", "en": "Satellite"}})
+    household_answers["fibre"] = "satellite"
+    assert validate_submission(newer, household_answers) == []
+    assert [e.code for e in validate_submission(household, household_answers)] == ["not_a_choice"]
+
+
+def test_calculation_without_a_json_value_is_stored_as_null():
+    defn = form(field("a", "integer"), field("ratio", "calculate",
+                                             calculation={"/": [1, {"var": "a"}]}))
+    assert evaluate_calculations(defn, {"a": 0})["ratio"] is None
+    assert evaluate_calculations(defn, {"a": 4})["ratio"] == 0.25
+    assert evaluate_calculations(defn, {})["ratio"] is None
+
+
+def test_a_definition_loaded_afresh_is_compiled_once(household, household_answers, monkeypatch):
+    import forms.submission as submission
+
+    calls = []
+    real = submission.check_definition
+    monkeypatch.setattr(submission, "check_definition", lambda d: calls.append(1) or real(d))
+    for _ in range(3):
+        assert validate_submission(copy.deepcopy(household), household_answers) == []
+    assert len(calls) <= 1
+    household["fields"][1]["choices"] = "fibre"  # same id and version, other content
+    household_answers["consent"] = "mobile_only"
+    assert validate_submission(household, household_answers) == []

@@ -115,9 +115,12 @@ def test_other_image_formats_refused_by_name(build, fmt):
     assert fmt in error.vi and fmt in error.en
 
 
-def test_heic_refused_by_name():
-    header = struct.pack(">I", 24) + b"ftypheic" + b"\x00\x00\x00\x00mif1heic"
-    assert refused(header + bytes(100)).detail == {"format": "HEIC"}
+@pytest.mark.parametrize(
+    "brand,name", [(b"heic", "HEIC"), (b"avif", "AVIF"), (b"mp42", "MP4/MOV video")]
+)
+def test_iso_media_refused_by_name(brand, name):
+    header = struct.pack(">I", 24) + b"ftyp" + brand + b"\x00\x00\x00\x00mif1" + brand
+    assert refused(header + bytes(100)).detail == {"format": name}
 
 
 def test_unknown_binary():

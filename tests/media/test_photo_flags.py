@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from media.flags import haversine_m, photo_flags
+from media.measures import CROP_BOXES
 
 HOME = {"lat": 20.2530, "lon": 105.9745, "accuracy": 10}
 
@@ -11,7 +12,7 @@ def facts(**changes) -> dict:
     photo = {
         "sha256": "1" * 64,
         "phash": "a36a9b721e1f0bc1a36a9b721e1f0bc1a36a",
-        "crop_hashes": ["ffffffffffffffffffffffffffffffffffff"],
+        "crop_hashes": "f" * 36 * len(CROP_BOXES),
         "brightness": 120.0,
         "sharpness": 500.0,
         "exif": {
@@ -53,13 +54,27 @@ def test_reused_photo_from_another_survey():
 
 def test_reuse_found_through_crop_hashes_both_ways():
     far = "0" * 36
-    other = {"survey_id": "survey:2", "phash": far, "crop_hashes": [facts()["phash"]]}
+    # The other photo's sub-frame 7 is this photo: this one is a crop of it.
+    crops = [far] * len(CROP_BOXES)
+    crops[7] = facts()["phash"]
+    other = {"survey_id": "survey:2", "phash": far, "crop_hashes": "".join(crops)}
     assert codes(photo_flags(facts(), VISIT, [other])) == ["photo.reused"]
-    mine_cropped = facts(crop_hashes=[far])
-    assert codes(photo_flags(mine_cropped, VISIT, [{"survey_id": "s:4", "phash": far}])) == [
-        "photo.reused"
+    # This photo's sub-frame matches the other's whole frame: the other is a crop.
+    mine_cropped = facts(crop_hashes=far * len(CROP_BOXES))
+    alone = {"survey_id": "s:4", "phash": far}
+    assert codes(photo_flags(mine_cropped, VISIT, [alone])) == ["photo.reused"]
+    assert photo_flags(facts(), VISIT, [alone]) == []
+
+
+def test_malformed_hashes_are_skipped():
+    others = [
+        {"survey_id": "s:2", "phash": "zz" * 18},
+        {"survey_id": "s:3", "phash": facts()["phash"][:-2]},
+        {"survey_id": "s:4", "phash": " " + facts()["phash"][1:]},
+        {"survey_id": "s:5", "phash": facts()["phash"], "crop_hashes": "nonsense"},
     ]
-    assert photo_flags(facts(), VISIT, [{"survey_id": "s:4", "phash": far}]) == []
+    [flag] = photo_flags(facts(), VISIT, others)
+    assert [m["survey_id"] for m in flag.detail["matches"]] == ["s:5"]
 
 
 def test_identical_original_is_reused_whatever_the_hash():
@@ -102,6 +117,8 @@ def test_gps_far_from_group_when_household_has_no_position():
 def test_too_dark_and_blurry():
     assert codes(photo_flags(facts(brightness=12.0), VISIT, [])) == ["photo.too_dark"]
     assert codes(photo_flags(facts(sharpness=8.0), VISIT, [])) == ["photo.blurry"]
+    dark_and_flat = facts(brightness=12.0, sharpness=8.0)
+    assert codes(photo_flags(dark_and_flat, VISIT, [])) == ["photo.too_dark"]
 
 
 def test_no_exif_is_a_hint():
@@ -113,3 +130,39 @@ def test_no_exif_is_a_hint():
 
 def test_haversine_one_degree_of_latitude():
     assert abs(haversine_m({"lat": 0, "lon": 0}, {"lat": 1, "lon": 0}) - 111_195) < 5
+
+
+def test_reuse_distances_agree_with_a_plain_count():
+    import random
+
+    from media.measures import reuse_distances
+
+    rng = random.Random(5)
+    k = len(CROP_BOXES)
+
+    def digest() -> str:
+        return rng.randbytes(18).hex()
+
+    def bits(a: str, b: str) -> int:
+        return bin(int(a, 16) ^ int(b, 16)).count("1")
+
+    mine, mine_crops = digest(), [digest() for _ in range(k)]
+    others = [(digest(), [digest() for _ in range(k)]) for _ in range(20)]
+    others.append((digest(), None))
+    expected = [
+        min(
+            [bits(mine, full)]
+            + [bits(mine, c) for c in (crops or [full])]
+            + [bits(c, full) for c in mine_crops]
+        )
+        for full, crops in others
+    ]
+    got = reuse_distances(mine, "".join(mine_crops), [(f, "".join(c or [])) for f, c in others])
+    assert got == expected
+    # A malformed whole-frame hash among them is set aside, the rest still compared.
+    broken = reuse_distances(
+        mine, "".join(mine_crops), [("xyz", None), *[(f, None) for f, _ in others]]
+    )
+    assert broken[0] is None and broken[1:] == reuse_distances(
+        mine, "".join(mine_crops), [(f, None) for f, _ in others]
+    )

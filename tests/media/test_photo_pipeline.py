@@ -28,7 +28,7 @@ def test_jpeg_with_exif_gives_facts_and_bounded_derivatives(photo_jpeg):
     assert photo.exif["orientation"] == 1
     assert open_jpeg(photo.preview).size == photo.preview_size == (1600, 1200)
     assert open_jpeg(photo.thumbnail).size == photo.thumbnail_size == (320, 240)
-    assert len(photo.phash) == 36 and len(photo.crop_hashes) == len(CROP_BOXES)
+    assert len(photo.phash) == 36 and len(photo.crop_hashes) == 36 * len(CROP_BOXES)
     assert 0 < photo.brightness < 255
 
 
@@ -52,6 +52,32 @@ def test_png_and_webp_accepted(build, fmt, mime):
     assert photo.mime == mime
     assert photo.preview_size == (800, 600)
     assert photo.exif["present"] is False
+
+
+def test_derivative_sizes_follow_the_limits(photo_jpeg):
+    # What `sotay media reprocess` relies on after a change of sizes.
+    photo = process_photo(photo_jpeg, limits=Limits(preview_side=1000, thumbnail_side=200))
+    assert photo.preview_size == (1000, 750) == open_jpeg(photo.preview).size
+    assert photo.thumbnail_size == (200, 150) == open_jpeg(photo.thumbnail).size
+
+
+def test_concurrent_calls_with_different_limits_do_not_interfere(build):
+    from concurrent.futures import ThreadPoolExecutor
+
+    big = build.encode(build.scene(9, (2400, 1800)), quality=85)
+    calls = [Limits(), Limits(max_pixels=1_000_000)] * 6
+
+    def outcome(limits: Limits) -> str:
+        try:
+            return process_photo(big, limits=limits).phash
+        except PhotoRejected as refusal:
+            return refusal.code
+
+    alone = [outcome(limits) for limits in calls]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(outcome, calls))
+    assert together == alone
+    assert set(alone) == {process_photo(big).phash, "photo.too_many_pixels"}
 
 
 def test_limits_are_per_call(photo_jpeg):
@@ -222,12 +248,16 @@ def test_unreadable_colour_profile_is_ignored(build):
 BARE_JPEG_MARKERS = {0xD8, 0xE0, 0xDB, 0xC0, 0xC4, 0xDA}  # SOI JFIF DQT SOF0 DHT SOS
 
 
-def test_derivatives_carry_no_metadata(build):
+@pytest.mark.parametrize("with_profile", [True, False])
+def test_derivatives_carry_no_metadata(build, with_profile):
+    # Without a profile a 1600 px JPEG goes out as the very image object that
+    # was decoded, comment and all, unless the pipeline drops its metadata.
     p = build.srgb_primaries
     icc = build.icc_profile("Plain test RGB", p["red"], p["green"], p["blue"])
     xmp = b"http://ns.adobe.com/xap/1.0/\x00<x:xmpmeta>GPSLatitude 20.25</x:xmpmeta>"
+    params = {"icc_profile": icc} if with_profile else {}
     data = build.with_segments(
-        build.encode(build.scene(8), quality=90, exif=build.exif(), icc_profile=icc),
+        build.encode(build.scene(8), quality=90, exif=build.exif(), **params),
         [build.jpeg_segment(0xE1, xmp), build.jpeg_segment(0xFE, b"volunteer: Nguyen Van A")],
     )
     photo = process_photo(data)

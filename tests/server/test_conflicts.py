@@ -70,7 +70,8 @@ def test_two_phone_edits_merge_and_converge(app, client, volunteer):
         assert len(revs) == 4, "base, both leaves and the merge are all kept"
 
 
-def test_same_answer_changed_on_both_phones_keeps_the_loser(app, client, volunteer):
+def test_same_answer_changed_on_both_phones_keeps_the_loser(app, client, volunteer,
+                                                             reviewer):
     log_in(client, volunteer)
     doc = survey_doc(household_answers(), volunteer=volunteer.username)
     put(client, volunteer, doc)
@@ -93,3 +94,7 @@ def test_same_answer_changed_on_both_phones_keeps_the_loser(app, client, volunte
         assert conflict["winner"]["value"] == "no"
         assert [(v["rev"], v["value"]) for v in conflict["losers"]] == [(rev_early,
                                                                          "mobile_only")]
+        submission_id = db.session.execute(select(Submission.id)).scalar_one()
+    log_in(client, reviewer)
+    page = client.get(f"/review/{submission_id}").get_data(as_text=True)
+    assert "answers.fibre" in page and "\"mobile_only\"" in page

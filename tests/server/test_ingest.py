@@ -125,3 +125,32 @@ def test_draft_is_stored_but_not_validated(app, client, volunteer):
     with app.app_context():
         row = db.session.execute(select(Submission)).scalar_one()
     assert (row.status, row.errors) == ("draft", [])
+
+
+def test_worker_picks_up_a_gateway_write_without_a_sweep(app, client, volunteer):
+    """On PouchDB Server (no _db_updates) the gateway's write marks lead the worker."""
+    import threading
+    import time
+
+    from sync.ingest import follow
+
+    stop = threading.Event()
+
+    def worker() -> None:
+        with app.app_context():
+            follow(services.couch(), SqlIngestStore(), services.photo_store(), Limits(), stop,
+                   poll_seconds=0.2, sweep_seconds=3600)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    try:
+        time.sleep(1)
+        log_in(client, volunteer)
+        put(client, volunteer, survey_doc(household_answers(), volunteer=volunteer.username))
+        deadline = time.monotonic() + 5
+        while count(app, Submission) == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert count(app, Submission) == 1
+    finally:
+        stop.set()
+        thread.join(10)

@@ -51,3 +51,23 @@ def test_thumbnails_are_served_only_to_those_allowed(app, client, volunteer, rev
     assert client.get(url).status_code == 403
     assert client.get("/media/..%2F..%2Fsecrets.json/thumbnail.jpg").status_code == 404
     assert client.get(f"/media/{sha}/original.jpg").status_code == 404
+
+
+def test_media_reprocess_rederives_from_originals(app, client, volunteer):
+    from media.store import derivative_key
+    from server import services
+    from server.models import Photo, db
+
+    log_in(client, volunteer)
+    survey_with_photo(client, volunteer, photo_jpeg(4, (2000, 1500)))
+    run_ingest(app)
+    with app.app_context():
+        photo = db.session.execute(db.select(Photo)).scalar_one()
+        store = services.photo_store()
+        key = derivative_key(photo.sha256, "thumbnail")
+        store.put_derivative(photo.sha256, "thumbnail", b"stale")
+    result = app.test_cli_runner().invoke(args=["media", "reprocess"])
+    assert result.exit_code == 0, result.output
+    assert "1/1" in result.output
+    with app.app_context():
+        assert services.photo_store().get(key)[:2] == b"\xff\xd8"

@@ -1,0 +1,349 @@
+"""Answer types: what each field type accepts, as marshmallow fields, and the error catalogue.
+
+`answer_schema(defn)` builds, from one form version, the marshmallow schema
+that checks the types of a survey's answers (texts, numbers, dates, choices,
+photos, locations, phone numbers, repeat rows with their `_row` ids); its
+errors become `FieldError`s with the answer's path (`members[2].age`), a
+stable code and a sentence in Vietnamese and English, from `MESSAGES`.
+`value_problem` checks a single value, as check_definition does for defaults.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields
+
+from forms import jsonlogic
+from forms.model import ANSWER_TYPES, MAX_ROWS, ROW_ID, Report
+
+DEFAULT_MAX_PHOTOS = 10
+DEFAULT_MAX_TEXT = 2000
+MAX_SAFE_INTEGER = 2**53 - 1
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "too_deep": ("Câu trả lời lồng nhau quá sâu (tối đa {max} cấp).",
+                 "The answers are nested too deeply (at most {max} levels)."),
+    "not_object": ("Câu trả lời phải là một đối tượng JSON.", "Answers must be a JSON object."),
+    "form_invalid": ("Định nghĩa biểu mẫu không hợp lệ: {detail}",
+                     "The form definition is invalid: {detail}"),
+    "unknown_field": ("Biểu mẫu không có trường này.", "The form has no such field."),
+    "required": ("Câu hỏi này bắt buộc trả lời.", "This question is required."),
+    "constraint": ("Câu trả lời không thỏa điều kiện.", "The answer does not meet the constraint."),
+    "rule_error": ("Không tính được biểu thức '{rule}': {vi}", "Could not evaluate '{rule}': {en}"),
+    "text_type": ("Phải là chuỗi ký tự.", "Must be text."),
+    "text_too_long": ("Dài quá {value} ký tự.", "Longer than {value} characters."),
+    "integer_type": ("Phải là số nguyên.", "Must be a whole number."),
+    "decimal_type": ("Phải là một số.", "Must be a number."),
+    "date_type": ("Phải là ngày dạng YYYY-MM-DD.", "Must be a date written YYYY-MM-DD."),
+    "datetime_type": ("Phải là thời điểm ISO 8601 có múi giờ.",
+                      "Must be an ISO 8601 date and time with an offset."),
+    "choice_type": ("Phải là mã của một lựa chọn.", "Must be the value of a choice."),
+    "not_a_choice": ("'{value}' không nằm trong danh sách lựa chọn.",
+                     "'{value}' is not one of the choices."),
+    "choice_filtered_out": ("Lựa chọn '{value}' không áp dụng với các câu trả lời trước.",
+                            "Choice '{value}' does not apply given the earlier answers."),
+    "multiple_type": ("Phải là danh sách các mã lựa chọn.", "Must be a list of choice values."),
+    "duplicate_choice": ("Một lựa chọn được chọn hai lần.", "A choice is selected twice."),
+    "photo_type": ("Phải là danh sách mã ảnh (photo:...).",
+                   "Must be a list of photo ids (photo:...)."),
+    "too_few_photos": ("Cần ít nhất {value} ảnh.", "At least {value} photos are needed."),
+    "too_many_photos": ("Nhiều nhất {value} ảnh.", "At most {value} photos are allowed."),
+    "geopoint_type": ("Phải là tọa độ {{lat, lon, accuracy}} hợp lệ.",
+                      "Must be a valid {{lat, lon, accuracy}} location."),
+    "phone_type": ("Phải là số điện thoại di động Việt Nam (0xxxxxxxxx hoặc +84xxxxxxxxx).",
+                   "Must be a Vietnamese mobile number (0xxxxxxxxx or +84xxxxxxxxx)."),
+    "repeat_type": ("Phải là danh sách các dòng.", "Must be a list of rows."),
+    "row_type": ("Mỗi dòng phải là một đối tượng JSON.", "Each row must be a JSON object."),
+    "row_id": ("Mỗi dòng cần mã '_row' (uuid) riêng.", "Each row needs its own '_row' id (uuid)."),
+    "duplicate_row_id": ("Mã dòng '_row' bị trùng.", "The row id '_row' is used twice."),
+    "too_few_rows": ("Cần ít nhất {min} dòng.", "At least {min} rows are needed."),
+    "too_many_rows": ("Có {count} dòng, nhiều nhất {max}.",
+                      "There are {count} rows, at most {max}."),
+}
+
+
+class FieldError(Report):
+    """One problem of one answer."""
+
+
+def field_error(path: str, code: str, **params: Any) -> FieldError:
+    vi, en = MESSAGES[code]
+    return FieldError(path, code, vi.format(**params), en.format(**params))
+
+
+# ---------------------------------------------------------------- types (marshmallow)
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z", re.ASCII)
+_DATETIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})\Z", re.ASCII
+)
+_PHOTO_ID = re.compile(r"photo:[A-Za-z0-9_.-]{1,100}\Z", re.ASCII)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class _Answer(fields.Field):
+    """A field whose type errors are message codes of MESSAGES, checked by `check`."""
+
+    code = "text_type"
+
+    def __init__(self, definition: dict, choices: list | None = None) -> None:
+        super().__init__(allow_none=True, error_messages={"invalid": self.code})
+        self.definition = definition
+        self.choices = choices or []
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if value in ("", []):
+            return value
+        self.check(value)
+        return value
+
+    def fail(self, code: str | None = None) -> ValidationError:
+        return ValidationError(code or self.code)
+
+    def check(self, value: Any) -> None:
+        raise NotImplementedError
+
+
+class TextAnswer(_Answer):
+    code = "text_type"
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, str):
+            raise self.fail()
+        limit = self.definition.get("max_length", DEFAULT_MAX_TEXT)
+        # Counted in UTF-16 code units, as String.length on the phone counts.
+        if len(value) > limit or len(value.encode("utf-16-le", "surrogatepass")) // 2 > limit:
+            raise self.fail(f"text_too_long:{limit}")
+
+
+class IntegerAnswer(_Answer):
+    code = "integer_type"
+
+    def check(self, value: Any) -> None:
+        # JSON from a phone cannot tell 5 from 5.0, so an integral float is an integer.
+        if not _is_number(value) or value != int(value) or abs(value) > MAX_SAFE_INTEGER:
+            raise self.fail()
+
+
+class DecimalAnswer(_Answer):
+    code = "decimal_type"
+
+    def check(self, value: Any) -> None:
+        if not _is_number(value):
+            raise self.fail()
+
+
+class DateAnswer(_Answer):
+    code = "date_type"
+
+    def check(self, value: Any) -> None:
+        if not (isinstance(value, str) and _DATE.match(value) and jsonlogic.parse_date(value)):
+            raise self.fail()
+
+
+class DateTimeAnswer(_Answer):
+    code = "datetime_type"
+
+    def check(self, value: Any) -> None:
+        if not (isinstance(value, str) and _DATETIME.match(value)):
+            raise self.fail()
+        try:
+            _dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise self.fail() from None
+
+
+class SelectOneAnswer(_Answer):
+    code = "choice_type"
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, str):
+            raise self.fail()
+        if value not in self.choices:
+            raise ValidationError(f"not_a_choice:{value[:100]}")
+
+
+class SelectMultipleAnswer(_Answer):
+    code = "multiple_type"
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail()
+        if len(set(value)) != len(value):
+            raise self.fail("duplicate_choice")
+        for item in value:
+            if item not in self.choices:
+                raise ValidationError(f"not_a_choice:{item[:100]}")
+
+
+class PhotoAnswer(_Answer):
+    code = "photo_type"
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, list) or not all(
+            isinstance(v, str) and _PHOTO_ID.match(v) for v in value
+        ) or len(set(value)) != len(value):
+            raise self.fail()
+        high = self.definition.get("max_count", DEFAULT_MAX_PHOTOS)
+        low = self.definition.get("min_count", 0)
+        if len(value) > high:
+            raise self.fail(f"too_many_photos:{high}")
+        if len(value) < low:
+            raise self.fail(f"too_few_photos:{low}")
+
+
+class GeopointAnswer(_Answer):
+    code = "geopoint_type"
+
+    def check(self, value: Any) -> None:
+        if not isinstance(value, dict) or set(value) - {"lat", "lon", "accuracy"}:
+            raise self.fail()
+        lat, lon, accuracy = value.get("lat"), value.get("lon"), value.get("accuracy")
+        if not (_is_number(lat) and -90 <= lat <= 90 and _is_number(lon) and -180 <= lon <= 180):
+            raise self.fail()
+        if accuracy is not None and not (_is_number(accuracy) and accuracy >= 0):
+            raise self.fail()
+
+
+class PhoneAnswer(_Answer):
+    code = "phone_type"
+
+    def check(self, value: Any) -> None:
+        if not jsonlogic.is_vn_mobile(value):
+            raise self.fail()
+
+
+class CalculatedAnswer(_Answer):
+    """Computed by the server; whatever the phone stored is replaced."""
+
+    def check(self, value: Any) -> None:
+        return None
+
+
+_ANSWER_CLASSES: dict[str, type[_Answer]] = {
+    "text": TextAnswer,
+    "integer": IntegerAnswer,
+    "decimal": DecimalAnswer,
+    "date": DateAnswer,
+    "datetime": DateTimeAnswer,
+    "select_one": SelectOneAnswer,
+    "select_multiple": SelectMultipleAnswer,
+    "photo": PhotoAnswer,
+    "geopoint": GeopointAnswer,
+    "phone": PhoneAnswer,
+    "calculate": CalculatedAnswer,
+}
+
+
+def repeat_limit(item: dict) -> int:
+    return min(item.get("max_rows", MAX_ROWS), MAX_ROWS)
+
+
+class RepeatAnswer(fields.List):
+    """A repeat's rows; past the row limit the rows are not examined one by one.
+
+    The limit itself is reported once by the resolution (too_many_rows), so a
+    10,000-row repeat costs one error, not 10,000.
+    """
+
+    def __init__(self, inner: fields.Field, limit: int, **kwargs: Any) -> None:
+        super().__init__(inner, **kwargs)
+        self.limit = limit
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, list) and len(value) > self.limit:
+            return value
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class RowId(fields.Field):
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not (isinstance(value, str) and _UUID.match(value)):
+            raise ValidationError("row_id")
+        return value
+
+
+def _level_schema(defn: dict, items: list, is_row: bool) -> type[Schema]:
+    """A marshmallow Schema class for one level of answers (top level or a repeat row)."""
+    declared: dict[str, fields.Field] = {}
+    for item in flatten(items):
+        kind = item["type"]
+        if kind == "repeat":
+            row_schema = _level_schema(defn, item["fields"], is_row=True)
+            declared[item["name"]] = RepeatAnswer(
+                fields.Nested(row_schema, unknown=RAISE),
+                limit=repeat_limit(item),
+                allow_none=True,
+                error_messages={"invalid": "repeat_type"},
+            )
+        else:
+            values = [c["value"] for c in defn["choices"].get(item.get("choices"), [])]
+            declared[item["name"]] = _ANSWER_CLASSES[kind](item, values)
+    if is_row:
+        declared[ROW_ID] = RowId(required=True, error_messages={"required": "row_id"})
+    schema = Schema.from_dict(declared, name="RowAnswers" if is_row else "Answers")
+
+    class Level(schema):  # type: ignore[misc, valid-type]
+        class Meta:
+            unknown = RAISE
+
+        error_messages = {"unknown": "unknown_field", "type": "row_type"}
+
+    return Level
+
+
+def flatten(items: list) -> list[dict]:
+    """The answer-holding fields of one level: groups opened, repeats kept whole."""
+    out = []
+    for item in items:
+        if item["type"] == "group":
+            out += flatten(item["fields"])
+        elif item["type"] in ANSWER_TYPES:
+            out.append(item)
+    return out
+
+
+def convert_errors(messages: Any, prefix: str) -> list[FieldError]:
+    """marshmallow's nested error dict -> FieldErrors with answer paths."""
+    out: list[FieldError] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if key == "_schema":
+                out += convert_errors(value, prefix.rstrip(".") or "$")
+            elif isinstance(key, int):
+                out += convert_errors(value, f"{prefix.rstrip('.')}[{key}].")
+            else:
+                out += convert_errors(value, f"{prefix}{key}.")
+        return out
+    path = prefix.rstrip(".") or "$"
+    for message in messages if isinstance(messages, list) else [messages]:
+        code, _, value = str(message).partition(":")
+        if code not in MESSAGES:
+            code = "unknown_field" if "Unknown field" in str(message) else "row_type"
+        out.append(field_error(path, code, value=value))
+    return out
+
+
+def answer_schema(defn: dict) -> Schema:
+    """The marshmallow schema of a checked definition's answers."""
+    return _level_schema(defn, defn["fields"], is_row=False)()
+
+
+def value_problem(item: dict, choices: list[str], value: Any) -> str | None:
+    """The error code of one value for one (non-repeat) field, or None when it fits."""
+    answer = _ANSWER_CLASSES.get(item["type"])
+    if answer is None:
+        return None
+    try:
+        answer(item, choices).deserialize(value)
+    except ValidationError as error:
+        return str(error.messages[0] if isinstance(error.messages, list) else error.messages)
+    return None

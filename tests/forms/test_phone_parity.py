@@ -1,0 +1,93 @@
+"""The phone's form evaluation and the server's agree on relevance and calculations.
+
+The phone app resolves a survey with evaluateForm (server/static/app/js/expr.js)
+and the server with forms.submission.resolve_answers: same document order,
+irrelevant answers dropped, calculations computed. This runs both on many
+generated surveys of the two shipped forms and compares the clean answers.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from forms.shipped import shipped_forms
+from forms.submission import resolve_answers
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPR = ROOT / "server" / "static" / "app" / "js" / "expr.js"
+
+# Values to draw from, valid or not, per field name (anything else: a few generic ones).
+SAMPLES = {
+    "consent": ["yes", "no", None, "maybe"],
+    "smartphone": ["own", "shared", "none", None],
+    "k4": ["ignore_check", "tap_link", None],
+    "sector": ["agriculture", "industry_construction", "trade_services", None],
+    "staff_total": [0, 5, 10, 11, 60, 150, 250, "12", None],
+    "revenue": [1, 3, 9.5, 40, 120, 400, None, "x"],
+    "capital": [1, 3, 20, 60, 150, None],
+    "econtract": ["often", "sometimes", "no", None],
+    "online_sales": [["website"], ["none"], [], None, ["none", "website"]],
+    "software": [["accounting"], ["none"], [], None],
+    "cashless": [["pos"], ["none"], [], None],
+}
+GENERIC = ["done", "needed_help", "could_not", "declined", "yes", 3, "", None, ["x"]]
+
+
+def field_names(fields: list) -> list[tuple[str, list | None]]:
+    out = []
+    for item in fields:
+        if item["type"] == "group":
+            out += field_names(item["fields"])
+        elif item["type"] == "repeat":
+            out.append((item["name"], field_names(item["fields"])))
+        elif item["type"] != "note":
+            out.append((item["name"], None))
+    return out
+
+
+def generate(rng: random.Random, names: list) -> dict:
+    answers: dict = {}
+    for name, children in names:
+        if rng.random() < 0.15:
+            continue
+        if children is not None:
+            answers[name] = [
+                {"_row": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                 **generate(rng, children)}
+                for _ in range(rng.randint(0, 3))
+            ]
+        else:
+            answers[name] = rng.choice(SAMPLES.get(name, GENERIC))
+    return answers
+
+
+@pytest.mark.parametrize("form", shipped_forms(), ids=lambda f: f["id"])
+def test_phone_and_server_resolve_surveys_alike(tmp_path, parity, form):
+    node = shutil.which("node")
+    assert node, "node is needed for the phone parity test"
+    assert EXPR.exists(), "the phone's expr.js is missing"
+    module = tmp_path / "expr.mjs"
+    module.write_text(EXPR.read_text("utf-8"), "utf-8")
+    rng = random.Random(f"{form['id']}-parity")
+    names = field_names(form["fields"])
+    cases = [[form, generate(rng, names)] for _ in range(400)]
+    done = subprocess.run(
+        [node, str(Path(__file__).with_name("phone_resolve.mjs")),
+         str(ROOT / "forms" / "rules.js"), str(module)],
+        input=json.dumps(cases), capture_output=True, text=True, check=True, timeout=120,
+    )
+    phone = json.loads(done.stdout)
+    different = [
+        (answers, server, by_phone)
+        for (_, answers), by_phone in zip(cases, phone, strict=True)
+        if parity.canonical(server := resolve_answers(form, answers).answers)
+        != parity.canonical(by_phone)
+    ]
+    assert different == []
