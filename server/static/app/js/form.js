@@ -15,6 +15,11 @@ import {
 
 const RADIO_LIMIT = 6;
 
+// Bindings are updated after every keystroke: touch the DOM only on a change.
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
 // Top-level groups and repeats are pages; loose top-level fields between them
 // share one.
 export function buildPages(fields) {
@@ -172,7 +177,7 @@ export class FormView {
       el,
       update: () => {
         const visible = this.relevant(field, row);
-        el.hidden = !visible;
+        if (el.hidden === visible) el.hidden = !visible;
         extra?.(visible);
       },
     };
@@ -228,7 +233,7 @@ export class FormView {
     const key = fieldKey(parentRow?._row, field.name);
     return this.bind(el, field, parentRow, () => {
       const problem = (this.seen.showAll || this.touched.has(key)) && this.state.errors.get(key);
-      error.textContent = problem ? this.message(problem) : '';
+      setText(error, problem ? this.message(problem) : '');
     });
   }
 
@@ -266,11 +271,11 @@ export class FormView {
     return this.bind(el, field, row, (visible) => {
       control.update?.();
       const req = label.querySelector?.('.req');
-      if (req) req.hidden = !this.state.required.has(key);
+      if (req && req.hidden === this.state.required.has(key)) req.hidden = !req.hidden;
       const show = visible && (this.seen.showAll || this.touched.has(key));
       const problem = show ? this.state.errors.get(key) : null;
       el.classList.toggle('invalid', Boolean(problem));
-      error.textContent = problem ? this.message(problem) : '';
+      setText(error, problem ? this.message(problem) : '');
     });
   }
 
