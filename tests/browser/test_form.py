@@ -169,3 +169,21 @@ def test_finalise_keeps_only_relevant_answers(app_page, tmp_path):
     [member_answers] = survey["answers"]["members"]
     assert "smartphone" not in member_answers
     assert member_answers == {"_row": row, "name": "Đỗ Văn Em", "age": 12, "adult": 0}
+
+
+def test_a_draft_can_be_discarded_with_its_photos(app_page, tmp_path):
+    page = app_page
+    start_survey(page)
+    fill_household_page(page)
+    page.click("#next")
+    add_member(page, "Vũ Thị Giang", 8)
+    page.click("#next")
+    page.set_input_files("#f-evidence_photo", make_photo(tmp_path / "house.jpg", (800, 600)))
+    page.wait_for_selector(".photo img")
+    wait_saved(page)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#discard")
+    page.wait_for_selector("a[data-form=sample]")
+    assert page.locator(".survey").count() == 0
+    assert local_docs(page, "survey:") == []
+    assert local_docs(page, "photo:") == []

@@ -10,7 +10,8 @@ import {
 import { pick, t } from './i18n.js';
 import { preparePhoto } from './photo.js';
 import {
-  addPhoto, feedbackBySurvey, getFormDoc, photoBlob, removePhoto, surveyState, SurveySaver, uuid4,
+  addPhoto, discardSurvey, feedbackBySurvey, getFormDoc, getSyncState, photoBlob, removePhoto,
+  surveyState, SurveySaver, uuid4,
 } from './store.js';
 
 const RADIO_LIMIT = 6;
@@ -589,9 +590,22 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
     location.hash = '#/';
   };
 
+  // A draft that never left the phone may be thrown away with its photos; a
+  // survey the server has seen (a correction in progress) may not.
+  const discardable = editable && !feedback && !(await getSyncState(ctx.stores)).pushed?.[surveyId];
+  const discard = async () => {
+    if (!window.confirm(t('confirm_discard'))) return;
+    ctx.onLeave = null;
+    await saver.writing;
+    await discardSurvey(ctx.stores, survey);
+    location.hash = '#/';
+  };
   const head = h('div');
   const relabel = () => {
-    mount(head, formHeader(formDoc, state, feedback));
+    mount(head, formHeader(formDoc, state, feedback),
+      discardable ? h('button', {
+        type: 'button', class: 'link danger', id: 'discard', onclick: discard,
+      }, t('discard_draft')) : null);
     show(index);
   };
   // A language switch redraws the page in place: answers, touched fields and

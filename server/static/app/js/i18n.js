@@ -54,6 +54,11 @@ const STRINGS = {
     en: '{n} answers need attention. See the ones marked in red.',
   },
   saved: { vi: 'Đã lưu trên máy', en: 'Saved on this phone' },
+  discard_draft: { vi: 'Bỏ phiếu nháp này', en: 'Discard this draft' },
+  confirm_discard: {
+    vi: 'Xóa hẳn phiếu nháp này và ảnh của nó khỏi máy?',
+    en: 'Delete this draft and its photos from the phone for good?',
+  },
   saving: { vi: 'Đang lưu…', en: 'Saving…' },
   save_failed: {
     vi: 'KHÔNG lưu được trên máy (bộ nhớ đầy?). Đừng đóng ứng dụng; giải phóng bộ nhớ rồi thử lại.',

@@ -181,6 +181,18 @@ export async function addPhoto(stores, { surveyId, field, blob, takenAt, gps }) 
   return doc._id;
 }
 
+// A draft thrown away, with every photo taken for it.
+export async function discardSurvey(stores, survey) {
+  const photos = await stores.data.allDocs({
+    include_docs: true, startkey: 'photo:', endkey: 'photo:\uffff',
+  });
+  const own = photos.rows.filter((r) => r.doc.survey_id === survey._id);
+  await stores.data.bulkDocs([
+    { _id: survey._id, _rev: survey._rev, _deleted: true },
+    ...own.map((r) => ({ _id: r.id, _rev: r.value.rev, _deleted: true })),
+  ]);
+}
+
 export async function removePhoto(stores, photoId) {
   try {
     const doc = await stores.data.get(photoId);
