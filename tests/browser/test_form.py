@@ -187,3 +187,21 @@ def test_a_draft_can_be_discarded_with_its_photos(app_page, tmp_path):
     assert page.locator(".survey").count() == 0
     assert local_docs(page, "survey:") == []
     assert local_docs(page, "photo:") == []
+
+
+def test_geopoint_date_datetime_and_decimal_answers(app_page):
+    page = app_page
+    start_survey(page)
+    page.goto(page.url.rsplit("/", 1)[0] + "/2")
+    page.wait_for_selector("#f-location")
+    page.click("#f-location")
+    page.wait_for_selector(".geo:text-matches('20.41670')")
+    page.fill("#f-visit_date", "2026-11-25")
+    page.fill("#f-visit_time", "2026-11-25T09:30")
+    page.fill("#f-income", "12.5")
+    wait_saved(page)
+    answers = local_docs(page, "survey:")[0]["answers"]
+    assert answers["location"] == {"lat": 20.4167, "lon": 106.1667, "accuracy": 12}
+    assert answers["visit_date"] == "2026-11-25"
+    assert answers["visit_time"] == "2026-11-25T09:30:00+07:00"
+    assert answers["income"] == 12.5
