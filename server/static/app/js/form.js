@@ -10,7 +10,7 @@ import {
 import { pick, t } from './i18n.js';
 import { preparePhoto } from './photo.js';
 import {
-  addPhoto, discardSurvey, feedbackBySurvey, getFormDoc, getSyncState, photoBlob, removePhoto,
+  addPhoto, discardSurvey, getFeedback, getFormDoc, getSyncState, photoBlob, removePhoto,
   surveyState, SurveySaver, uuid4,
 } from './store.js';
 
@@ -475,13 +475,14 @@ function formHeader(formDoc, state, feedback) {
 // The survey screen: loads the survey and its exact form version, shows one
 // page, keeps the page in the URL so a reload comes back to it.
 export async function surveyScreen(view, ctx, surveyId, pageParam) {
-  const survey = await ctx.stores.data.get(surveyId);
+  const [survey, feedback, syncState] = await Promise.all([
+    ctx.stores.data.get(surveyId), getFeedback(ctx.stores, surveyId), getSyncState(ctx.stores),
+  ]);
   const formDoc = await getFormDoc(ctx.stores, survey.form_id, survey.form_version);
   if (!formDoc) {
     mount(view, h('p', { class: 'error' }, t('unknown_form')));
     return;
   }
-  const feedback = (await feedbackBySurvey(ctx.stores)).get(survey._id);
   const state = surveyState(survey, feedback);
   const editable = survey.status === 'draft' || state === 'needs_correction';
   const saveState = h('span', { class: 'save-state', id: 'save-state', role: 'status' });
@@ -492,6 +493,9 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
     saveState.dataset.state = s;
   });
   ctx.onLeave = () => saver.writing;
+  if (editable && Object.keys(survey.answers).length === 0) {
+    initialAnswers(formDoc.definition.fields, survey.answers);
+  }
   // The errors already shown stay shown when the screen is drawn again (a tab
   // switch, a language switch, a sync finishing).
   if (ctx.seen?.surveyId !== surveyId) {
@@ -516,10 +520,6 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
         saver.save().catch(() => null);
       }
     });
-  }
-  if (editable && Object.keys(survey.answers).length === 0) {
-    initialAnswers(formDoc.definition.fields, survey.answers);
-    form.state = evaluateForm(formDoc.definition, survey.answers);
   }
 
   let index = Math.min(Number(pageParam) || 0, form.pages.length - 1);
@@ -592,7 +592,7 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
 
   // A draft that never left the phone may be thrown away with its photos; a
   // survey the server has seen (a correction in progress) may not.
-  const discardable = editable && !feedback && !(await getSyncState(ctx.stores)).pushed?.[surveyId];
+  const discardable = editable && !feedback && !syncState.pushed?.[surveyId];
   const discard = async () => {
     if (!window.confirm(t('confirm_discard'))) return;
     ctx.onLeave = null;

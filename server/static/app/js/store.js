@@ -64,13 +64,20 @@ export async function latestForms(stores) {
   return [...latest.values()];
 }
 
+// A published version never changes, so it is read from IndexedDB once.
+const formCache = new Map();
+
 export async function getFormDoc(stores, formId, version) {
-  try {
-    return await stores.forms.get(`form:${formId}:${version}`);
-  } catch (err) {
-    if (err.status === 404) return null;
-    throw err;
+  const id = `form:${formId}:${version}`;
+  if (!formCache.has(id)) {
+    try {
+      formCache.set(id, await stores.forms.get(id));
+    } catch (err) {
+      if (err.status === 404) return null;
+      throw err;
+    }
   }
+  return formCache.get(id);
 }
 
 export function newSurvey(formDoc, user) {
@@ -152,6 +159,15 @@ export async function feedbackBySurvey(stores) {
     include_docs: true, startkey: 'feedback:', endkey: 'feedback:\uffff',
   });
   return new Map(res.rows.map((r) => [r.doc.survey_id, r.doc]));
+}
+
+export async function getFeedback(stores, surveyId) {
+  try {
+    return await stores.data.get(`feedback:${surveyId}`);
+  } catch (err) {
+    if (err.status === 404) return null;
+    throw err;
+  }
 }
 
 // What a survey's card says. A reviewer's decision holds until the volunteer
