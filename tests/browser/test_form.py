@@ -170,6 +170,11 @@ def test_finalise_keeps_only_relevant_answers(app_page, tmp_path):
     assert "smartphone" not in member_answers
     assert member_answers == {"_row": row, "name": "Đỗ Văn Em", "age": 12, "adult": 0}
 
+    page.click(".survey[data-state=final] > a")
+    page.wait_for_selector("fieldset.page[disabled]")
+    assert page.locator("#finalise, #discard").count() == 0
+    assert local_docs(page, "survey:")[0]["_rev"] == survey["_rev"]
+
 
 def test_a_draft_can_be_discarded_with_its_photos(app_page, tmp_path):
     page = app_page

@@ -251,6 +251,8 @@ export class FormView {
     const key = fieldKey(row?._row, field.name);
     const id = `f-${row ? `${row._row.slice(0, 8)}-` : ''}${field.name}`;
     const set = (value) => {
+      // A finalised survey is only shown: not even a choice filter may change it.
+      if (!this.editable) return;
       if (isEmpty(value)) delete target[field.name];
       else target[field.name] = value;
       this.changed(key);
