@@ -31,7 +31,7 @@ _OFFSET = re.compile(r"^[+-](?:0\d|1[0-4]):[0-5]\d$")
 _TEXT_LIMIT = 64
 
 
-def no_facts(present: bool = False, problem: str | None = None) -> dict:
+def _no_facts(present: bool = False, problem: str | None = None) -> dict:
     return {
         "present": present,
         "problem": problem,
@@ -46,19 +46,19 @@ def no_facts(present: bool = False, problem: str | None = None) -> dict:
 def exif_facts(raw: bytes | None, *, max_bytes: int) -> dict:
     """Facts from raw EXIF bytes (with or without the "Exif\\0\\0" header)."""
     if not raw:
-        return no_facts()
+        return _no_facts()
     if len(raw) > max_bytes:
-        return no_facts(present=True, problem="oversized")
+        return _no_facts(present=True, problem="oversized")
     try:
         exif = Image.Exif()
         exif.load(raw)
         return _facts(exif)
     except Exception:  # any parser failure on untrusted EXIF means "no facts", not a crash
-        return no_facts(present=True, problem="unreadable")
+        return _no_facts(present=True, problem="unreadable")
 
 
 def _facts(exif: Image.Exif) -> dict:
-    facts = no_facts(present=True)
+    facts = _no_facts(present=True)
     facts["make"] = _text(exif.get(TAG_MAKE))
     facts["model"] = _text(exif.get(TAG_MODEL))
     orientation = exif.get(TAG_ORIENTATION)

@@ -133,10 +133,10 @@ def _flag(code: str, detail: dict, severity: str = "warning") -> Flag:
 
 
 def _reused(photo, visit, others, limits: FlagThresholds) -> Flag | None:
-    mine, sha = photo.get("phash"), photo.get("sha256")
+    mine, sha, own = photo.get("phash"), photo.get("sha256"), visit.get("survey_id")
     matches, candidates = [], []
     for other in others:
-        if other.get("survey_id") == visit.get("survey_id"):
+        if own is not None and other.get("survey_id") == own:
             continue
         if sha and other.get("sha256") == sha:
             matches.append(_match(other, 0))

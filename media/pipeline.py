@@ -34,7 +34,7 @@ from PIL import (
 from media import measures
 from media.exif import exif_facts
 from media.problems import PhotoRejected
-from media.sniff import find_markup, sniff_format
+from media.sniff import find_markup, sniff_format, webp_size
 
 __all__ = ["Limits", "PhotoRejected", "ProcessedPhoto", "process_photo"]
 
@@ -169,6 +169,11 @@ def _checked_image(data: bytes, limits: Limits) -> tuple[str, ImageFile.ImageFil
     marker = find_markup(data)
     if marker:
         raise PhotoRejected("photo.embedded_markup", {"marker": marker})
+    if fmt == "WEBP":
+        declared = webp_size(data)
+        if declared is None:
+            raise PhotoRejected("photo.corrupt", {"reason": "unreadable WebP header"})
+        _check_dimensions(*declared, limits)
     image = _open(fmt, data)
     _check_dimensions(*image.size, limits)
     if getattr(image, "n_frames", 1) > 1:

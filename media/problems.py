@@ -81,3 +81,7 @@ class PhotoRejected(Exception):
 
     def as_dict(self) -> dict:
         return {"code": self.code, "vi": self.vi, "en": self.en, "detail": self.detail}
+
+    def __reduce__(self):
+        # Rebuilt from code and detail, so a refusal crosses process pools intact.
+        return type(self), (self.code, self.detail)

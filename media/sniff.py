@@ -92,6 +92,27 @@ def sniff_format(data: bytes) -> str:
     raise PhotoRejected("photo.unknown_format")
 
 
+def webp_size(data: bytes) -> tuple[int, int] | None:
+    """The canvas size a WebP header declares, or None if the header is unreadable.
+
+    libwebp allocates the whole canvas as soon as a decoder is created, that
+    is while Pillow merely opens the file, so the size must be known first.
+    """
+    chunk = data[12:16]
+    if chunk == b"VP8X" and len(data) >= 30:
+        return _le(data[24:27]) + 1, _le(data[27:30]) + 1
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        return _le(data[26:28]) & 0x3FFF, _le(data[28:30]) & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        bits = _le(data[21:25])
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    return None
+
+
+def _le(raw: bytes) -> int:
+    return int.from_bytes(raw, "little")
+
+
 def find_markup(data: bytes) -> str | None:
     """The first web page or script marker inside the data, if any."""
     found = _MARKUP.search(data)

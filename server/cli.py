@@ -24,7 +24,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from forms.shipped import shipped_forms
 from media.pipeline import Limits
 from server import services
-from server.actions import reviews
+from server.actions import duplicates, reviews
 from server.actions.auth import CLI_ACTOR
 from server.actions.exports import totals_csv
 from server.actions.forms import publish
@@ -35,7 +35,7 @@ from server.config import build_config, instance_path
 from server.errors import Problem
 from server.ingest_store import SqlIngestStore
 from server.models import db
-from server.queries.submissions import all_photo_ids
+from server.queries.submissions import all_photo_shas
 from server.queries.users import get_user_by_name
 from sync import embedded
 from sync.ingest import follow
@@ -93,7 +93,7 @@ def worker_command() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     limits = Limits(max_bytes=app.config["PHOTO_MAX_BYTES"])
-    feedback = threading.Thread(target=_feedback_loop, args=(app, stop), daemon=True)
+    feedback = threading.Thread(target=_background_loop, args=(app, stop), daemon=True)
     feedback.start()
     click.echo("ingest worker: following volunteer databases")
     follow(services.couch(), SqlIngestStore(), services.photo_store(), limits, stop,
@@ -101,17 +101,21 @@ def worker_command() -> None:
     feedback.join(5)
 
 
-def _feedback_loop(app: Flask, stop: threading.Event) -> None:
-    """Deliver reviewers' decisions to the phones' databases, retrying until CouchDB takes them."""
+def _background_loop(app: Flask, stop: threading.Event) -> None:
+    """Beside the ingest: deliver reviewers' decisions to the phones (retrying until CouchDB
+    takes them) and check new surveys for duplicates."""
     while not stop.is_set():
-        with app.app_context():
-            try:
-                reviews.deliver_feedback()
-                db.session.commit()
-            except Exception:  # a failed delivery is retried on the next turn
-                db.session.rollback()
-                app.logger.exception("feedback delivery failed; retrying")
-        stop.wait(app.config["INGEST_POLL_SECONDS"])
+        busy = False
+        for step in (reviews.deliver_feedback, duplicates.check_new_surveys):
+            with app.app_context():
+                try:
+                    busy = bool(step()) or busy
+                    db.session.commit()
+                except Exception:  # a failed step is retried on the next turn
+                    db.session.rollback()
+                    app.logger.exception("%s failed; retrying", step.__name__)
+        if not busy:
+            stop.wait(app.config["INGEST_POLL_SECONDS"])
 
 
 @click.command("serve")
@@ -185,14 +189,14 @@ def media_group() -> None:
 def media_reprocess() -> None:
     """Re-derive previews, thumbnails, facts and flags from the stored originals."""
     limits = Limits(max_bytes=current_app.config["PHOTO_MAX_BYTES"])
-    total = len(all_photo_ids())
+    total = len(all_photo_shas())
     problems = 0
     with click.progressbar(length=total, label="ảnh / photos") as bar:
-        for photo_id, problem_text in reprocess_photos(CLI_ACTOR, limits):
+        for sha, problem_text in reprocess_photos(CLI_ACTOR, limits):
             db.session.commit()
             if problem_text:
                 problems += 1
-                click.echo(f"\nảnh / photo {photo_id}: {problem_text}", err=True)
+                click.echo(f"\nảnh / photo {sha[:16]}: {problem_text}", err=True)
             bar.update(1)
     db.session.commit()
     click.echo(f"{total - problems}/{total} ảnh đã xử lý lại / photos reprocessed")
@@ -275,11 +279,14 @@ def _make_app() -> Flask:
 def register_commands(app: Flask) -> None:
     from forms.commands import forms_cli
 
-    forms_cli.add_command(forms_publish)
+    # A group of our own: adding `publish` to forms_cli itself would change a
+    # module-level object every app shares.
+    forms_group = click.Group("forms", commands={**forms_cli.commands, "publish": forms_publish},
+                              help=forms_cli.help)
     for command in (init_command, worker_command, serve_command, users_group, media_group,
                     export_group):
         app.cli.add_command(command)
-    app.cli.add_command(forms_cli, "forms")
+    app.cli.add_command(forms_group)
 
 
 cli = FlaskGroup(create_app=_make_app, add_default_commands=False,

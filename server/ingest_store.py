@@ -11,13 +11,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from server.actions.duplicates import detect_duplicates
 from server.actions.photos import refresh_flags
 from server.models import db, utcnow
 from server.queries import ingest as q
 from server.queries.audit import audit
 from server.queries.forms import get_form_version
-from server.queries.submissions import get_submission_by_doc
 from server.queries.users import active_volunteer_dbs
 from sync.conflicts import MergeNeeded, PendingMerge
 from sync.ingest import Outcome, PhotoReceived, Quarantined, SurveyRevision
@@ -53,11 +51,6 @@ class SqlIngestStore:
             db.session.flush()
             for survey_id in sorted(touched):
                 refresh_flags(couch_db, survey_id)
-            for outcome in outcomes:
-                if isinstance(outcome, SurveyRevision) and outcome.doc["status"] == "final":
-                    current = get_submission_by_doc(couch_db, outcome.doc["_id"])
-                    if current is not None and current.rev == outcome.doc["_rev"]:
-                        detect_duplicates(current)
             q.save_checkpoint(couch_db, last_seq)
             db.session.commit()
         except BaseException:

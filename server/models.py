@@ -71,6 +71,7 @@ class Submission(db.Model):
     answers: Mapped[dict] = mapped_column(JSON)
     errors: Mapped[list] = mapped_column(JSON, default=list)
     visited_at: Mapped[str | None] = mapped_column(String(40))
+    duplicates_checked_rev: Mapped[str | None] = mapped_column(String(200))
     gps: Mapped[dict | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

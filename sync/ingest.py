@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from forms.submission import validate_submission
 from media.pipeline import Limits, PhotoRejected, process_photo
-from media.store import PhotoStore
+from media.store import PhotoStore, put_photo
 from sync.conflicts import MergeNeeded, MergeStore, live_leaves, plan_merge, write_back_merges
 from sync.couch import Couch, CouchError
 
@@ -126,9 +126,7 @@ def handle_photo(couch_db: str, doc: dict, couch: Couch, photos: PhotoStore,
     except PhotoRejected as err:
         return _quarantine(couch_db, {k: v for k, v in doc.items() if k != "_attachments"},
                            err.code, err.vi, err.en, attachment=name)
-    photos.put(data)
-    photos.put_derivative(processed.sha256, "preview", processed.preview)
-    photos.put_derivative(processed.sha256, "thumbnail", processed.thumbnail)
+    put_photo(photos, data, processed.preview, processed.thumbnail)
     body = {k: v for k, v in doc.items() if k != "_attachments"}
     return PhotoReceived(couch_db, body, processed.sha256, processed.mime, processed.width,
                          processed.height, processed.phash,

@@ -185,7 +185,7 @@ def ingest_worker(app) -> Iterator[threading.Event]:
     """The real ingest loop and feedback delivery in threads, as `sotay worker` runs them."""
     from media.pipeline import Limits
     from server import services
-    from server.actions.reviews import deliver_feedback
+    from server.cli import _background_loop
     from server.ingest_store import SqlIngestStore
     from sync.ingest import follow
 
@@ -196,15 +196,8 @@ def ingest_worker(app) -> Iterator[threading.Event]:
             follow(services.couch(), SqlIngestStore(), services.photo_store(), Limits(), stop,
                    app.config["INGEST_POLL_SECONDS"])
 
-    def feedback() -> None:
-        while not stop.is_set():
-            with app.app_context():
-                deliver_feedback()
-                db.session.commit()
-            stop.wait(app.config["INGEST_POLL_SECONDS"])
-
     threads = [threading.Thread(target=ingest, daemon=True),
-               threading.Thread(target=feedback, daemon=True)]
+               threading.Thread(target=_background_loop, args=(app, stop), daemon=True)]
     for thread in threads:
         thread.start()
     yield stop

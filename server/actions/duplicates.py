@@ -20,6 +20,7 @@ from server.queries.duplicates import (
     open_pairs,
     save_pair,
     submissions_by_doc_ids,
+    unchecked_submissions,
 )
 from server.queries.submissions import add_review
 from sync.duplicates import DuplicateRules, find_duplicates
@@ -34,6 +35,20 @@ def _as_doc(submission: Submission, subject: str) -> dict:
 
 def _rules() -> DuplicateRules:
     return DuplicateRules(phases=tuple(current_app.config.get("PHASES", ())))
+
+
+def check_new_surveys(batch: int = 200) -> int:
+    """Check the final surveys not yet checked for duplicates; return how many were checked.
+
+    Runs beside the ingest (the worker calls it in its loop), off the ingest's
+    critical path: comparing with every survey of a residential group costs
+    more than storing one.
+    """
+    pending = unchecked_submissions(batch)
+    for submission in pending:
+        detect_duplicates(submission)
+        submission.duplicates_checked_rev = submission.rev
+    return len(pending)
 
 
 def detect_duplicates(submission: Submission) -> int:

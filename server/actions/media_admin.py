@@ -4,36 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from media.pipeline import Limits, PhotoRejected, process_photo
-from media.store import PhotoMissing
+from media.pipeline import Limits
+from media.problems import PhotoRejected
+from media.reprocess import reprocess
 from server import services
 from server.actions.auth import Actor, require_role
 from server.actions.photos import refresh_flags
 from server.queries.audit import audit
-from server.queries.submissions import all_photo_ids, get_photo
+from server.queries.submissions import all_photo_shas, get_photo_by_sha
 
 
-def reprocess_photos(actor: Actor, limits: Limits) -> Iterator[tuple[int, str | None]]:
-    """Re-derive each photo; yield (photo id, problem or None) as it goes.
+def reprocess_photos(actor: Actor, limits: Limits) -> Iterator[tuple[str, str | None]]:
+    """Re-derive each stored photo; yield (sha256, problem or None) as it goes.
 
-    Each photo is its own unit of work: the caller commits after each step,
-    so an interrupted run keeps what it finished and can simply be run again.
+    The caller commits after each step, so an interrupted run keeps what it
+    finished and can simply be run again.
     """
     require_role(actor, "admin")
     store = services.photo_store()
-    for photo_id in all_photo_ids():
-        photo = get_photo(photo_id)
-        try:
-            processed = process_photo(store.get(photo.sha256), limits=limits)
-        except (PhotoMissing, PhotoRejected) as err:
-            yield photo_id, str(err)
+    shas = all_photo_shas()
+    for sha in [sha for sha in shas if not store.exists(sha)]:
+        yield sha, "original missing from the store / thiếu ảnh gốc"
+    for sha, result in reprocess(store, [sha for sha in shas if store.exists(sha)],
+                                 limits=limits):
+        if isinstance(result, PhotoRejected):
+            yield sha, f"{result.code}: {result.en} / {result.vi}"
             continue
-        store.put_derivative(processed.sha256, "preview", processed.preview)
-        store.put_derivative(processed.sha256, "thumbnail", processed.thumbnail)
-        extras = {k: v for k, v in photo.facts.items() if k.endswith("_device") or k == "field"}
-        photo.facts = {**processed.facts(), **extras}
-        photo.phash = processed.phash
-        photo.width, photo.height = processed.width, processed.height
-        refresh_flags(photo.couch_db, photo.survey_doc_id)
-        yield photo_id, None
-    audit(actor.username, "media.reprocess", "photos")
+        for photo in get_photo_by_sha(sha):
+            extras = {k: v for k, v in photo.facts.items()
+                      if k.endswith("_device") or k == "field"}
+            photo.facts = {**result.facts(), **extras}
+            photo.phash = result.phash
+            photo.width, photo.height = result.width, result.height
+            refresh_flags(photo.couch_db, photo.survey_doc_id)
+        yield sha, None
+    audit(actor.username, "media.reprocess", "photos", count=len(shas))

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from forms.display import labelled_answers
 from server import services
 from server.actions.auth import Actor, require_role
 from server.errors import problem
 from server.models import Review
 from server.queries.audit import audit
+from server.queries.forms import get_form_version
 from server.queries.ingest import merges_for
 from server.queries.submissions import (
     add_review,
@@ -92,12 +94,18 @@ def submission_detail(actor: Actor, submission_id: int) -> dict:
             "form_version": s.form_version, "rev": s.rev, "status": s.status,
             "review_state": s.review_state, "residential_group": s.residential_group,
             "answers": s.answers, "errors": s.errors, "photos": photos,
+            "labelled": labelled_answers(_definition(s.form_id, s.form_version), s.answers),
             "photos_pending": max(0, len(_photo_answers(s.answers)) - len(photos)),
             "merges": [{"state": m.state, "created_at": m.created_at,
                         "conflicts": m.record.get("conflicts", [])}
                        for m in merges_for(s.couch_db, s.doc_id)],
             "reviews": [{"reviewer": r.reviewer, "decision": r.decision, "comment": r.comment,
                          "decided_at": r.decided_at, "rev": r.rev} for r in reviews_for(s.id)]}
+
+
+def _definition(form_id: str, version: str) -> dict | None:
+    row = get_form_version(form_id, version)
+    return None if row is None else row.definition
 
 
 def decide(actor: Actor, submission_id: int, decision: str, comment: str, rev: str) -> Review:

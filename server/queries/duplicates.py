@@ -49,3 +49,12 @@ def submissions_by_doc_ids(doc_ids: set[str]) -> dict[str, Submission]:
         return {}
     rows = db.session.execute(select(Submission).where(Submission.doc_id.in_(doc_ids))).scalars()
     return {row.doc_id: row for row in rows}
+
+
+def unchecked_submissions(limit: int) -> list[Submission]:
+    """Final surveys whose current revision has not been checked for duplicates yet."""
+    return list(db.session.execute(select(Submission).where(
+        Submission.status == "final",
+        or_(Submission.duplicates_checked_rev.is_(None),
+            Submission.duplicates_checked_rev != Submission.rev))
+        .order_by(Submission.id).limit(limit)).scalars())

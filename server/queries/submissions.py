@@ -81,10 +81,6 @@ def photo_hashes_except(survey_doc_id: str) -> list[dict]:
             for survey_id, doc_id, sha256, phash in rows]
 
 
-def all_photo_ids() -> list[int]:
-    return list(db.session.execute(select(Photo.id).where(Photo.sha256.is_not(None))
-                                   .order_by(Photo.id)).scalars())
-
-
-def get_photo(photo_id: int) -> Photo | None:
-    return db.session.get(Photo, photo_id)
+def all_photo_shas() -> list[str]:
+    return list(db.session.execute(select(Photo.sha256).where(Photo.sha256.is_not(None))
+                                   .distinct().order_by(Photo.sha256)).scalars())

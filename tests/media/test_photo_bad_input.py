@@ -29,6 +29,14 @@ def test_zero_bytes():
     assert refused(b"").code == "photo.empty"
 
 
+def test_a_refusal_survives_pickling(photo_jpeg):
+    import pickle
+
+    error = refused(photo_jpeg, max_bytes=10)
+    copy = pickle.loads(pickle.dumps(error))
+    assert copy.as_dict() == error.as_dict()
+
+
 def test_over_the_size_limit(photo_jpeg):
     error = refused(photo_jpeg, max_bytes=len(photo_jpeg) - 1)
     assert error.code == "photo.too_large"
@@ -76,6 +84,41 @@ def test_huge_jpeg_dimensions_in_a_tiny_file(photo_jpeg):
     at = photo_jpeg.index(b"\xff\xc0")
     forged = photo_jpeg[: at + 5] + struct.pack(">HH", 65_000, 65_000) + photo_jpeg[at + 9 :]
     assert refused(forged[:4096]).code == "photo.too_many_pixels"
+
+
+def webp(*chunks: bytes) -> bytes:
+    body = b"WEBP" + b"".join(
+        kind + struct.pack("<I", len(data)) + data + bytes(len(data) % 2) for kind, data in chunks
+    )
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@pytest.mark.parametrize("side", [12_000, 16_384])
+def test_huge_webp_canvas_is_refused_before_libwebp_sees_it(side, monkeypatch):
+    # libwebp allocates the whole canvas when Pillow merely opens the file,
+    # and Pillow's own guard only stops canvases over 179 MP: 12000² passes it.
+    from media import pipeline
+
+    def never(_):
+        raise AssertionError("the WebP decoder was created")
+
+    monkeypatch.setitem(pipeline._OPENERS, "WEBP", never)
+    canvas = bytes(4) + (side - 1).to_bytes(3, "little") + (side - 1).to_bytes(3, "little")
+    lossless = b"\x2f" + struct.pack("<I", (side - 1) | ((side - 1) << 14)) + bytes(20)
+    error = refused(webp((b"VP8X", canvas), (b"VP8L", lossless)))
+    assert error.code == "photo.too_many_pixels"
+    assert f"{side}×{side}" in error.en
+
+
+def test_webp_declaring_zero_width():
+    frame = bytes(3) + b"\x9d\x01\x2a" + struct.pack("<HH", 0, 100) + bytes(30)
+    error = refused(webp((b"VP8 ", frame)))
+    assert error.code == "photo.bad_dimensions"
+    assert error.detail == {"width": 0, "height": 100}
+
+
+def test_webp_with_an_unreadable_header():
+    assert refused(webp((b"VP8 ", bytes(40)))).code == "photo.corrupt"
 
 
 def test_absurd_strip_refused_by_side_limit(build):

@@ -77,6 +77,11 @@ def test_malformed_hashes_are_skipped():
     assert [m["survey_id"] for m in flag.detail["matches"]] == ["s:5"]
 
 
+def test_a_visit_without_survey_id_still_compares_with_everything():
+    other = {"phash": facts()["phash"]}
+    assert codes(photo_flags(facts(), {"visited_at": None}, [other])) == ["photo.reused"]
+
+
 def test_identical_original_is_reused_whatever_the_hash():
     other = {"survey_id": "survey:2", "sha256": "1" * 64, "phash": None}
     [flag] = photo_flags(facts(), VISIT, [other])

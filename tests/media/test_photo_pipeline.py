@@ -269,3 +269,19 @@ def test_derivatives_carry_no_metadata(build, with_profile):
         picture = open_jpeg(derivative)
         assert not picture.getexif()
         assert not {"exif", "icc_profile", "xmp", "comment"} & set(picture.info)
+
+
+def test_multi_picture_jpeg_uses_its_primary_image(build):
+    # Dual-camera phones write MPO: a JPEG whose primary image comes first.
+    primary = build.scene(1, (800, 600))
+    second = Image.new("RGB", (800, 600), (255, 0, 0))
+    out = io.BytesIO()
+    primary.save(out, "MPO", save_all=True, append_images=[second], exif=build.exif())
+    photo = process_photo(out.getvalue())
+    assert (photo.mime, photo.preview_size, photo.exif["make"]) == (
+        "image/jpeg",
+        (800, 600),
+        "Xiaomi",
+    )
+    r, g, b = open_jpeg(photo.preview).getpixel((10, 10))
+    assert b > r  # the sky of the primary image, not the red second picture

@@ -6,6 +6,7 @@ import re
 
 from sqlalchemy import select
 
+from server.actions.duplicates import check_new_surveys
 from server.models import Submission, db
 from tests.conftest import log_in, make_account
 from tests.server.helpers import household_answers, survey_doc
@@ -23,6 +24,10 @@ def test_same_address_twice_is_listed_and_settled(app, client, volunteer, review
         log_in(client, account)
         put(client, account, survey_doc(answers, volunteer=account.username))
         run_ingest(app)
+    with app.app_context():
+        assert check_new_surveys() == 3
+        db.session.commit()
+        assert check_new_surveys() == 0
     log_in(client, reviewer)
     page = client.get("/review/duplicates").get_data(as_text=True)
     pairs = re.findall(r'data-pair="(\d+)"', page)
