@@ -33,7 +33,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 PHONE = {"viewport": {"width": 360, "height": 640}, "device_scale_factor": 2,
-         "is_mobile": True, "has_touch": True, "locale": "vi-VN"}
+         "is_mobile": True, "has_touch": True, "locale": "vi-VN",
+         "timezone_id": "Asia/Ho_Chi_Minh"}
 SAMPLE_FORM = json.loads((Path(__file__).parent / "sample_form.json").read_text("utf-8"))
 
 

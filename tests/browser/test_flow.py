@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+import requests
+
 from tests.browser.phone_app import (
     HOUSEHOLD_MEMBERS,
     add_household_member,
@@ -158,3 +160,31 @@ def test_sent_back_survey_is_corrected_on_the_phone(
     sync_on_phone(page)
     page.click("#tabs a[data-tab=surveys]")
     page.wait_for_selector(f".survey[data-id='{survey['_id']}'][data-state=approved]")
+
+
+def test_drafts_stay_on_the_phone_until_finalised(
+    live_server, couch_server, volunteer, phone, tmp_path
+):
+    def on_server() -> set[str]:
+        reply = requests.get(f"{couch_server.url}/{volunteer.couch_db}/_all_docs", timeout=10)
+        return {row["id"].split(":")[0] for row in reply.json()["rows"]} - {"_design/sotay"}
+
+    page = phone.new_page()
+    log_in_phone(page, live_server.url, volunteer)
+    open_survey(page, "household")
+    fill_household_first_pages(page)
+    add_household_member(page, HOUSEHOLD_MEMBERS[0])
+    finish_household(page, make_photo(tmp_path / "house.jpg", (1200, 900)))
+    sync_on_phone(page)
+    assert page.inner_text("#unsynced-surveys") == "0"
+    assert page.inner_text("#drafts") == "1"
+    assert on_server() == set()
+
+    page.goto(f"{live_server.url}/app/#/")
+    page.click(".survey[data-state=draft] > a")
+    for _ in range(3):
+        page.click("#next")
+    page.click("#finalise")
+    page.wait_for_selector(".survey[data-state=final]")
+    sync_on_phone(page)
+    assert on_server() == {"survey", "photo"}

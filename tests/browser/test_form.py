@@ -169,3 +169,44 @@ def test_finalise_keeps_only_relevant_answers(app_page, tmp_path):
     [member_answers] = survey["answers"]["members"]
     assert "smartphone" not in member_answers
     assert member_answers == {"_row": row, "name": "Đỗ Văn Em", "age": 12, "adult": 0}
+
+    page.click(".survey[data-state=final] > a")
+    page.wait_for_selector("fieldset.page[disabled]")
+    assert page.locator("#finalise, #discard").count() == 0
+    assert local_docs(page, "survey:")[0]["_rev"] == survey["_rev"]
+
+
+def test_a_draft_can_be_discarded_with_its_photos(app_page, tmp_path):
+    page = app_page
+    start_survey(page)
+    fill_household_page(page)
+    page.click("#next")
+    add_member(page, "Vũ Thị Giang", 8)
+    page.click("#next")
+    page.set_input_files("#f-evidence_photo", make_photo(tmp_path / "house.jpg", (800, 600)))
+    page.wait_for_selector(".photo img")
+    wait_saved(page)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#discard")
+    page.wait_for_selector("a[data-form=sample]")
+    assert page.locator(".survey").count() == 0
+    assert local_docs(page, "survey:") == []
+    assert local_docs(page, "photo:") == []
+
+
+def test_geopoint_date_datetime_and_decimal_answers(app_page):
+    page = app_page
+    start_survey(page)
+    page.goto(page.url.rsplit("/", 1)[0] + "/2")
+    page.wait_for_selector("#f-location")
+    page.click("#f-location")
+    page.wait_for_selector(".geo:text-matches('20.41670')")
+    page.fill("#f-visit_date", "2026-11-25")
+    page.fill("#f-visit_time", "2026-11-25T09:30")
+    page.fill("#f-income", "12.5")
+    wait_saved(page)
+    answers = local_docs(page, "survey:")[0]["answers"]
+    assert answers["location"] == {"lat": 20.4167, "lon": 106.1667, "accuracy": 12}
+    assert answers["visit_date"] == "2026-11-25"
+    assert answers["visit_time"] == "2026-11-25T09:30:00+07:00"
+    assert answers["income"] == 12.5

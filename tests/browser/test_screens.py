@@ -130,8 +130,7 @@ def test_expired_session_asks_for_login_at_sync_and_keeps_local_data(
     page.click("#sync-button")
     page.wait_for_selector("body[data-sync=error-login]")
     assert "Đăng nhập lại" in page.inner_text("#sync-message")
-    page.click("#tabs a[data-tab=surveys]")
-    page.click(".banner a")
+    page.click("#login-again")
     assert page.input_value("input[name=username]") == volunteer.username
     page.fill("input[name=password]", volunteer.password)
     page.click("form.login button[type=submit]")

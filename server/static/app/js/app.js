@@ -13,6 +13,7 @@ import { logIn, logOut, syncAll } from './sync.js';
 
 const view = document.getElementById('view');
 const USER_KEY = 'sotay.user';
+const RETRY_MS = 5 * 60 * 1000;
 
 const ctx = {
   user: JSON.parse(localStorage.getItem(USER_KEY) || 'null'),
@@ -169,6 +170,7 @@ async function render() {
   }
   const holder = h('div');
   view.append(holder);
+  if (parts[0] !== 'survey') window.scrollTo(0, 0);
   switch (parts[0]) {
     case 'new': return createSurvey(parts[1]);
     case 'survey': return surveyScreen(holder, ctx, parts[1], parts[2]);
@@ -201,6 +203,10 @@ function start() {
     startSync();
   });
   window.addEventListener('offline', updateChrome);
+  // The 'online' event misses a Wi-Fi that had no internet when it connected.
+  setInterval(() => {
+    if (navigator.onLine && ['offline', 'failed'].includes(ctx.sync.error)) startSync();
+  }, RETRY_MS);
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register('sw.js', { scope: './' }).catch(() => null);
   }

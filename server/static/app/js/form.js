@@ -10,10 +10,16 @@ import {
 import { pick, t } from './i18n.js';
 import { preparePhoto } from './photo.js';
 import {
-  addPhoto, feedbackBySurvey, getFormDoc, photoBlob, removePhoto, surveyState, SurveySaver, uuid4,
+  addPhoto, discardSurvey, getFeedback, getFormDoc, getSyncState, photoBlob, removePhoto,
+  surveyState, SurveySaver, uuid4,
 } from './store.js';
 
 const RADIO_LIMIT = 6;
+
+// Bindings are updated after every keystroke: touch the DOM only on a change.
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
 
 // Top-level groups and repeats are pages; loose top-level fields between them
 // share one.
@@ -172,7 +178,7 @@ export class FormView {
       el,
       update: () => {
         const visible = this.relevant(field, row);
-        el.hidden = !visible;
+        if (el.hidden === visible) el.hidden = !visible;
         extra?.(visible);
       },
     };
@@ -228,7 +234,7 @@ export class FormView {
     const key = fieldKey(parentRow?._row, field.name);
     return this.bind(el, field, parentRow, () => {
       const problem = (this.seen.showAll || this.touched.has(key)) && this.state.errors.get(key);
-      error.textContent = problem ? this.message(problem) : '';
+      setText(error, problem ? this.message(problem) : '');
     });
   }
 
@@ -245,6 +251,8 @@ export class FormView {
     const key = fieldKey(row?._row, field.name);
     const id = `f-${row ? `${row._row.slice(0, 8)}-` : ''}${field.name}`;
     const set = (value) => {
+      // A finalised survey is only shown: not even a choice filter may change it.
+      if (!this.editable) return;
       if (isEmpty(value)) delete target[field.name];
       else target[field.name] = value;
       this.changed(key);
@@ -253,8 +261,12 @@ export class FormView {
     const error = h('p', { class: 'error', role: 'alert' });
     const label = field.type === 'note'
       ? h('p', { class: 'note-text' }, pick(field.label))
-      : h('label', { for: id, class: 'label' }, pick(field.label),
+      : h('label', { for: id, id: `${id}-label`, class: 'label' }, pick(field.label),
         h('span', { class: 'req', hidden: true }, ' *'));
+    if (control.el?.classList.contains('choices')) {
+      control.el.setAttribute('role', field.type === 'select_one' ? 'radiogroup' : 'group');
+      control.el.setAttribute('aria-labelledby', `${id}-label`);
+    }
     const el = h('div', { class: `field type-${field.type}`, dataset: { name: field.name } },
       label,
       field.hint ? h('p', { class: 'hint' }, pick(field.hint)) : null,
@@ -262,11 +274,11 @@ export class FormView {
     return this.bind(el, field, row, (visible) => {
       control.update?.();
       const req = label.querySelector?.('.req');
-      if (req) req.hidden = !this.state.required.has(key);
+      if (req && req.hidden === this.state.required.has(key)) req.hidden = !req.hidden;
       const show = visible && (this.seen.showAll || this.touched.has(key));
       const problem = show ? this.state.errors.get(key) : null;
       el.classList.toggle('invalid', Boolean(problem));
-      error.textContent = problem ? this.message(problem) : '';
+      setText(error, problem ? this.message(problem) : '');
     });
   }
 
@@ -465,13 +477,14 @@ function formHeader(formDoc, state, feedback) {
 // The survey screen: loads the survey and its exact form version, shows one
 // page, keeps the page in the URL so a reload comes back to it.
 export async function surveyScreen(view, ctx, surveyId, pageParam) {
-  const survey = await ctx.stores.data.get(surveyId);
+  const [survey, feedback, syncState] = await Promise.all([
+    ctx.stores.data.get(surveyId), getFeedback(ctx.stores, surveyId), getSyncState(ctx.stores),
+  ]);
   const formDoc = await getFormDoc(ctx.stores, survey.form_id, survey.form_version);
   if (!formDoc) {
     mount(view, h('p', { class: 'error' }, t('unknown_form')));
     return;
   }
-  const feedback = (await feedbackBySurvey(ctx.stores)).get(survey._id);
   const state = surveyState(survey, feedback);
   const editable = survey.status === 'draft' || state === 'needs_correction';
   const saveState = h('span', { class: 'save-state', id: 'save-state', role: 'status' });
@@ -482,6 +495,9 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
     saveState.dataset.state = s;
   });
   ctx.onLeave = () => saver.writing;
+  if (editable && Object.keys(survey.answers).length === 0) {
+    initialAnswers(formDoc.definition.fields, survey.answers);
+  }
   // The errors already shown stay shown when the screen is drawn again (a tab
   // switch, a language switch, a sync finishing).
   if (ctx.seen?.surveyId !== surveyId) {
@@ -506,10 +522,6 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
         saver.save().catch(() => null);
       }
     });
-  }
-  if (editable && Object.keys(survey.answers).length === 0) {
-    initialAnswers(formDoc.definition.fields, survey.answers);
-    form.state = evaluateForm(formDoc.definition, survey.answers);
   }
 
   let index = Math.min(Number(pageParam) || 0, form.pages.length - 1);
@@ -580,9 +592,22 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
     location.hash = '#/';
   };
 
+  // A draft that never left the phone may be thrown away with its photos; a
+  // survey the server has seen (a correction in progress) may not.
+  const discardable = editable && !feedback && !syncState.pushed?.[surveyId];
+  const discard = async () => {
+    if (!window.confirm(t('confirm_discard'))) return;
+    ctx.onLeave = null;
+    await saver.writing;
+    await discardSurvey(ctx.stores, survey);
+    location.hash = '#/';
+  };
   const head = h('div');
   const relabel = () => {
-    mount(head, formHeader(formDoc, state, feedback));
+    mount(head, formHeader(formDoc, state, feedback),
+      discardable ? h('button', {
+        type: 'button', class: 'link danger', id: 'discard', onclick: discard,
+      }, t('discard_draft')) : null);
     show(index);
   };
   // A language switch redraws the page in place: answers, touched fields and

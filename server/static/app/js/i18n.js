@@ -9,6 +9,10 @@ const STRINGS = {
   password: { vi: 'Mật khẩu', en: 'Password' },
   log_in: { vi: 'Đăng nhập', en: 'Log in' },
   log_out: { vi: 'Đăng xuất', en: 'Log out' },
+  logout_offline: {
+    vi: 'Đang không có mạng: sau khi đăng xuất, phải có mạng mới đăng nhập lại được. Vẫn đăng xuất?',
+    en: 'You are offline: after logging out you need a connection to log in again. Log out anyway?',
+  },
   login_first_online: {
     vi: 'Lần đầu cần có mạng để đăng nhập và tải biểu mẫu.',
     en: 'The first login needs a connection to download the forms.',
@@ -50,6 +54,11 @@ const STRINGS = {
     en: '{n} answers need attention. See the ones marked in red.',
   },
   saved: { vi: 'Đã lưu trên máy', en: 'Saved on this phone' },
+  discard_draft: { vi: 'Bỏ phiếu nháp này', en: 'Discard this draft' },
+  confirm_discard: {
+    vi: 'Xóa hẳn phiếu nháp này và ảnh của nó khỏi máy?',
+    en: 'Delete this draft and its photos from the phone for good?',
+  },
   saving: { vi: 'Đang lưu…', en: 'Saving…' },
   save_failed: {
     vi: 'KHÔNG lưu được trên máy (bộ nhớ đầy?). Đừng đóng ứng dụng; giải phóng bộ nhớ rồi thử lại.',

@@ -118,8 +118,16 @@ export async function syncScreen(view, ctx) {
         h('dt', {}, t('drafts_on_phone')), h('dd', { id: 'drafts' }, summary.drafts),
         h('dt', {}, t('last_sync')), h('dd', { id: 'last-sync' }, formatTime(state.last_sync_at)))),
     button, progress, message,
+    status.error === 'login'
+      ? h('a', { class: 'button primary', id: 'login-again', href: '#/login' }, t('log_in')) : null,
     h('p', { class: 'hint' }, t('signed_in_as', { name: ctx.user.username })),
-    h('button', { type: 'button', class: 'link', id: 'logout', onclick: () => ctx.logOut() }, t('log_out')));
+    h('button', {
+      type: 'button',
+      class: 'link',
+      id: 'logout',
+      // Logging out offline would lock the volunteer out until a connection returns.
+      onclick: () => (navigator.onLine || window.confirm(t('logout_offline'))) && ctx.logOut(),
+    }, t('log_out')));
 }
 
 function startOfWeek(now = new Date()) {

@@ -64,13 +64,20 @@ export async function latestForms(stores) {
   return [...latest.values()];
 }
 
+// A published version never changes, so it is read from IndexedDB once.
+const formCache = new Map();
+
 export async function getFormDoc(stores, formId, version) {
-  try {
-    return await stores.forms.get(`form:${formId}:${version}`);
-  } catch (err) {
-    if (err.status === 404) return null;
-    throw err;
+  const id = `form:${formId}:${version}`;
+  if (!formCache.has(id)) {
+    try {
+      formCache.set(id, await stores.forms.get(id));
+    } catch (err) {
+      if (err.status === 404) return null;
+      throw err;
+    }
   }
+  return formCache.get(id);
 }
 
 export function newSurvey(formDoc, user) {
@@ -154,6 +161,15 @@ export async function feedbackBySurvey(stores) {
   return new Map(res.rows.map((r) => [r.doc.survey_id, r.doc]));
 }
 
+export async function getFeedback(stores, surveyId) {
+  try {
+    return await stores.data.get(`feedback:${surveyId}`);
+  } catch (err) {
+    if (err.status === 404) return null;
+    throw err;
+  }
+}
+
 // What a survey's card says. A reviewer's decision holds until the volunteer
 // writes a newer revision; a survey sent back stays "needs correction" while
 // it is being corrected and becomes the volunteer's "final" again once done.
@@ -179,6 +195,18 @@ export async function addPhoto(stores, { surveyId, field, blob, takenAt, gps }) 
   };
   await stores.data.put(doc);
   return doc._id;
+}
+
+// A draft thrown away, with every photo taken for it.
+export async function discardSurvey(stores, survey) {
+  const photos = await stores.data.allDocs({
+    include_docs: true, startkey: 'photo:', endkey: 'photo:\uffff',
+  });
+  const own = photos.rows.filter((r) => r.doc.survey_id === survey._id);
+  await stores.data.bulkDocs([
+    { _id: survey._id, _rev: survey._rev, _deleted: true },
+    ...own.map((r) => ({ _id: r.id, _rev: r.value.rev, _deleted: true })),
+  ]);
 }
 
 export async function removePhoto(stores, photoId) {

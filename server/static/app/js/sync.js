@@ -87,7 +87,8 @@ export async function syncAll(stores, user, onProgress = () => {}) {
     onProgress({ phase: 'pull' });
     const forms = remote('forms');
     const userdb = remote(user.db);
-    await run(PouchDB.replicate(forms, stores.forms, { batch_size: 20 }));
+    // The forms database is read-only to volunteers: keep the checkpoint on the phone.
+    await run(PouchDB.replicate(forms, stores.forms, { batch_size: 20, checkpoint: 'target' }));
     await run(PouchDB.replicate(userdb, stores.data, { batch_size: 20 }));
     const pending = await pendingPush(stores);
     const docIds = [...Object.keys(pending.revs), ...pending.deleted];
