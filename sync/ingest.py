@@ -15,8 +15,10 @@ passes in.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -84,10 +86,22 @@ class IngestStore(MergeStore, Protocol):
         ...
 
 
+def _key_text(value: Any) -> str:
+    """A document id or rev as a storable key: text without NUL, at most 200 characters.
+
+    The full value stays in the quarantined body.
+    """
+    return str(value).replace("\x00", "\ufffd")[:200]
+
+
 def _quarantine(couch_db: str, doc: dict, code: str, vi: str, en: str,
                 **detail: Any) -> Quarantined:
-    return Quarantined(couch_db, str(doc.get("_id", "")), str(doc.get("_rev", "")), code, vi, en,
-                       doc, detail)
+    return Quarantined(couch_db, _key_text(doc.get("_id", "")), _key_text(doc.get("_rev", "")),
+                       code, vi, en, doc, detail)
+
+
+# What the phone writes: `survey:<uuid>`, `photo:<uuid>` (docs/contracts.md).
+DOC_ID = re.compile(r"^(survey|photo):[A-Za-z0-9._\-]{1,100}$")
 
 
 def handle_survey(couch_db: str, doc: dict, store: IngestStore) -> Outcome:
@@ -115,7 +129,8 @@ def handle_survey(couch_db: str, doc: dict, store: IngestStore) -> Outcome:
 def handle_photo(couch_db: str, doc: dict, couch: Couch, photos: PhotoStore,
                  limits: Limits) -> Outcome:
     attachments = doc.get("_attachments") or {}
-    if not isinstance(doc.get("survey_id"), str) or len(attachments) != 1:
+    survey_id = doc.get("survey_id")
+    if not isinstance(survey_id, str) or not DOC_ID.match(survey_id) or len(attachments) != 1:
         return _quarantine(couch_db, doc, "malformed",
                            "Ảnh phải thuộc một khảo sát và có đúng một tệp ảnh.",
                            "A photo must belong to a survey and carry exactly one image.")
@@ -153,6 +168,10 @@ def handle_change(couch_db: str, change: dict, couch: Couch, store: IngestStore,
     kind = doc.get("type")
     if kind == "feedback":
         return []
+    if not DOC_ID.match(doc_id) or not doc_id.startswith(f"{kind}:"):
+        return [_quarantine(couch_db, doc, "bad_id",
+                            "Mã tài liệu không đúng dạng survey:… hoặc photo:….",
+                            "The document id is not of the form survey:… or photo:….")]
     if kind == "survey":
         if doc.get("_conflicts"):
             return handle_conflicted_survey(couch_db, doc, couch, store)
@@ -163,6 +182,62 @@ def handle_change(couch_db: str, change: dict, couch: Couch, store: IngestStore,
                         "Unknown document type.", type=kind)]
 
 
+def _handled(couch_db: str, change: dict, couch: Couch, store: IngestStore,
+             photos: PhotoStore, limits: Limits) -> list[Outcome]:
+    """`handle_change`, with an unexpected error recorded as a quarantine, not thrown."""
+    try:
+        return handle_change(couch_db, change, couch, store, photos, limits)
+    except CouchError:
+        raise
+    except Exception as err:
+        log.exception("ingest: error handling %s in %s", change.get("id"), couch_db)
+        doc = change.get("doc") or {"_id": change.get("id", "")}
+        body = {k: v for k, v in doc.items() if k != "_attachments"}
+        return [_quarantine(couch_db, body, "internal_error",
+                            "Lỗi máy chủ khi xử lý tài liệu này; đã giữ lại để kiểm tra.",
+                            "Server error while handling this document; kept for inspection.",
+                            error=repr(err)[:500])]
+
+
+def _apply_one_by_one(store: IngestStore, couch_db: str, outcomes: list[Outcome],
+                      last_seq: Any) -> list[Outcome]:
+    """Apply each outcome alone; one that still fails is stored as a quarantine instead.
+
+    The checkpoint moves with the last outcome, so a crash here replays the
+    page, and the replay is idempotent.
+    """
+    applied: list[Outcome] = []
+    for index, outcome in enumerate(outcomes):
+        seq = last_seq if index == len(outcomes) - 1 else store.checkpoint(couch_db)
+        try:
+            store.apply(couch_db, [outcome], seq)
+            applied.append(outcome)
+            continue
+        except CouchError:
+            raise
+        except Exception as err:
+            error = repr(err)[:500]
+        doc = getattr(outcome, "doc", None) or getattr(outcome, "body", None) or {
+            "_id": getattr(outcome, "doc_id", "")}
+        replacement = _quarantine(couch_db, _storable(doc), "unstorable",
+                                  "Không lưu được tài liệu này vào cơ sở dữ liệu; đã giữ lại "
+                                  "để kiểm tra.",
+                                  "This document could not be stored in the database; kept "
+                                  "for inspection.", error=error)
+        store.apply(couch_db, [replacement], seq)
+        applied.append(replacement)
+    if not outcomes:
+        store.apply(couch_db, [], last_seq)
+    return applied
+
+
+def _storable(doc: Any) -> dict:
+    """A JSON body any SQL database takes: NUL characters replaced, non-JSON values as text."""
+    text = json.dumps(doc, default=str, ensure_ascii=True).replace("\\u0000", "\\ufffd")
+    body = json.loads(text)
+    return body if isinstance(body, dict) else {"value": body}
+
+
 def ingest_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: str,
                 limits: Limits, page_size: int = PAGE_SIZE) -> int:
     """Read and apply one page of a database's changes; return how many changes it held."""
@@ -171,8 +246,14 @@ def ingest_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: 
     if not page.results:
         return 0
     outcomes = [outcome for change in page.results
-                for outcome in handle_change(couch_db, change, couch, store, photos, limits)]
-    store.apply(couch_db, outcomes, page.last_seq)
+                for outcome in _handled(couch_db, change, couch, store, photos, limits)]
+    try:
+        store.apply(couch_db, outcomes, page.last_seq)
+    except CouchError:
+        raise
+    except Exception as err:  # one unstorable outcome must not stall the database
+        log.warning("ingest: page of %s not storable as a whole (%s); one by one", couch_db, err)
+        outcomes = _apply_one_by_one(store, couch_db, outcomes, page.last_seq)
     if any(isinstance(outcome, MergeNeeded) for outcome in outcomes):
         write_back_merges(couch, store)
     return len(page.results)
@@ -252,6 +333,10 @@ def follow(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,
             handled = ingest_dbs(couch, store, photos, limits, dbs)
         except CouchError as err:
             log.warning("ingest: CouchDB error, retrying from the checkpoint: %s", err)
+            changed.last_sweep = -math.inf
+            handled = 0
+        except Exception:  # never die: log, wait, retry from the checkpoint
+            log.exception("ingest: unexpected error, retrying from the checkpoint")
             changed.last_sweep = -math.inf
             handled = 0
         if not handled and not waited:

@@ -173,9 +173,20 @@ def live_server(app) -> Iterator[LiveServer]:
 
     server = create_server(app, host="127.0.0.1", port=free_port(), threads=16,
                            channel_timeout=60)
-    thread = threading.Thread(target=server.run, daemon=True)
+    closing = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:
+            # Closing the socket under a running loop ends it this way; only then.
+            if not closing.is_set():
+                raise
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield LiveServer(f"http://127.0.0.1:{server.effective_port}", app)
+    closing.set()
     server.close()
     thread.join(5)
 

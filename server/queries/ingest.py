@@ -71,10 +71,9 @@ def store_survey(outcome: SurveyRevision) -> None:
         return
     fields = {"rev": rev, "status": doc["status"], "form_id": doc["form_id"],
               "form_version": doc["form_version"], "answers": doc["answers"],
-              "residential_group": doc["answers"].get("residential_group"),
-              "volunteer": str(doc.get("volunteer", "")), "errors": outcome.errors,
-              "visited_at": doc.get("created_at") if isinstance(doc.get("created_at"), str)
-              else None,
+              "residential_group": short_text(doc["answers"].get("residential_group"), 32),
+              "volunteer": short_text(doc.get("volunteer"), 64) or "",
+              "errors": outcome.errors, "visited_at": short_text(doc.get("created_at"), 40),
               "gps": _survey_gps(doc),
               "updated_at": utcnow()}
     if current is None:
@@ -84,6 +83,13 @@ def store_survey(outcome: SurveyRevision) -> None:
         fields["review_state"] = "pending"
     for key, value in fields.items():
         setattr(current, key, value)
+
+
+def short_text(value: object, limit: int) -> str | None:
+    """A device-sent string fit for an indexed column, or None (the raw value stays in JSON)."""
+    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+        return None
+    return value
 
 
 def _survey_gps(doc: dict) -> dict | None:
@@ -99,7 +105,8 @@ def store_photo(outcome: PhotoReceived) -> None:
     doc = outcome.doc
     row = db.session.execute(select(Photo).where(
         Photo.couch_db == outcome.couch_db, Photo.doc_id == doc["_id"])).scalar_one_or_none()
-    fields = {"survey_doc_id": doc["survey_id"], "volunteer": str(doc.get("volunteer", "")),
+    fields = {"survey_doc_id": doc["survey_id"],
+              "volunteer": short_text(doc.get("volunteer"), 64) or "",
               "sha256": outcome.sha256, "mime": outcome.mime, "width": outcome.width,
               "height": outcome.height, "phash": outcome.phash,
               "facts": {**outcome.facts, "taken_at_device": doc.get("taken_at"),

@@ -1,0 +1,63 @@
+"""Hostile or broken documents never stall the ingest: they are quarantined, the rest goes on."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from media.pipeline import Limits
+from server import services
+from server.ingest_store import SqlIngestStore
+from server.models import Quarantine, Submission, db
+from sync.ingest import ingest_all
+from tests.conftest import log_in
+from tests.server.helpers import household_answers, survey_doc
+from tests.server.test_ingest import put, run_ingest
+
+
+def test_awkward_values_are_stored_and_bad_ids_quarantined(app, client, volunteer):
+    log_in(client, volunteer)
+    answers = household_answers()
+    answers["residential_group"] = "tdp\u000003"
+    odd = survey_doc(answers, volunteer="x" * 500)
+    odd["created_at"] = "2026-11-20T10:00:00+07:00" + " " * 100
+    long_id = survey_doc(household_answers(), doc_id="survey:" + "a" * 300)
+    put(client, volunteer, odd)
+    put(client, volunteer, long_id)
+    run_ingest(app)
+    with app.app_context():
+        stored = db.session.execute(select(Submission)).scalar_one()
+        assert stored.doc_id == odd["_id"]
+        assert stored.residential_group is None and stored.visited_at is None
+        assert stored.answers["residential_group"] == "tdp\u000003"
+        quarantined = db.session.execute(select(Quarantine)).scalar_one()
+        assert quarantined.code == "bad_id" and len(quarantined.doc_id) == 200
+        assert quarantined.body["_id"] == long_id["_id"]
+
+
+class FailingStore(SqlIngestStore):
+    """The real SQL store, failing to store one chosen survey as a database would."""
+
+    def __init__(self, poison: str) -> None:
+        self.poison = poison
+
+    def apply(self, couch_db, outcomes, last_seq):
+        if any(getattr(o, "doc", {}).get("_id") == self.poison for o in outcomes):
+            db.session.rollback()
+            raise ValueError("simulated storage failure")
+        return super().apply(couch_db, outcomes, last_seq)
+
+
+def test_an_unstorable_document_is_quarantined_and_the_rest_ingested(app, client, volunteer):
+    log_in(client, volunteer)
+    docs = [survey_doc(household_answers(), volunteer=volunteer.username) for _ in range(3)]
+    for doc in docs:
+        put(client, volunteer, doc)
+    with app.app_context():
+        ingest_all(services.couch(), FailingStore(docs[1]["_id"]), services.photo_store(),
+                   Limits())
+        stored = set(db.session.execute(select(Submission.doc_id)).scalars())
+        quarantined = db.session.execute(select(Quarantine)).scalar_one()
+    assert stored == {docs[0]["_id"], docs[2]["_id"]}
+    assert (quarantined.doc_id, quarantined.code) == (docs[1]["_id"], "unstorable")
+    assert "simulated storage failure" in quarantined.detail["error"]
+    assert run_ingest(app) == 0, "the checkpoint moved past the page"
