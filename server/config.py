@@ -58,6 +58,7 @@ def build_config(folder: Path | None = None) -> dict[str, Any]:
         "SESSION_HOURS": int(os.environ.get("SOTAY_SESSION_HOURS", 24 * 14)),
         "INGEST_POLL_SECONDS": float(os.environ.get("SOTAY_INGEST_POLL_SECONDS", 1.0)),
         "INGEST_SWEEP_SECONDS": float(os.environ.get("SOTAY_INGEST_SWEEP_SECONDS", 300)),
+        "TIMEZONE": os.environ.get("SOTAY_TIMEZONE", "Asia/Ho_Chi_Minh"),
         "PHASES": parse_phases(os.environ.get("SOTAY_PHASES", "")),
         "NODE_MODULES": os.environ.get("SOTAY_NODE_MODULES", str(Path("node_modules").resolve())),
         "INSTANCE": str(folder),

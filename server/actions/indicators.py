@@ -106,6 +106,9 @@ ENTERPRISE_INDICATORS: tuple[Indicator, ...] = (
 )
 
 
+TARGETS = {ind.key: ind.target for ind in INDICATORS + ENTERPRISE_INDICATORS}
+
+
 @dataclass(frozen=True)
 class IndicatorRow:
     key: str
@@ -156,6 +159,7 @@ def indicator_table(rows: list[IndicatorRow]) -> dict:
     lines: dict[str, dict] = {}
     for row in rows:
         line = lines.setdefault(row.key, {"key": row.key, "number": row.number, "vi": row.vi,
-                                          "en": row.en, "cells": {}})
+                                          "en": row.en, "target": TARGETS.get(row.key, ""),
+                                          "cells": {}})
         line["cells"][row.residential_group] = row
     return {"columns": columns, "lines": list(lines.values())}

@@ -3,7 +3,10 @@ the quarantine, the dashboard and the totals download."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from server.actions import duplicates, exports, indicators, reviews
 from server.actions.users import authenticate
@@ -12,6 +15,23 @@ from server.views.schemas import DecisionSchema, LoginSchema, SettleSchema, load
 from server.views.session import check_csrf, csrf_token, current_actor, log_in, log_out
 
 bp = Blueprint("pages", __name__)
+
+
+STATE_LABELS = {"pending": "Chờ duyệt / Pending", "approved": "Đã duyệt / Approved",
+                "needs_correction": "Cần sửa / Needs correction",
+                "rejected": "Từ chối / Rejected"}
+
+
+@bp.app_template_filter("state_label")
+def state_label(state: str) -> str:
+    return STATE_LABELS.get(state, state)
+
+
+@bp.app_template_filter("local_time")
+def local_time(moment: datetime) -> str:
+    """A stored UTC time as the ward reads it (SOTAY_TIMEZONE, Vietnam by default)."""
+    zone = ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Ho_Chi_Minh"))
+    return moment.replace(tzinfo=UTC).astimezone(zone).strftime("%d/%m/%Y %H:%M")
 
 
 @bp.app_context_processor
