@@ -8,41 +8,71 @@ left to do.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from server.actions.photos import refresh_flags
 from server.models import db, utcnow
 from server.queries import ingest as q
 from server.queries.audit import audit
 from server.queries.forms import get_form_version
-from server.queries.users import active_volunteer_dbs
+from server.queries.users import active_volunteer_dbs, volunteer_by_db
 from sync.conflicts import MergeNeeded, PendingMerge
-from sync.ingest import Outcome, PhotoReceived, Quarantined, SurveyRevision
+from sync.ingest import (
+    Outcome,
+    PhotoReceived,
+    Quarantined,
+    StoreUnavailable,
+    SurveyRevision,
+)
 
 MARK_OVERLAP = timedelta(seconds=3)
+# Errors that say the database cannot be reached, not that a row is wrong.
+UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+def _reachable(method: Callable) -> Callable:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except UNAVAILABLE as err:
+            db.session.rollback()
+            raise StoreUnavailable(str(err)[:300]) from err
+    return wrapper
 
 
 class SqlIngestStore:
+    @_reachable
     def volunteer_dbs(self) -> list[str]:
         return active_volunteer_dbs()
 
+    @_reachable
     def checkpoint(self, couch_db: str) -> Any:
         return q.get_checkpoint(couch_db)
 
+    @_reachable
     def form_definition(self, form_id: str, version: str) -> dict | None:
         row = get_form_version(form_id, version)
         return None if row is None else row.definition
 
+    @_reachable
     def apply(self, couch_db: str, outcomes: list[Outcome], last_seq: Any) -> None:
         touched: set[str] = set()
+        owner = volunteer_by_db(couch_db)
+        # Whose survey it is comes from the database it is in, never from the device.
+        volunteer = owner.username if owner else ""
         try:
             for outcome in outcomes:
                 if isinstance(outcome, SurveyRevision):
-                    q.store_survey(outcome)
+                    q.store_survey(outcome, volunteer)
                     touched.add(outcome.doc["_id"])
                 elif isinstance(outcome, PhotoReceived):
-                    q.store_photo(outcome)
+                    q.store_photo(outcome, volunteer)
                     touched.add(outcome.doc["survey_id"])
                 elif isinstance(outcome, Quarantined):
                     q.store_quarantined(outcome)
@@ -57,6 +87,7 @@ class SqlIngestStore:
             db.session.rollback()
             raise
 
+    @_reachable
     def touched_since(self, marker: datetime | None) -> tuple[list[str], datetime]:
         # Clocks of web and worker processes differ a little, and a mark may be
         # committed just after it was read: look back a little further.
@@ -65,21 +96,26 @@ class SqlIngestStore:
         db.session.commit()
         return dbs, now
 
+    @_reachable
     def revision_body(self, couch_db: str, doc_id: str, rev: str) -> dict | None:
         return q.revision_body(couch_db, doc_id, rev)
 
+    @_reachable
     def known_revisions(self, couch_db: str, doc_id: str) -> set[str]:
         return q.known_revisions(couch_db, doc_id)
 
+    @_reachable
     def merge_ancestry(self, couch_db: str, doc_id: str) -> dict[str, set[str]]:
         return {row.merged_rev: set(row.merged_from)
                 for row in q.written_merges(couch_db, doc_id)}
 
+    @_reachable
     def pending_merges(self) -> list[PendingMerge]:
         return [PendingMerge(row.id, row.couch_db, row.doc_id, tuple(row.leaf_revs.split(",")),
                              row.merged, row.winner_rev, tuple(row.losing_revs))
                 for row in q.pending_merges()]
 
+    @_reachable
     def finish_merge(self, key: int, state: str, merged_rev: str | None) -> None:
         row = q.get_merge(key)
         row.state = state

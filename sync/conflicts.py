@@ -104,13 +104,19 @@ def write_back_merges(couch: Couch, store: MergeStore) -> int:
         if current != pending.leaf_revs:
             store.finish_merge(pending.key, "superseded", None)
             continue
+        # The merged revision first, alone: only once it stands may the losing
+        # leaves go. If a phone edited the winner meanwhile, the write fails and
+        # nothing is deleted; the new edit comes in as a change and is merged.
         merged = {**pending.merged, "_id": pending.doc_id, "_rev": pending.winner_rev}
-        tombstones = [{"_id": pending.doc_id, "_rev": rev, "_deleted": True}
-                      for rev in pending.losing_revs]
-        results = couch.bulk_write(pending.couch_db, [merged, *tombstones])
-        if any("error" in result for result in results):
+        result = couch.bulk_write(pending.couch_db, [merged])[0]
+        if "error" in result:
             store.finish_merge(pending.key, "superseded", None)
             continue
-        store.finish_merge(pending.key, "written", results[0].get("rev"))
+        tombstones = [{"_id": pending.doc_id, "_rev": rev, "_deleted": True}
+                      for rev in pending.losing_revs]
+        if tombstones:
+            # A tombstone refused here leaves a leaf that the next pass merges again.
+            couch.bulk_write(pending.couch_db, tombstones)
+        store.finish_merge(pending.key, "written", result.get("rev"))
         written += 1
     return written

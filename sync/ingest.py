@@ -69,6 +69,10 @@ class Quarantined:
 Outcome = SurveyRevision | PhotoReceived | Quarantined | MergeNeeded
 
 
+class StoreUnavailable(Exception):
+    """The relational store cannot be reached right now: retry later, quarantine nothing."""
+
+
 class IngestStore(MergeStore, Protocol):
     """What the ingest needs from the relational side."""
 
@@ -135,6 +139,10 @@ def handle_photo(couch_db: str, doc: dict, couch: Couch, photos: PhotoStore,
                            "Ảnh phải thuộc một khảo sát và có đúng một tệp ảnh.",
                            "A photo must belong to a survey and carry exactly one image.")
     name = next(iter(attachments))
+    if not isinstance(name, str) or name in (".", "..") or name.startswith("_") or "/" in name:
+        return _quarantine(couch_db, {k: v for k, v in doc.items() if k != "_attachments"},
+                           "malformed", "Tên tệp ảnh không hợp lệ.",
+                           "The photo's file name is not valid.", attachment=str(name)[:100])
     data = couch.attachment(couch_db, doc["_id"], name, doc["_rev"])
     try:
         processed = process_photo(data, limits=limits)
@@ -185,14 +193,23 @@ def handle_change(couch_db: str, change: dict, couch: Couch, store: IngestStore,
 def _handled(couch_db: str, change: dict, couch: Couch, store: IngestStore,
              photos: PhotoStore, limits: Limits) -> list[Outcome]:
     """`handle_change`, with an unexpected error recorded as a quarantine, not thrown."""
+    doc = change.get("doc") or {"_id": change.get("id", "")}
+    body = {k: v for k, v in doc.items() if k != "_attachments"}
     try:
         return handle_change(couch_db, change, couch, store, photos, limits)
-    except CouchError:
+    except CouchError as err:
+        if err.status is None or err.status >= 500:
+            raise
+        # CouchDB refuses this document's parts for good (e.g. an attachment it
+        # cannot serve): record it, do not retry it forever.
+        return [_quarantine(couch_db, body, "couch_refused",
+                            "Máy chủ đồng bộ từ chối đọc tài liệu này; đã giữ lại để kiểm tra.",
+                            "The sync server refuses to serve this document; kept for "
+                            "inspection.", status=err.status, error=str(err)[:300])]
+    except (StoreUnavailable, OSError):
         raise
     except Exception as err:
         log.exception("ingest: error handling %s in %s", change.get("id"), couch_db)
-        doc = change.get("doc") or {"_id": change.get("id", "")}
-        body = {k: v for k, v in doc.items() if k != "_attachments"}
         return [_quarantine(couch_db, body, "internal_error",
                             "Lỗi máy chủ khi xử lý tài liệu này; đã giữ lại để kiểm tra.",
                             "Server error while handling this document; kept for inspection.",
@@ -213,7 +230,7 @@ def _apply_one_by_one(store: IngestStore, couch_db: str, outcomes: list[Outcome]
             store.apply(couch_db, [outcome], seq)
             applied.append(outcome)
             continue
-        except CouchError:
+        except (CouchError, StoreUnavailable, OSError):
             raise
         except Exception as err:
             error = repr(err)[:500]
@@ -249,7 +266,7 @@ def ingest_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: 
                 for outcome in _handled(couch_db, change, couch, store, photos, limits)]
     try:
         store.apply(couch_db, outcomes, page.last_seq)
-    except CouchError:
+    except (CouchError, StoreUnavailable, OSError):
         raise
     except Exception as err:  # one unstorable outcome must not stall the database
         log.warning("ingest: page of %s not storable as a whole (%s); one by one", couch_db, err)
@@ -263,9 +280,17 @@ def ingest_dbs(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Lim
                dbs: list[str], page_size: int = PAGE_SIZE) -> int:
     """Drain the given databases; return the number of changes handled."""
     total = write_back_merges(couch, store)
+    failed: list[str] = []
     for couch_db in dbs:
-        while handled := ingest_page(couch, store, photos, couch_db, limits, page_size):
-            total += handled
+        try:
+            while handled := ingest_page(couch, store, photos, couch_db, limits, page_size):
+                total += handled
+        except CouchError as err:
+            # One database CouchDB cannot serve must not hold up the others.
+            log.warning("ingest: %s skipped this turn: %s", couch_db, err)
+            failed.append(couch_db)
+    if failed and len(failed) == len(dbs):
+        raise CouchError(None, f"no volunteer database could be read ({len(failed)})")
     return total
 
 

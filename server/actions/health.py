@@ -25,7 +25,7 @@ def health_report() -> dict[str, Any]:
         sql_ping()
         report["sql"] = {"ok": True}
     except Exception as err:  # the point of a health check is to report any failure
-        report["sql"] = {"ok": False, "error": str(err)[:200]}
+        report["sql"] = {"ok": False, "error": type(err).__name__}
         report["ok"] = False
         return report
     couch = services.couch()
@@ -33,7 +33,7 @@ def health_report() -> dict[str, Any]:
         info = couch.server_info()
         report["couchdb"] = {"ok": True, "version": info.get("version")}
     except CouchError as err:
-        report["couchdb"] = {"ok": False, "error": str(err)[:200]}
+        report["couchdb"] = {"ok": False, "error": f"status {err.status or 'unreachable'}"}
         report["ok"] = False
         return report
     checkpoints = checkpoints_by_db()

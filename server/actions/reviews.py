@@ -9,6 +9,7 @@ for long.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from forms.display import labelled_answers
@@ -21,15 +22,19 @@ from server.queries.forms import get_form_version
 from server.queries.ingest import merges_for
 from server.queries.submissions import (
     add_review,
+    current_rev,
     get_submission,
     list_final_submissions,
     list_quarantine,
     pending_feedback,
     photos_for_surveys,
     reviews_for,
+    set_review_state,
 )
 from sync.couch import CouchError
 from sync.provision import write_feedback
+
+log = logging.getLogger(__name__)
 
 DECISIONS = ("approved", "needs_correction", "rejected")
 OPEN_STATES = ("pending",)
@@ -119,9 +124,10 @@ def decide(actor: Actor, submission_id: int, decision: str, comment: str, rev: s
     s = get_submission(submission_id)
     if s is None:
         raise problem("not_found")
-    if s.rev != rev:
-        raise problem("review_stale", current_rev=s.rev)
-    s.review_state = decision
+    # Conditional on the revision the reviewer saw, in one statement: the
+    # ingest may store a newer revision at any moment.
+    if not set_review_state(s.id, rev, decision):
+        raise problem("review_stale", current_rev=current_rev(s.id))
     review = add_review(submission_id=s.id, rev=rev, reviewer=actor.username,
                         decision=decision, comment=comment.strip())
     audit(actor.username, f"review.{decision}", s.doc_id, rev=rev, comment=comment.strip())
@@ -137,8 +143,11 @@ def deliver_feedback() -> int:
                 "survey_id": submission.doc_id, "survey_rev": review.rev,
                 "decision": review.decision, "comment": review.comment,
                 "reviewer": review.reviewer, "decided_at": review.decided_at.isoformat() + "Z"})
-        except CouchError:
-            break
+        except CouchError as err:
+            if err.status is None or err.status >= 500:
+                break  # CouchDB is down: every delivery would fail; retry next turn
+            log.warning("feedback for %s not delivered: %s", submission.doc_id, err)
+            continue
         review.feedback_written = True
         delivered += 1
     return delivered

@@ -57,7 +57,7 @@ def save_checkpoint(couch_db: str, seq: Any) -> None:
         row.updated_at = utcnow()
 
 
-def store_survey(outcome: SurveyRevision) -> None:
+def store_survey(outcome: SurveyRevision, volunteer: str) -> None:
     doc = outcome.doc
     rev = doc["_rev"]
     known = db.session.execute(select(SubmissionRevision.id).where(
@@ -72,8 +72,8 @@ def store_survey(outcome: SurveyRevision) -> None:
     fields = {"rev": rev, "status": doc["status"], "form_id": doc["form_id"],
               "form_version": doc["form_version"], "answers": doc["answers"],
               "residential_group": short_text(doc["answers"].get("residential_group"), 32),
-              "volunteer": short_text(doc.get("volunteer"), 64) or "",
-              "errors": outcome.errors, "visited_at": short_text(doc.get("created_at"), 40),
+              "volunteer": volunteer, "errors": outcome.errors,
+              "visited_at": short_text(doc.get("created_at"), 40),
               "gps": _survey_gps(doc),
               "updated_at": utcnow()}
     if current is None:
@@ -101,12 +101,11 @@ def _survey_gps(doc: dict) -> dict | None:
     return None
 
 
-def store_photo(outcome: PhotoReceived) -> None:
+def store_photo(outcome: PhotoReceived, volunteer: str) -> None:
     doc = outcome.doc
     row = db.session.execute(select(Photo).where(
         Photo.couch_db == outcome.couch_db, Photo.doc_id == doc["_id"])).scalar_one_or_none()
-    fields = {"survey_doc_id": doc["survey_id"],
-              "volunteer": short_text(doc.get("volunteer"), 64) or "",
+    fields = {"survey_doc_id": doc["survey_id"], "volunteer": volunteer,
               "sha256": outcome.sha256, "mime": outcome.mime, "width": outcome.width,
               "height": outcome.height, "phash": outcome.phash,
               "facts": {**outcome.facts, "taken_at_device": doc.get("taken_at"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server.models import Photo, Quarantine, Review, Submission, db
 
@@ -84,3 +84,16 @@ def photo_hashes_except(survey_doc_id: str) -> list[dict]:
 def all_photo_shas() -> list[str]:
     return list(db.session.execute(select(Photo.sha256).where(Photo.sha256.is_not(None))
                                    .distinct().order_by(Photo.sha256)).scalars())
+
+
+def set_review_state(submission_id: int, rev: str, state: str) -> bool:
+    """Set the review state only if the survey is still at `rev`; False if it moved on."""
+    result = db.session.execute(update(Submission).where(
+        Submission.id == submission_id, Submission.rev == rev).values(review_state=state))
+    return result.rowcount == 1
+
+
+def current_rev(submission_id: int) -> str | None:
+    return db.session.execute(select(Submission.rev).where(
+        Submission.id == submission_id).execution_options(populate_existing=True)
+    ).scalar_one_or_none()

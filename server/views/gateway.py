@@ -13,7 +13,7 @@ Bodies stream both ways; neither side is held in memory.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from urllib.parse import unquote
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 
@@ -42,8 +42,9 @@ REQUEST_HEADERS = {"accept", "content-type", "content-length", "if-match", "if-n
                    "accept-encoding"}
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
               "proxy-authenticate", "proxy-authorization", "set-cookie", "www-authenticate",
-              "server"}
+              "server", "location"}
 CHUNK = 64 * 1024
+# Longer than a longpoll's own limit (60 s by default); heartbeats keep a live one going.
 READ_TIMEOUT = 120
 # CouchDB's error names, which PouchDB's replicator reads to tell a refusal (stop) from
 # an outage (back off and retry).
@@ -64,20 +65,43 @@ class _SizedStream:
         return self._stream.read(size)
 
 
-def _raw_path() -> tuple[str, str]:
-    """The path after `/sync/` and the query, exactly as the client encoded them."""
-    raw = request.environ.get("REQUEST_URI") or request.full_path
+def _raw_path() -> tuple[list[str], str]:
+    """The path after `/sync/` as decoded segments, and the raw query.
+
+    Segments are split on the client's own slashes before decoding, so an
+    encoded slash stays inside its document id or attachment name. waitress
+    gives the raw request line as REQUEST_URI, gunicorn as RAW_URI; without
+    either the encoding is lost, so the request is refused.
+    """
+    raw = request.environ.get("REQUEST_URI") or request.environ.get("RAW_URI")
+    if not raw:
+        raise problem("invalid_input", reason="raw request path unavailable")
     path, _, query = raw.partition("?")
+    path = urlsplit(path).path if "://" in path else path
     prefix = request.script_root + bp.url_prefix + "/"
-    return path[len(prefix):] if path.startswith(prefix) else path, query
+    if not path.startswith(prefix):
+        raise problem("sync_forbidden")
+    segments = [unquote(part) for part in path[len(prefix):].split("/")]
+    if any(part in (".", "..") or "\x00" in part for part in segments):
+        # requests (and many proxies) resolve dot segments before sending: a
+        # `_local/../../_config` would leave the database altogether.
+        raise problem("sync_forbidden", path=path)
+    return segments, query
 
 
-def authorize(own_db: str | None, db: str, method: str, rest: str) -> None:
-    """Raise a Problem unless this request is part of replicating `db`."""
+def _query_args(query: str) -> dict[str, str]:
+    return {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
+
+
+def authorize(own_db: str | None, db: str, method: str, rest: list[str]) -> None:
+    """Raise a Problem unless this request is part of replicating `db`.
+
+    `rest` is the decoded path after the database name, one item per segment.
+    """
     if db not in (own_db, FORMS_DB):
         raise problem("sync_forbidden", db=db)
     forms = db == FORMS_DB
-    first = rest.split("/", 1)[0]
+    first = rest[0] if rest else ""
     if first == "":
         allowed = method in READS
     elif not first.startswith("_"):
@@ -87,14 +111,16 @@ def authorize(own_db: str | None, db: str, method: str, rest: str) -> None:
     else:
         allowed = method in (FORMS_ENDPOINTS if forms else OWN_ENDPOINTS).get(first, ())
     if not allowed:
-        raise problem("forms_read_only" if forms else "sync_forbidden", db=db, path=rest)
+        raise problem("forms_read_only" if forms else "sync_forbidden", db=db,
+                      path="/".join(rest))
 
 
-def _writes_documents(method: str, rest: str) -> bool:
+def _writes_documents(method: str, rest: list[str]) -> bool:
     """Whether a request changes documents the ingest must read (not checkpoints)."""
+    first = rest[0] if rest else ""
     if method == "POST":
-        return rest.startswith("_bulk_docs")
-    return method in ("PUT", "DELETE") and not rest.startswith("_local/")
+        return first == "_bulk_docs"
+    return method in ("PUT", "DELETE") and first != "_local"
 
 
 @bp.errorhandler(Problem)
@@ -119,22 +145,25 @@ def forward(_any: str) -> Response:
         raise problem("login_required")
     if user.role != "volunteer" or not user.couch_db:
         raise problem("sync_forbidden")
-    raw_path, query = _raw_path()
-    raw_db, _, raw_rest = raw_path.partition("/")
-    db, rest = unquote(raw_db), unquote(raw_rest)
+    segments, query = _raw_path()
+    db, rest = segments[0], segments[1:]
     authorize(user.couch_db, db, request.method, rest)
+    feed = _query_args(query).get("feed", "normal")
+    if rest[:1] == ["_changes"] and feed not in ("normal", "longpoll"):
+        # A continuous feed would hold a web thread for as long as the phone likes.
+        raise problem("sync_forbidden", feed=feed)
+    # The path sent on is rebuilt from the checked segments, never passed through.
+    upstream_path = "/".join(quote(part, safe=":@") for part in segments)
     headers = {k: v for k, v in request.headers.items() if k.lower() in REQUEST_HEADERS}
     body = None
     if request.content_length:
         body = _SizedStream(request.stream, request.content_length)
     elif request.headers.get("Transfer-Encoding", "").lower() == "chunked":
         body = iter(lambda: request.stream.read(CHUNK), b"")
-    longpoll = rest.startswith("_changes") and "feed=" in query
     try:
         upstream = services.couch().forward(
-            request.method, raw_path, query, headers, body,
-            auth=(user.username, user.couch_password or ""),
-            read_timeout=None if longpoll else READ_TIMEOUT)
+            request.method, upstream_path, query, headers, body,
+            auth=(user.username, user.couch_password or ""), read_timeout=READ_TIMEOUT)
     except CouchError as err:
         raise problem("couch_unavailable") from err
     if upstream.status_code < 400 and db == user.couch_db and _writes_documents(

@@ -4,6 +4,7 @@ the quarantine, the dashboard and the totals download."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
@@ -56,10 +57,18 @@ def login():
         try:
             data = load(LoginSchema(), request.form)
             log_in(authenticate(data["username"], data["password"]))
-            return redirect(request.args.get("next") or url_for("pages.home"))
+            return redirect(_local_target(request.args.get("next")) or url_for("pages.home"))
         except Problem as err:
             error = err
     return render_template("login.html", error=error), 401 if error else 200
+
+
+def _local_target(target: str | None) -> str | None:
+    """`next` only when it stays on this site (no scheme, no host, no `//`)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    parts = urlsplit(target)
+    return None if parts.scheme or parts.netloc else target
 
 
 @bp.post("/logout")

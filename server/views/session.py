@@ -51,5 +51,5 @@ def csrf_token() -> str:
 
 
 def check_csrf(token: str | None) -> None:
-    if not token or not secrets.compare_digest(token, session.get("csrf", "")):
+    if not token or not secrets.compare_digest(token.encode(), session.get("csrf", "").encode()):
         raise problem("forbidden", reason="csrf")
