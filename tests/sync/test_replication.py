@@ -103,10 +103,6 @@ def test_feedback_comes_back_to_the_phone(app, live_server, ingest_worker, volun
     assert feedback["comment"] == "Thiếu địa chỉ / address missing"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "PouchDB Server bug: pouchdb-validation's validate() sets newDoc._revisions to the OLD "
-    "doc's _revisions, so a replicated update (_bulk_docs new_edits=false) to a database with "
-    "a validate_doc_update is answered 201 and silently not stored. Apache CouchDB stores it."))
 def test_the_corrected_revision_flows_back_in(app, live_server, ingest_worker, volunteer,
                                               reviewer, tmp_path):
     phone, survey_id, _ = reviewed_survey(app, live_server, volunteer, reviewer, tmp_path)
