@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -29,8 +30,10 @@ import requests
 from ibm_cloud_sdk_core import ApiException
 from ibm_cloud_sdk_core.authenticators import BasicAuthenticator, NoAuthAuthenticator
 from ibmcloudant.cloudant_v1 import CloudantV1
+from requests.adapters import HTTPAdapter
 
 USERS_DB = "_users"
+FORWARD_POOL = 64  # at least the web server's threads
 
 
 class CouchError(Exception):
@@ -66,6 +69,17 @@ def _path(*segments: str) -> str:
     return "/".join(quote(s, safe="") for s in segments)
 
 
+def _forwarding_session() -> requests.Session:
+    """Kept-alive connections for the gateway, shared by its threads, keeping no cookies:
+    each request carries its own volunteer's credentials and nothing may leak to another."""
+    session = requests.Session()
+    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=FORWARD_POOL)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class Couch:
     """A CouchDB server, reached as its admin."""
 
@@ -77,6 +91,7 @@ class Couch:
         self._http = requests.Session()
         if admin:
             self._http.auth = (admin, password)
+        self._forwarding = _forwarding_session()
         self._sdk = CloudantV1(authenticator=BasicAuthenticator(admin, password) if admin
                                else NoAuthAuthenticator())
         self._sdk.set_service_url(self.base_url)
@@ -264,9 +279,9 @@ class Couch:
         if query:
             url = f"{url}?{query}"
         try:
-            return requests.request(method, url, headers=dict(headers), data=body, auth=auth,
-                                    stream=True, allow_redirects=False,
-                                    timeout=(5, read_timeout))
+            return self._forwarding.request(method, url, headers=dict(headers), data=body,
+                                            auth=auth, stream=True, allow_redirects=False,
+                                            timeout=(5, read_timeout))
         except requests.RequestException as err:
             raise CouchError(None, str(err)) from err
 

@@ -70,13 +70,34 @@ def step_results(returncode: int, out: str, err: str) -> list[dict]:
     return [line for line in lines if "step" in line]
 
 
+STREETS = ("Lê Lợi", "Trần Hưng Đạo", "Nguyễn Huệ", "Hai Bà Trưng", "Lý Thường Kiệt")
+FAMILY_NAMES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi")
+GIVEN_NAMES = ("An", "Bình", "Chi", "Dũng", "Giang", "Hà", "Khánh", "Lan", "Minh", "Nam")
+
+
+def distinct_household(group: str = "tdp03", photos: list[str] | None = None,
+                       **overrides) -> dict:
+    """Household answers with an address and head of household of their own, so duplicate
+    detection finds no pair (the shared helper gives every household the same address)."""
+    answers = household_answers(group=group, photos=photos, **overrides)
+    n = uuid.uuid4().int
+    answers["address"] = f"Số {n % 200 + 1} ngõ {n // 200 % 90 + 1} phố {STREETS[n % 5]}"
+    answers["head_name"] = (f"{FAMILY_NAMES[n // 7 % 8]} Văn {GIVEN_NAMES[n // 11 % 10]} "
+                            f"{n % 10_000:04d}")
+    return answers
+
+
 def phone_docs(volunteer: str, surveys: int, photos: int, photo_size=(640, 480)) -> list[dict]:
-    """`surveys` final household surveys, the first `photos` of them with an evidence photo."""
+    """`surveys` final household surveys over the twelve residential groups, the first
+    `photos` of them with an evidence photo."""
     docs = []
     for i in range(surveys):
         photo_id = f"photo:{uuid.uuid4()}"
-        survey = survey_doc(household_answers(photos=[photo_id]), volunteer=volunteer)
+        answers = distinct_household(f"tdp{i % 12 + 1:02d}", photos=[photo_id])
+        survey = survey_doc(answers, volunteer=volunteer)
         docs.append(survey)
         if i < photos:
-            docs.append(photo_doc(survey["_id"], photo_jpeg(i + 1, photo_size), doc_id=photo_id))
+            # photo_jpeg draws seeds 1-35 only; the width keeps later photos distinct.
+            size = (photo_size[0] + i // 30, photo_size[1])
+            docs.append(photo_doc(survey["_id"], photo_jpeg(i % 30 + 1, size), doc_id=photo_id))
     return docs

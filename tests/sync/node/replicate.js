@@ -24,8 +24,8 @@
 //   {"op": "list"}                             ids and revs of the local documents
 //   {"op": "try_db", "db"}                     replicate from another database; report
 //                                              the status it failed with
-// Each sync result carries docs_read, docs_written, the requests sent per endpoint
-// and the request body bytes, so tests can see what was (not) sent again.
+// Each sync result carries docs_read, docs_written, the requests sent per endpoint,
+// the request body bytes (so tests can see what was not sent again) and seconds.
 'use strict';
 
 const fs = require('fs');
@@ -156,7 +156,9 @@ async function run() {
       const written = await local.bulkDocs(docs);
       out = {written: written.filter((r) => r.ok).length};
     } else if (step.op === 'push' || step.op === 'pull') {
+      const started = process.hrtime.bigint();
       out = await replicate(local, step);
+      out.seconds = Number(process.hrtime.bigint() - started) / 1e9;
     } else if (step.op === 'pull_forms') {
       const forms = new PouchDB(path.join(config.dir, 'forms'));
       const result = await forms.replicate.from(remote('forms', newTraffic(step)));

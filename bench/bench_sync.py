@@ -1,0 +1,151 @@
+"""Bench of sync (issue 4): the gateway's cost to replication, and the ingest's
+rate against the rate CouchDB can be read at.
+
+1. PouchDB (Node, LevelDB, the replicator a phone runs) pushes 5,000 household
+   surveys with 500 photos to a volunteer's database through the sync gateway
+   (waitress, session cookie), and the same documents to another volunteer's
+   database straight at the CouchDB-API server (basic auth as that
+   volunteer's CouchDB user, so CouchDB's own checks cost the same on both
+   sides). Then a fresh phone pulls each database back the same two ways.
+   Ratio = direct seconds / gateway seconds; goal >= 0.85.
+2. The ingest (validation, revision and merge bookkeeping, duplicates, SQL)
+   of 5,000 surveys without photos (photo derivation has its own bench,
+   bench_media.py) against a bare read of the same database's
+   `_changes?include_docs=true` in pages of the same size.
+   Ratio = ingest docs/s / read docs/s; goal >= 0.8.
+
+Everything runs here: its own PouchDB Server on a free port, a SQLite file
+(or --database-url, e.g. a PostgreSQL database), and waitress.
+
+Run: .venv/bin/python bench/bench_sync.py [--surveys 5000] [--photos 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from media.pipeline import Limits  # noqa: E402
+from server import services  # noqa: E402
+from server.app import create_app  # noqa: E402
+from server.cli import initialise  # noqa: E402
+from server.ingest_store import SqlIngestStore  # noqa: E402
+from server.models import db  # noqa: E402
+from server.queries.users import get_user_by_name  # noqa: E402
+from sync import embedded  # noqa: E402
+from sync.ingest import PAGE_SIZE, ingest_dbs  # noqa: E402
+from tests.conftest import CouchServer, free_port, make_account, make_config  # noqa: E402
+from tests.sync.phone import Phone, phone_docs  # noqa: E402
+
+GATEWAY_GOAL = 0.85
+INGEST_GOAL = 0.8
+
+
+def serve(app):
+    from waitress.server import create_server
+
+    server = create_server(app, host="127.0.0.1", port=free_port(), threads=16,
+                           channel_timeout=120)
+    threading.Thread(target=server.run, daemon=True).start()
+    return server
+
+
+def replication(app, base: str, couch: CouchServer, folder: Path, surveys: int,
+                photos: int) -> dict[str, float]:
+    """Seconds to push and to pull, through the gateway and direct."""
+    docs = phone_docs("bench", surveys, photos)
+    seconds = {}
+    for way in ("direct", "gateway"):
+        account = make_account(app, "volunteer", "tdp01")
+        with app.app_context():
+            couch_password = get_user_by_name(account.username).couch_password
+        if way == "gateway":
+            phones = [Phone(base, account.couch_db, folder / way / name,
+                            login={"username": account.username, "password": account.password})
+                      for name in ("pusher", "puller")]
+        else:
+            phones = [Phone(couch.base, account.couch_db, folder / way / name, prefix="",
+                            auth={"username": account.username, "password": couch_password})
+                      for name in ("pusher", "puller")]
+        pusher, puller = phones
+        _, push = pusher.run(pusher.docs_file(docs), {"op": "push"})
+        (pull,) = puller.run({"op": "pull"})
+        assert push["ok"] and pull["ok"], (push, pull)
+        assert push["docs_written"] == len(docs), push
+        seconds[f"push {way}"] = push["seconds"]
+        seconds[f"pull {way}"] = pull["seconds"]
+        print(f"  {way:8} push {push['seconds']:6.1f} s   pull {pull['seconds']:6.1f} s",
+              flush=True)
+    return seconds
+
+
+def ingest_against_read(app, couch: CouchServer, surveys: int) -> tuple[float, float]:
+    """(ingest docs/s, bare `_changes` read docs/s) over one database of surveys."""
+    account = make_account(app, "volunteer", "tdp02")
+    client = couch.client()
+    docs = phone_docs(account.username, surveys, 0)
+    for start in range(0, len(docs), 500):
+        client.bulk_write(account.couch_db, docs[start:start + 500])
+    started = time.perf_counter()
+    since, read = None, 0
+    while (page := client.changes(account.couch_db, since, PAGE_SIZE)).results:
+        read += len(page.results)
+        since = page.last_seq
+    read_seconds = time.perf_counter() - started
+    with app.app_context():
+        started = time.perf_counter()
+        ingested = ingest_dbs(services.couch(), SqlIngestStore(), services.photo_store(),
+                              Limits(), [account.couch_db])
+        ingest_seconds = time.perf_counter() - started
+    assert ingested == read, (ingested, read)
+    return ingested / ingest_seconds, read / read_seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--surveys", type=int, default=5000)
+    parser.add_argument("--photos", type=int, default=500)
+    parser.add_argument("--database-url", help="SQLAlchemy URL (default: a SQLite file)")
+    args = parser.parse_args()
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
+        folder = Path(tmp)
+        port = free_port()
+        process = embedded.start(ROOT / "node_modules", folder / "couch", port)
+        try:
+            couch = CouchServer(f"http://127.0.0.1:{port}", "admin", secrets.token_hex(8), port)
+            couch.client().ensure_admin()
+            url = args.database_url or f"sqlite:///{folder / 'sotay.db'}"
+            app = create_app(make_config(couch, url, folder))
+            with app.app_context():
+                db.create_all()
+            initialise(app)
+            server = serve(app)
+            base = f"http://127.0.0.1:{server.effective_port}"
+            print(f"replication of {args.surveys} surveys with {args.photos} photos "
+                  f"(PouchDB 9, Node, LevelDB)", flush=True)
+            seconds = replication(app, base, couch, folder, args.surveys, args.photos)
+            ingest_rate, read_rate = ingest_against_read(app, couch, args.surveys)
+            server.close()
+        finally:
+            embedded.stop(process)
+    print()
+    for direction in ("push", "pull"):
+        ratio = seconds[f"{direction} direct"] / seconds[f"{direction} gateway"]
+        print(f"{direction} through the gateway vs direct: {ratio:.2f} "
+              f"(goal >= {GATEWAY_GOAL})")
+    print(f"ingest {ingest_rate:.0f} docs/s vs _changes read {read_rate:.0f} docs/s: "
+          f"{ingest_rate / read_rate:.2f} (goal >= {INGEST_GOAL})")
+
+
+if __name__ == "__main__":
+    main()
