@@ -127,8 +127,10 @@ def serve_command(host: str, port: int) -> None:
     from waitress import serve
 
     click.echo(f"web: http://{host}:{port}/")
+    # PouchDB fetches attachments in parallel; waitress's default of 100 open
+    # connections is reached by a single phone pulling photos.
     serve(current_app._get_current_object(), host=host, port=port, threads=32,
-          channel_timeout=180)
+          channel_timeout=180, connection_limit=1000)
 
 
 @click.group("users")

@@ -57,6 +57,7 @@ def test_dot_segments_over_real_http(live_server, volunteer):
                  headers={"Cookie": cookie})
     reply = conn.getresponse()
     data = reply.read()
+    conn.close()
     assert reply.status == 403, (reply.status, data[:300])
 
 

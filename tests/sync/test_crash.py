@@ -195,13 +195,23 @@ def clean_ingest(app, couch_server, url: str, folder: Path) -> dict:
     return state
 
 
+# Written by the worker's background step (duplicate checks), not by the ingest:
+# how far it got when killed depends on timing, not on correctness.
+BACKGROUND_TABLES = {"duplicate_pairs"}
+# Photo flags compare a photo with the photos already in when it arrived, so
+# "reused" lands on whichever copy came second: it depends on page boundaries.
+BACKGROUND_COLUMNS = {"duplicates_checked_rev", "flags"}
+
+
 def snapshot() -> dict[str, list]:
-    """Every table's rows, without surrogate ids and timestamps, in a stable order."""
+    """Every ingest table's rows, without surrogate ids and timestamps, in a stable order."""
     state = {}
     for table in db.metadata.sorted_tables:
+        if table.name in BACKGROUND_TABLES:
+            continue
         columns = [c for c in table.columns
                    if not (c.primary_key and c.name == "id") and not c.foreign_keys
-                   and not isinstance(c.type, DateTime)]
+                   and not isinstance(c.type, DateTime) and c.name not in BACKGROUND_COLUMNS]
         rows = db.session.execute(select(*columns)).all()
         state[table.name] = sorted((tuple(row) for row in rows), key=repr)
     return state
