@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from media.pipeline import Limits  # noqa: E402
 from server import services  # noqa: E402
 from server.app import create_app  # noqa: E402
-from server.cli import initialise  # noqa: E402
+from server.cli import WAITRESS_OPTIONS, initialise  # noqa: E402
 from server.ingest_store import SqlIngestStore  # noqa: E402
 from server.models import db  # noqa: E402
 from server.queries.users import get_user_by_name  # noqa: E402
@@ -53,8 +53,8 @@ INGEST_GOAL = 0.8
 def serve(app):
     from waitress.server import create_server
 
-    server = create_server(app, host="127.0.0.1", port=free_port(), threads=16,
-                           channel_timeout=120)
+    # The settings `sotay serve` runs with, so the bench measures what ships.
+    server = create_server(app, host="127.0.0.1", port=free_port(), **WAITRESS_OPTIONS)
     threading.Thread(target=server.run, daemon=True).start()
     return server
 
@@ -83,8 +83,8 @@ def replication(app, base: str, couch: CouchServer, folder: Path, surveys: int,
         assert push["docs_written"] == len(docs), push
         seconds[f"push {way}"] = push["seconds"]
         seconds[f"pull {way}"] = pull["seconds"]
-        print(f"  {way:8} push {push['seconds']:6.1f} s   pull {pull['seconds']:6.1f} s",
-              flush=True)
+        print(f"  {way:8} push {push['seconds']:6.1f} s   pull {pull['seconds']:6.1f} s"
+              f"   requests: push {push['requests']}, pull {pull['requests']}", flush=True)
     return seconds
 
 

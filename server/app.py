@@ -11,6 +11,7 @@ from flask import Flask, Response
 from server import errors, services
 from server.config import build_config
 from server.models import db
+from server.views.session import SessionInterface
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -24,6 +25,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
     )
     logging.getLogger("ibmcloudant").setLevel(logging.ERROR)
+    app.session_interface = SessionInterface()
     db.init_app(app)
     services.init_app(app)
     errors.init_app(app)
@@ -47,6 +49,8 @@ def _one_transaction_per_request(app: Flask) -> None:
 
     @app.after_request
     def _commit(response: Response) -> Response:
+        if not db.session.registry.has():
+            return response  # the request never touched SQL (most sync requests)
         if response.status_code < 400:
             db.session.commit()
         else:

@@ -118,6 +118,11 @@ def _background_loop(app: Flask, stop: threading.Event) -> None:
             stop.wait(app.config["INGEST_POLL_SECONDS"])
 
 
+# PouchDB fetches attachments in parallel; waitress's default of 100 open
+# connections is reached by a single phone pulling photos.
+WAITRESS_OPTIONS = {"threads": 32, "channel_timeout": 180, "connection_limit": 1000}
+
+
 @click.command("serve")
 @click.option("--host", default=lambda: os.environ.get("SOTAY_HOST", "127.0.0.1"))
 @click.option("--port", default=lambda: int(os.environ.get("SOTAY_PORT", 5000)), type=int)
@@ -127,10 +132,7 @@ def serve_command(host: str, port: int) -> None:
     from waitress import serve
 
     click.echo(f"web: http://{host}:{port}/")
-    # PouchDB fetches attachments in parallel; waitress's default of 100 open
-    # connections is reached by a single phone pulling photos.
-    serve(current_app._get_current_object(), host=host, port=port, threads=32,
-          channel_timeout=180, connection_limit=1000)
+    serve(current_app._get_current_object(), host=host, port=port, **WAITRESS_OPTIONS)
 
 
 @click.group("users")

@@ -9,7 +9,11 @@ plain HTTP (`requests`) because ibmcloudant cannot do them:
 - `_config/admins` (server admins): Cloudant has no `_config`, so the SDK has
   no call for it;
 - the sync gateway's pass-through (`forward`): the SDK parses and buffers
-  bodies, the gateway must stream arbitrary replication requests both ways;
+  bodies, the gateway must stream arbitrary replication requests both ways.
+  This one uses urllib3 (what `requests` is built on) directly: a phone's
+  pull is hundreds of small requests, and `requests`' per-call work (proxy
+  settings read from the environment, cookie jar, hooks) was half the
+  gateway's CPU time (bench/bench_sync.py);
 - reading `_changes` with a timeout: the SDK's `ChangesFollower` waits for
   CouchDB's `pending` field, which PouchDB Server never sends.
 
@@ -22,15 +26,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from ibm_cloud_sdk_core import ApiException
 from ibm_cloud_sdk_core.authenticators import BasicAuthenticator, NoAuthAuthenticator
 from ibmcloudant.cloudant_v1 import CloudantV1
-from requests.adapters import HTTPAdapter
 
 USERS_DB = "_users"
 FORWARD_POOL = 64  # at least the web server's threads
@@ -69,15 +72,21 @@ def _path(*segments: str) -> str:
     return "/".join(quote(s, safe="") for s in segments)
 
 
-def _forwarding_session() -> requests.Session:
-    """Kept-alive connections for the gateway, shared by its threads, keeping no cookies:
-    each request carries its own volunteer's credentials and nothing may leak to another."""
-    session = requests.Session()
-    session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=FORWARD_POOL)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+class Upstream:
+    """CouchDB's streaming reply to a forwarded request."""
+
+    def __init__(self, reply: urllib3.BaseHTTPResponse) -> None:
+        self._reply = reply
+        self.status_code = reply.status
+        self.headers = reply.headers
+
+    def stream(self, chunk_size: int) -> Iterator[bytes]:
+        """The body as CouchDB sent it (still compressed if it was)."""
+        return self._reply.stream(chunk_size, decode_content=False)
+
+    def close(self) -> None:
+        """Give the connection back for reuse, or drop it if the body was not read to the end."""
+        self._reply.release_conn()
 
 
 class Couch:
@@ -91,7 +100,10 @@ class Couch:
         self._http = requests.Session()
         if admin:
             self._http.auth = (admin, password)
-        self._forwarding = _forwarding_session()
+        # Kept-alive connections for the gateway, shared by its threads. No cookies
+        # are kept: each request carries its own volunteer's credentials.
+        self._forwarding = urllib3.PoolManager(num_pools=4, maxsize=FORWARD_POOL, block=False,
+                                               retries=False)
         self._sdk = CloudantV1(authenticator=BasicAuthenticator(admin, password) if admin
                                else NoAuthAuthenticator())
         self._sdk.set_service_url(self.base_url)
@@ -272,18 +284,27 @@ class Couch:
     # -- gateway pass-through --------------------------------------------
 
     def forward(self, method: str, path: str, query: str, headers: Mapping[str, str],
-                body: Iterator[bytes] | bytes | None, auth: tuple[str, str],
-                read_timeout: float | None) -> requests.Response:
-        """Send one request as the given CouchDB user and return the streaming reply."""
+                body: Any, auth: tuple[str, str], read_timeout: float | None,
+                chunked: bool = False) -> Upstream:
+        """Send one request as the given CouchDB user and return the streaming reply.
+
+        `body` is None, bytes, or a file-like object whose length `headers` give;
+        with `chunked`, an iterator of bytes sent in chunks.
+        """
         url = f"{self.base_url}/{path}"
         if query:
             url = f"{url}?{query}"
+        sent = dict(headers)
+        sent.update(urllib3.make_headers(basic_auth=f"{auth[0]}:{auth[1]}"))
         try:
-            return self._forwarding.request(method, url, headers=dict(headers), data=body,
-                                            auth=auth, stream=True, allow_redirects=False,
-                                            timeout=(5, read_timeout))
-        except requests.RequestException as err:
+            reply = self._forwarding.urlopen(
+                method, url, body=body, headers=sent, preload_content=False,
+                decode_content=False, redirect=False, assert_same_host=False,
+                chunked=chunked,
+                timeout=urllib3.Timeout(connect=5, read=read_timeout))
+        except urllib3.exceptions.HTTPError as err:
             raise CouchError(None, str(err)) from err
+        return Upstream(reply)
 
     # -- helpers --------------------------------------------------------
 

@@ -12,15 +12,27 @@ Bodies stream both ways; neither side is held in memory.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from flask import Blueprint, Response, jsonify, request, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    request,
+    session,
+    stream_with_context,
+)
 
 from server import services
 from server.errors import Problem, problem
+from server.ingest_store import MARK_OVERLAP
 from server.queries.ingest import touch_db
-from server.views.session import current_user
+from server.views.session import current_user, session_fresh
 from sync.couch import CouchError
 from sync.provision import FORMS_DB
 
@@ -50,19 +62,64 @@ READ_TIMEOUT = 120
 # an outage (back off and retry).
 COUCH_ERROR_NAMES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
 
+# A replication is hundreds of requests a minute (PouchDB fetches every photo on
+# its own); looking the volunteer up in SQL for each one cost more than
+# forwarding it. Who a session is stays known for a few seconds. Deactivation
+# still stops sync at once: it deletes the volunteer's CouchDB user, whose
+# credentials every forwarded request carries.
+IDENTITY_SECONDS = 5.0
+# The ingest on PouchDB Server learns of new writes from marks in SQL; one mark
+# per database a second is enough, since the ingest looks back MARK_OVERLAP.
+MARK_SECONDS = 1.0
+assert MARK_SECONDS < MARK_OVERLAP.total_seconds() / 2
 
-class _SizedStream:
-    """A request body stream that tells `requests` its length, so it is not re-chunked."""
 
-    def __init__(self, stream, length: int) -> None:
-        self._stream = stream
-        self._length = length
+@dataclass(frozen=True)
+class SyncIdentity:
+    username: str
+    couch_db: str
+    couch_password: str
 
-    def __len__(self) -> int:
-        return self._length
 
-    def read(self, size: int = -1) -> bytes:
-        return self._stream.read(size)
+class _Remembered:
+    """One app's recent identities (by user id) and marks (by database)."""
+
+    def __init__(self) -> None:
+        self.identities: dict[int, tuple[float, SyncIdentity]] = {}
+        self.marked: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+
+def _remembered() -> _Remembered:
+    return current_app.extensions.setdefault("sotay.gateway", _Remembered())
+
+
+def sync_identity() -> SyncIdentity:
+    """The volunteer this request replicates for, or a Problem."""
+    uid = session.get("uid")
+    now = time.monotonic()
+    remembered = _remembered()
+    cached = remembered.identities.get(uid) if isinstance(uid, int) else None
+    if cached is not None and now - cached[0] < IDENTITY_SECONDS and session_fresh():
+        return cached[1]
+    user = current_user()
+    if user is None:
+        raise problem("login_required")
+    if user.role != "volunteer" or not user.couch_db:
+        raise problem("sync_forbidden")
+    identity = SyncIdentity(user.username, user.couch_db, user.couch_password or "")
+    with remembered.lock:
+        remembered.identities[user.id] = (now, identity)
+    return identity
+
+
+def mark_written(couch_db: str) -> None:
+    """Tell the ingest that `couch_db` has new documents, at most once a second."""
+    now, marked = time.monotonic(), _remembered().marked
+    if now - marked.get(couch_db, -MARK_SECONDS) < MARK_SECONDS:
+        return
+    marked[couch_db] = now
+    touch_db(couch_db)
 
 
 def _raw_path() -> tuple[list[str], str]:
@@ -140,11 +197,7 @@ def couch_shaped_problem(err: Problem) -> Response:
 
 @bp.route("/<path:_any>", methods=METHODS)
 def forward(_any: str) -> Response:
-    user = current_user()
-    if user is None:
-        raise problem("login_required")
-    if user.role != "volunteer" or not user.couch_db:
-        raise problem("sync_forbidden")
+    user = sync_identity()
     segments, query = _raw_path()
     db, rest = segments[0], segments[1:]
     authorize(user.couch_db, db, request.method, rest)
@@ -155,27 +208,28 @@ def forward(_any: str) -> Response:
     # The path sent on is rebuilt from the checked segments, never passed through.
     upstream_path = "/".join(quote(part, safe=":@") for part in segments)
     headers = {k: v for k, v in request.headers.items() if k.lower() in REQUEST_HEADERS}
-    body = None
+    body, chunked = None, False
     if request.content_length:
-        body = _SizedStream(request.stream, request.content_length)
+        body = request.stream  # read as it is sent on; Content-Length goes with it
     elif request.headers.get("Transfer-Encoding", "").lower() == "chunked":
-        body = iter(lambda: request.stream.read(CHUNK), b"")
+        body, chunked = iter(lambda: request.stream.read(CHUNK), b""), True
     try:
         upstream = services.couch().forward(
             request.method, upstream_path, query, headers, body,
-            auth=(user.username, user.couch_password or ""), read_timeout=READ_TIMEOUT)
+            auth=(user.username, user.couch_password), read_timeout=READ_TIMEOUT,
+            chunked=chunked)
     except CouchError as err:
         raise problem("couch_unavailable") from err
     if upstream.status_code < 400 and db == user.couch_db and _writes_documents(
             request.method, rest):
-        touch_db(db)
+        mark_written(db)
     return _stream_back(upstream)
 
 
 def _stream_back(upstream) -> Response:
     def chunks() -> Iterator[bytes]:
         try:
-            yield from upstream.raw.stream(CHUNK, decode_content=False)
+            yield from upstream.stream(CHUNK)
         finally:
             upstream.close()
 

@@ -5,12 +5,26 @@ from __future__ import annotations
 import secrets
 import time
 
-from flask import current_app, session
+from flask import Flask, current_app, request, session
+from flask.sessions import SecureCookieSessionInterface
 
 from server.actions.auth import Actor
 from server.errors import problem
 from server.models import User
 from server.queries.users import get_user
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie, not re-signed on every replication request.
+
+    A phone's sync is hundreds of requests; the cookie's lifetime counts from
+    the login (`at`) anyway, so re-sending it on each was pure cost.
+    """
+
+    def should_set_cookie(self, app: Flask, session: object) -> bool:
+        if request.blueprint == "gateway":
+            return bool(getattr(session, "modified", False))
+        return super().should_set_cookie(app, session)
 
 
 def log_in(user: User) -> None:
@@ -29,14 +43,19 @@ def current_user() -> User | None:
     uid = session.get("uid")
     if uid is None:
         return None
-    max_age = current_app.permanent_session_lifetime.total_seconds()
-    if time.time() - session.get("at", 0) > max_age:
+    if not session_fresh():
         session.clear()
         return None
     user = get_user(uid)
     if user is None or not user.active:
         return None
     return user
+
+
+def session_fresh() -> bool:
+    """Whether the signed session is still within its lifetime (read from the cookie)."""
+    max_age = current_app.permanent_session_lifetime.total_seconds()
+    return time.time() - session.get("at", 0) <= max_age
 
 
 def current_actor() -> Actor | None:

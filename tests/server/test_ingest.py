@@ -154,3 +154,40 @@ def test_worker_picks_up_a_gateway_write_without_a_sweep(app, client, volunteer)
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_writes_between_throttled_marks_are_not_missed(app, client, volunteer):
+    """The gateway marks a database at most once a second; writes in between,
+    which leave no mark of their own, still reach the worker."""
+    import threading
+    import time
+
+    from sync.ingest import follow
+
+    stop = threading.Event()
+
+    def worker() -> None:
+        with app.app_context():
+            follow(services.couch(), SqlIngestStore(), services.photo_store(), Limits(), stop,
+                   poll_seconds=0.1, sweep_seconds=3600)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        log_in(client, volunteer)
+        written = 0
+        started = time.monotonic()
+        # Longer than the ingest looks back past a mark (3 s), each write soon
+        # after the worker has read the marks that covered the one before.
+        while time.monotonic() - started < 5:
+            put(client, volunteer, survey_doc(household_answers(), volunteer=volunteer.username))
+            written += 1
+            time.sleep(0.25)
+        deadline = time.monotonic() + 8
+        while count(app, Submission) < written and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert count(app, Submission) == written
+    finally:
+        stop.set()
+        thread.join(10)
