@@ -233,9 +233,14 @@ def evaluate_calculations(defn: dict, answers: dict) -> dict:
 # ---------------------------------------------------------------- validation
 
 
-def validate_submission(defn: dict, answers: Any) -> list[FieldError]:
-    """Every problem of a submission's answers against its form version; [] when valid."""
-    compiled = compile_form(defn)
+def validate_submission(form: dict | CompiledForm, answers: Any) -> list[FieldError]:
+    """Every problem of a submission's answers against its form version; [] when valid.
+
+    `form` is the version's definition, or what `compile_form` made of it (the
+    ingest compiles each version once rather than once per survey).
+    """
+    compiled = form if isinstance(form, CompiledForm) else compile_form(form)
+    defn = compiled.defn
     if compiled.problems:
         detail = "; ".join(p.en for p in compiled.problems[:3])
         return [field_error("$", "form_invalid", detail=detail)]

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from forms.submission import CompiledForm, compile_form
 from server.actions.photos import refresh_flags
 from server.models import db, utcnow
 from server.queries import ingest as q
@@ -47,6 +48,9 @@ def _reachable(method: Callable) -> Callable:
 
 
 class SqlIngestStore:
+    def __init__(self) -> None:
+        self._forms: dict[tuple[str, str], CompiledForm] = {}
+
     @_reachable
     def volunteer_dbs(self) -> list[str]:
         return active_volunteer_dbs()
@@ -56,31 +60,36 @@ class SqlIngestStore:
         return q.get_checkpoint(couch_db)
 
     @_reachable
-    def form_definition(self, form_id: str, version: str) -> dict | None:
-        row = get_form_version(form_id, version)
-        return None if row is None else row.definition
+    def form(self, form_id: str, version: str) -> CompiledForm | None:
+        # A published version never changes, so it is compiled once per store.
+        key = (form_id, version)
+        if key not in self._forms:
+            row = get_form_version(form_id, version)
+            if row is None:
+                return None  # not cached: it may be published later
+            self._forms[key] = compile_form(row.definition)
+        return self._forms[key]
 
     @_reachable
     def apply(self, couch_db: str, outcomes: list[Outcome], last_seq: Any) -> None:
-        touched: set[str] = set()
         owner = volunteer_by_db(couch_db)
         # Whose survey it is comes from the database it is in, never from the device.
         volunteer = owner.username if owner else ""
+        surveys = [outcome for outcome in outcomes if isinstance(outcome, SurveyRevision)]
+        touched = {outcome.doc["_id"] for outcome in surveys}
         try:
-            for outcome in outcomes:
-                if isinstance(outcome, SurveyRevision):
-                    q.store_survey(outcome, volunteer)
-                    touched.add(outcome.doc["_id"])
-                elif isinstance(outcome, PhotoReceived):
-                    q.store_photo(outcome, volunteer)
-                    touched.add(outcome.doc["survey_id"])
-                elif isinstance(outcome, Quarantined):
-                    q.store_quarantined(outcome)
-                elif isinstance(outcome, MergeNeeded):
-                    q.store_merge(outcome)
+            with db.session.no_autoflush:
+                q.store_surveys(couch_db, surveys, volunteer)
+                for outcome in outcomes:
+                    if isinstance(outcome, PhotoReceived):
+                        q.store_photo(outcome, volunteer)
+                        touched.add(outcome.doc["survey_id"])
+                    elif isinstance(outcome, Quarantined):
+                        q.store_quarantined(outcome)
+                    elif isinstance(outcome, MergeNeeded):
+                        q.store_merge(outcome)
             db.session.flush()
-            for survey_id in sorted(touched):
-                refresh_flags(couch_db, survey_id)
+            refresh_flags(couch_db, sorted(touched))
             q.save_checkpoint(couch_db, last_seq)
             db.session.commit()
         except BaseException:

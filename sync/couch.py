@@ -24,6 +24,7 @@ Sequence values are opaque: they are passed back exactly as received
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ from ibmcloudant.cloudant_v1 import CloudantV1
 
 USERS_DB = "_users"
 FORWARD_POOL = 64  # at least the web server's threads
+_READER_LOCK = threading.Lock()
 
 
 class CouchError(Exception):
@@ -108,6 +110,17 @@ class Couch:
                                else NoAuthAuthenticator())
         self._sdk.set_service_url(self.base_url)
         self._sdk.set_http_config({"timeout": timeout})
+        self._reader: Couch | None = None
+
+    def reader(self) -> Couch:
+        """A second client to the same server, for a thread that reads while this one works.
+
+        Made once and kept: the ingest's read-ahead uses it for every database.
+        """
+        with _READER_LOCK:
+            if self._reader is None:
+                self._reader = Couch(self.base_url, self.admin, self._password, self.timeout)
+            return self._reader
 
     @classmethod
     def from_url(cls, url: str, timeout: float = 30.0) -> Couch:

@@ -18,17 +18,19 @@ from __future__ import annotations
 import json
 import logging
 import math
+import queue
 import re
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from forms.submission import validate_submission
+from forms.submission import CompiledForm, validate_submission
 from media.pipeline import Limits, PhotoRejected, process_photo
 from media.store import PhotoStore, put_photo
 from sync.conflicts import MergeNeeded, MergeStore, live_leaves, plan_merge, write_back_merges
-from sync.couch import Couch, CouchError
+from sync.couch import ChangesPage, Couch, CouchError
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,9 @@ class IngestStore(MergeStore, Protocol):
 
     def checkpoint(self, couch_db: str) -> Any: ...
 
-    def form_definition(self, form_id: str, version: str) -> dict | None: ...
+    def form(self, form_id: str, version: str) -> CompiledForm | None:
+        """The form version, compiled; None if it is not published."""
+        ...
 
     def apply(self, couch_db: str, outcomes: list[Outcome], last_seq: Any) -> None: ...
 
@@ -118,15 +122,15 @@ def handle_survey(couch_db: str, doc: dict, store: IngestStore) -> Outcome:
         return _quarantine(couch_db, doc, "malformed",
                            "Trạng thái khảo sát không hợp lệ.", "The survey's status is not valid.",
                            status=doc.get("status"))
-    definition = store.form_definition(form_id, version)
-    if definition is None:
+    form = store.form(form_id, version)
+    if form is None:
         return _quarantine(couch_db, doc, "unknown_form",
                            f"Không có biểu mẫu {form_id} phiên bản {version}.",
                            f"There is no form {form_id} version {version}.",
                            form_id=form_id, form_version=version)
     errors: list[dict] = []
     if doc["status"] == "final":
-        errors = [error.as_dict() for error in validate_submission(definition, answers)]
+        errors = [error.as_dict() for error in validate_submission(form, answers)]
     return SurveyRevision(couch_db, doc, errors)
 
 
@@ -255,13 +259,9 @@ def _storable(doc: Any) -> dict:
     return body if isinstance(body, dict) else {"value": body}
 
 
-def ingest_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: str,
-                limits: Limits, page_size: int = PAGE_SIZE) -> int:
-    """Read and apply one page of a database's changes; return how many changes it held."""
-    since = store.checkpoint(couch_db)
-    page = couch.changes(couch_db, since, page_size)
-    if not page.results:
-        return 0
+def _apply_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: str,
+                limits: Limits, page: ChangesPage) -> None:
+    """Handle one page of changes and commit its outcomes with the page's checkpoint."""
     outcomes = [outcome for change in page.results
                 for outcome in _handled(couch_db, change, couch, store, photos, limits)]
     try:
@@ -273,7 +273,65 @@ def ingest_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: 
         outcomes = _apply_one_by_one(store, couch_db, outcomes, page.last_seq)
     if any(isinstance(outcome, MergeNeeded) for outcome in outcomes):
         write_back_merges(couch, store)
-    return len(page.results)
+
+
+class _ReadAhead:
+    """The pages of one database's `_changes` from `since`, each read while the
+    caller handles the one before: reading and handling overlap.
+
+    Reads go through a client of their own (`reader`), in a daemon thread, at
+    most `depth` pages ahead. The pages come in order and each starts at the
+    previous one's `last_seq`, so handling them in order and committing each
+    page's `last_seq` with its rows is exactly what reading them one at a time
+    did; a page read ahead but not yet committed is read again after a crash.
+    """
+
+    def __init__(self, reader: Couch, couch_db: str, since: Any, page_size: int,
+                 depth: int = 2) -> None:
+        self._pages: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True,
+                                        args=(reader, couch_db, since, page_size),
+                                        name=f"read-ahead {couch_db}")
+        self._thread.start()
+
+    def _read(self, reader: Couch, couch_db: str, since: Any, page_size: int) -> None:
+        while not self._stop.is_set():
+            try:
+                page: ChangesPage | BaseException = reader.changes(couch_db, since, page_size)
+            except BaseException as err:  # handed to the caller, who decides
+                page = err
+            while not self._stop.is_set():
+                try:
+                    self._pages.put(page, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(page, BaseException) or not page.results:
+                return
+            since = page.last_seq
+
+    def __iter__(self) -> Iterator[ChangesPage]:
+        try:
+            while True:
+                page = self._pages.get()
+                if isinstance(page, BaseException):
+                    raise page
+                if not page.results:
+                    return
+                yield page
+        finally:
+            self._stop.set()
+
+
+def ingest_db(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: str,
+              limits: Limits, page_size: int = PAGE_SIZE) -> int:
+    """Drain one database from its checkpoint; return the number of changes handled."""
+    handled = 0
+    for page in _ReadAhead(couch.reader(), couch_db, store.checkpoint(couch_db), page_size):
+        _apply_page(couch, store, photos, couch_db, limits, page)
+        handled += len(page.results)
+    return handled
 
 
 def ingest_dbs(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,
@@ -283,8 +341,7 @@ def ingest_dbs(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Lim
     failed: list[str] = []
     for couch_db in dbs:
         try:
-            while handled := ingest_page(couch, store, photos, couch_db, limits, page_size):
-                total += handled
+            total += ingest_db(couch, store, photos, couch_db, limits, page_size)
         except CouchError as err:
             # One database CouchDB cannot serve must not hold up the others.
             log.warning("ingest: %s skipped this turn: %s", couch_db, err)

@@ -36,6 +36,6 @@ def reprocess_photos(actor: Actor, limits: Limits) -> Iterator[tuple[str, str | 
             photo.facts = {**result.facts(), **extras}
             photo.phash = result.phash
             photo.width, photo.height = result.width, result.height
-            refresh_flags(photo.couch_db, photo.survey_doc_id)
+            refresh_flags(photo.couch_db, [photo.survey_doc_id])
         yield sha, None
     audit(actor.username, "media.reprocess", "photos", count=len(shas))

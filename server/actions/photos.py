@@ -30,19 +30,21 @@ def derivative_for(actor: Actor | None, sha256: str, kind: str) -> bytes:
         raise problem("not_found") from err
 
 
-def refresh_flags(couch_db: str, survey_id: str) -> None:
-    """Recompute the flags of one survey's photos from what is known now.
+def refresh_flags(couch_db: str, survey_ids: list[str]) -> None:
+    """Recompute the flags of these surveys' photos from what is known now.
 
-    Called whenever the survey or one of its photos arrives, so a photo that
+    Called whenever a survey or one of its photos arrives, so a photo that
     came before its survey gets its time and place checks once the survey is in.
     """
-    photos = photos_for_surveys([(couch_db, survey_id)])
-    if not photos:
-        return
-    survey = get_submission_by_doc(couch_db, survey_id)
-    visit = {"survey_id": survey_id,
-             "visited_at": survey.visited_at if survey else None,
-             "gps": survey.gps if survey else None, "group": None}
-    others = photo_hashes_except(survey_id)
+    photos = photos_for_surveys([(couch_db, survey_id) for survey_id in survey_ids])
+    by_survey: dict[str, list] = {}
     for photo in photos:
-        photo.flags = [flag.as_dict() for flag in photo_flags(photo.facts, visit, others)]
+        by_survey.setdefault(photo.survey_doc_id, []).append(photo)
+    for survey_id in sorted(by_survey):
+        survey = get_submission_by_doc(couch_db, survey_id)
+        visit = {"survey_id": survey_id,
+                 "visited_at": survey.visited_at if survey else None,
+                 "gps": survey.gps if survey else None, "group": None}
+        others = photo_hashes_except(survey_id)
+        for photo in by_survey[survey_id]:
+            photo.flags = [flag.as_dict() for flag in photo_flags(photo.facts, visit, others)]

@@ -10,7 +10,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from server.models import (
     Checkpoint,
@@ -24,7 +24,6 @@ from server.models import (
     utcnow,
 )
 from server.queries.audit import audit
-from server.queries.submissions import get_submission_by_doc
 from sync.conflicts import MergeNeeded
 from sync.ingest import PhotoReceived, Quarantined, SurveyRevision
 
@@ -57,32 +56,57 @@ def save_checkpoint(couch_db: str, seq: Any) -> None:
         row.updated_at = utcnow()
 
 
-def store_survey(outcome: SurveyRevision, volunteer: str) -> None:
+def store_surveys(couch_db: str, outcomes: list[SurveyRevision], volunteer: str) -> None:
+    """Store one page's survey revisions and move each survey to its newest revision.
+
+    The page's known revisions and current rows are read in two queries, not
+    two per document; new revisions and new surveys go in as bulk inserts.
+    """
+    if not outcomes:
+        return
+    doc_ids = {outcome.doc["_id"] for outcome in outcomes}
+    known = {(doc_id, rev) for doc_id, rev in db.session.execute(
+        select(SubmissionRevision.doc_id, SubmissionRevision.rev).where(
+            SubmissionRevision.couch_db == couch_db, SubmissionRevision.doc_id.in_(doc_ids)))}
+    current = {row.doc_id: row for row in db.session.execute(select(Submission).where(
+        Submission.couch_db == couch_db, Submission.doc_id.in_(doc_ids))).scalars()}
+    new_revisions: list[dict] = []
+    new_rows: dict[str, dict] = {}  # surveys seen for the first time, inserted in bulk
+    for outcome in outcomes:
+        doc = outcome.doc
+        key = (doc["_id"], doc["_rev"])
+        if key not in known:
+            known.add(key)
+            new_revisions.append({"couch_db": couch_db, "doc_id": key[0], "rev": key[1],
+                                  "body": doc, "received_at": utcnow()})
+        row = current.get(doc["_id"])
+        fresh = new_rows.get(doc["_id"])
+        latest = row.rev if row is not None else fresh["rev"] if fresh else None
+        if latest is not None and _revision_number(latest) > _revision_number(doc["_rev"]):
+            continue  # a later revision is already the survey's state
+        fields = _submission_fields(outcome, volunteer)
+        if row is not None:
+            if row.rev != fields["rev"]:
+                fields["review_state"] = "pending"
+            for name, value in fields.items():
+                setattr(row, name, value)
+        else:
+            new_rows[doc["_id"]] = {"couch_db": couch_db, "doc_id": doc["_id"],
+                                    "received_at": fields["updated_at"], **fields}
+    if new_revisions:
+        db.session.execute(insert(SubmissionRevision), new_revisions)
+    if new_rows:
+        db.session.execute(insert(Submission), list(new_rows.values()))
+
+
+def _submission_fields(outcome: SurveyRevision, volunteer: str) -> dict:
     doc = outcome.doc
-    rev = doc["_rev"]
-    known = db.session.execute(select(SubmissionRevision.id).where(
-        SubmissionRevision.couch_db == outcome.couch_db, SubmissionRevision.doc_id == doc["_id"],
-        SubmissionRevision.rev == rev)).first()
-    if known is None:
-        db.session.add(SubmissionRevision(couch_db=outcome.couch_db, doc_id=doc["_id"], rev=rev,
-                                          body=json.loads(json.dumps(doc))))
-    current = get_submission_by_doc(outcome.couch_db, doc["_id"])
-    if current is not None and _revision_number(current.rev) > _revision_number(rev):
-        return
-    fields = {"rev": rev, "status": doc["status"], "form_id": doc["form_id"],
-              "form_version": doc["form_version"], "answers": doc["answers"],
-              "residential_group": short_text(doc["answers"].get("residential_group"), 32),
-              "volunteer": volunteer, "errors": outcome.errors,
-              "visited_at": short_text(doc.get("created_at"), 40),
-              "gps": _survey_gps(doc),
-              "updated_at": utcnow()}
-    if current is None:
-        db.session.add(Submission(couch_db=outcome.couch_db, doc_id=doc["_id"], **fields))
-        return
-    if current.rev != rev:
-        fields["review_state"] = "pending"
-    for key, value in fields.items():
-        setattr(current, key, value)
+    return {"rev": doc["_rev"], "status": doc["status"], "form_id": doc["form_id"],
+            "form_version": doc["form_version"], "answers": doc["answers"],
+            "residential_group": short_text(doc["answers"].get("residential_group"), 32),
+            "volunteer": volunteer, "errors": outcome.errors,
+            "visited_at": short_text(doc.get("created_at"), 40),
+            "gps": _survey_gps(doc), "updated_at": utcnow()}
 
 
 def short_text(value: object, limit: int) -> str | None:

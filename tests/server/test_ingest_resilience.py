@@ -38,6 +38,7 @@ class FailingStore(SqlIngestStore):
     """The real SQL store, failing to store one chosen survey as a database would."""
 
     def __init__(self, poison: str) -> None:
+        super().__init__()
         self.poison = poison
 
     def apply(self, couch_db, outcomes, last_seq):
