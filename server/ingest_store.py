@@ -17,6 +17,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from forms.submission import CompiledForm, compile_form
 from server.actions.photos import refresh_flags
+from server.actions.reviews import expected_feedback
 from server.models import db, utcnow
 from server.queries import ingest as q
 from server.queries.audit import audit
@@ -95,6 +96,10 @@ class SqlIngestStore:
         except BaseException:
             db.session.rollback()
             raise
+
+    @_reachable
+    def expected_feedback(self, couch_db: str, survey_id: str) -> dict | None:
+        return expected_feedback(couch_db, survey_id)
 
     @_reachable
     def touched_since(self, marker: datetime | None) -> tuple[list[str], datetime]:

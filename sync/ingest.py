@@ -1,7 +1,8 @@
 """The ingest: follow every volunteer database's changes and turn them into rows.
 
 Modelled on CHT's sentinel feed: read the checkpoint, read `_changes` from
-it, skip design documents and our own feedback documents, handle each change
+it, skip design documents, put back our own feedback documents where a phone
+changed them, handle each change
 in small ordered steps, and hand the outcomes of a whole page to the store,
 which commits them together with the new checkpoint in one transaction. A
 crash at any point therefore replays at most one page, and the store's
@@ -31,6 +32,7 @@ from media.pipeline import Limits, PhotoRejected, process_photo
 from media.store import PhotoStore, put_photo
 from sync.conflicts import MergeNeeded, MergeStore, live_leaves, plan_merge, write_back_merges
 from sync.couch import ChangesPage, Couch, CouchError
+from sync.provision import FEEDBACK_PREFIX, is_server_feedback, restore_feedback
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,10 @@ class IngestStore(MergeStore, Protocol):
         ...
 
     def apply(self, couch_db: str, outcomes: list[Outcome], last_seq: Any) -> None: ...
+
+    def expected_feedback(self, couch_db: str, survey_id: str) -> dict | None:
+        """The fields of the feedback the server gives this survey, or None."""
+        ...
 
     def touched_since(self, marker: Any) -> tuple[list[str], Any]:
         """Databases the gateway saw written after `marker` (all marks for None),
@@ -170,16 +176,38 @@ def handle_conflicted_survey(couch_db: str, doc: dict, couch: Couch,
     return outcomes
 
 
+def check_feedback(couch_db: str, doc: dict, couch: Couch, store: IngestStore) -> list[Outcome]:
+    """Put the server's feedback back if the phone changed, deleted or forged it.
+
+    Feedback documents are the server's: the gateway refuses a phone's direct
+    write to one, but a `_bulk_docs` push can still carry one. Whatever the
+    phone wrote is kept in quarantine for inspection.
+    """
+    doc_id = doc["_id"]
+    expected = store.expected_feedback(couch_db, doc_id[len(FEEDBACK_PREFIX):])
+    if is_server_feedback(doc, expected):
+        return []
+    if doc.get("_deleted") and expected is None and not doc.get("_conflicts"):
+        return []  # nothing to give, nothing there
+    restore_feedback(couch, couch_db, doc_id, expected)
+    body = {k: v for k, v in doc.items() if k != "_attachments"}
+    return [_quarantine(couch_db, body, "forged_feedback",
+                        "Nhận xét của người duyệt bị sửa trên điện thoại; đã khôi phục bản "
+                        "của máy chủ và giữ lại bản bị sửa để kiểm tra.",
+                        "The reviewer's feedback was changed on the phone; the server's "
+                        "version is restored and the changed one kept for inspection.")]
+
+
 def handle_change(couch_db: str, change: dict, couch: Couch, store: IngestStore,
                   photos: PhotoStore, limits: Limits) -> list[Outcome]:
     """One change in, its outcomes out; nothing for what the ingest skips."""
     doc_id = change.get("id", "")
     doc = change.get("doc")
+    if doc is not None and doc_id.startswith(FEEDBACK_PREFIX):
+        return check_feedback(couch_db, doc, couch, store)
     if doc_id.startswith("_design/") or doc is None or doc.get("_deleted"):
         return []
     kind = doc.get("type")
-    if kind == "feedback":
-        return []
     if not DOC_ID.match(doc_id) or not doc_id.startswith(f"{kind}:"):
         return [_quarantine(couch_db, doc, "bad_id",
                             "Mã tài liệu không đúng dạng survey:… hoặc photo:….",

@@ -10,9 +10,10 @@ Volunteer databases carry no `validate_doc_update`: PouchDB Server's
 validation plug-in replaces the `_revisions` of every incoming document with
 the stored document's, so replicated writes (`new_edits: false`, what every
 phone push is) are silently dropped in any database that has one. What such a
-function would guard is guarded elsewhere: the gateway refuses writes to
-feedback documents, and the ingest ignores feedback documents and quarantines
-unknown types.
+function would guard is guarded elsewhere: the gateway refuses direct writes
+to feedback documents; the ingest puts back the server's feedback over any
+other version (a phone can still send one inside `_bulk_docs`) and
+quarantines unknown types.
 """
 
 from __future__ import annotations
@@ -90,7 +91,40 @@ def publish_form(couch: Couch, definition: dict) -> bool:
     return True
 
 
+FEEDBACK_PREFIX = "feedback:"
+
+
+def feedback_doc(feedback: dict) -> dict:
+    """The feedback document for a decision, as the server writes it."""
+    return {"_id": f"{FEEDBACK_PREFIX}{feedback['survey_id']}", "type": "feedback", **feedback}
+
+
 def write_feedback(couch: Couch, db: str, feedback: dict) -> str:
     """Write a reviewer's decision into the volunteer's database for the phone to pick up."""
-    body = {"_id": f"feedback:{feedback['survey_id']}", "type": "feedback", **feedback}
-    return couch.upsert(db, body)
+    return couch.upsert(db, feedback_doc(feedback))
+
+
+def is_server_feedback(doc: dict, feedback: dict | None) -> bool:
+    """Whether `doc` is exactly the feedback the server wrote (no conflicting branch)."""
+    if feedback is None or doc.get("_conflicts"):
+        return False
+    written = {k: v for k, v in doc.items() if k not in ("_rev", "_revisions")}
+    return written == feedback_doc(feedback)
+
+
+def restore_feedback(couch: Couch, db: str, doc_id: str, feedback: dict | None) -> None:
+    """Put back the server's feedback (or none) over whatever the phone wrote.
+
+    The other leaves are deleted, then the server's version is written over
+    the winner (or the winner deleted): every replica converges on it.
+    """
+    leaves = couch.open_revs(db, doc_id)
+    current = couch.get(db, doc_id)
+    losing = [leaf["_rev"] for leaf in leaves
+              if current is None or leaf["_rev"] != current["_rev"]]
+    if losing:
+        couch.bulk_write(db, [{"_id": doc_id, "_rev": rev, "_deleted": True} for rev in losing])
+    if feedback is not None:
+        couch.upsert(db, feedback_doc(feedback))
+    elif current is not None:
+        couch.bulk_write(db, [{"_id": doc_id, "_rev": current["_rev"], "_deleted": True}])

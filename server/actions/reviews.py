@@ -16,7 +16,7 @@ from forms.display import labelled_answers
 from server import services
 from server.actions.auth import Actor, require_role
 from server.errors import problem
-from server.models import Review
+from server.models import Review, Submission
 from server.queries.audit import audit
 from server.queries.forms import get_form_version
 from server.queries.ingest import merges_for
@@ -24,6 +24,7 @@ from server.queries.submissions import (
     add_review,
     current_rev,
     get_submission,
+    latest_review,
     list_final_submissions,
     list_quarantine,
     pending_feedback,
@@ -134,15 +135,26 @@ def decide(actor: Actor, submission_id: int, decision: str, comment: str, rev: s
     return review
 
 
+def feedback_fields(review: Review, submission: Submission) -> dict:
+    """What the phone is told of a decision."""
+    return {"survey_id": submission.doc_id, "survey_rev": review.rev,
+            "decision": review.decision, "comment": review.comment,
+            "reviewer": review.reviewer, "decided_at": review.decided_at.isoformat() + "Z"}
+
+
+def expected_feedback(couch_db: str, survey_id: str) -> dict | None:
+    """The feedback a survey's latest decision gives (delivered or about to be), if any."""
+    found = latest_review(couch_db, survey_id)
+    return None if found is None else feedback_fields(*found)
+
+
 def deliver_feedback() -> int:
     """Write undelivered decisions into the volunteers' databases; return how many."""
     delivered = 0
     for review, submission in pending_feedback():
         try:
-            write_feedback(services.couch(), submission.couch_db, {
-                "survey_id": submission.doc_id, "survey_rev": review.rev,
-                "decision": review.decision, "comment": review.comment,
-                "reviewer": review.reviewer, "decided_at": review.decided_at.isoformat() + "Z"})
+            write_feedback(services.couch(), submission.couch_db,
+                           feedback_fields(review, submission))
         except CouchError as err:
             if err.status is None or err.status >= 500:
                 break  # CouchDB is down: every delivery would fail; retry next turn

@@ -64,6 +64,15 @@ def list_quarantine(limit: int = 200) -> list[Quarantine]:
         select(Quarantine).order_by(Quarantine.created_at.desc()).limit(limit)).scalars())
 
 
+def latest_review(couch_db: str, doc_id: str) -> tuple[Review, Submission] | None:
+    """A survey's most recent decision, with the survey."""
+    row = db.session.execute(
+        select(Review, Submission).join(Submission, Review.submission_id == Submission.id)
+        .where(Submission.couch_db == couch_db, Submission.doc_id == doc_id)
+        .order_by(Review.decided_at.desc(), Review.id.desc()).limit(1)).first()
+    return None if row is None else (row[0], row[1])
+
+
 def pending_feedback() -> list[tuple[Review, Submission]]:
     """Decisions not yet written back to the phone, oldest first; the latest per survey wins."""
     rows = db.session.execute(
