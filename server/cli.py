@@ -7,6 +7,7 @@ ingest worker and the web server as children, and stops them all on Ctrl-C.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -15,6 +16,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -221,16 +225,42 @@ def export_totals(fmt: str, output) -> None:
         output.write(chunk)
 
 
+# A child that stops is started again, unless it keeps stopping: then the
+# problem is not passing (a broken install, a port taken) and `run` stops all.
+RESTARTS_ALLOWED = 5
+RESTART_WINDOW_SECONDS = 60.0
+
+
+@dataclass
+class _Child:
+    """One process `sotay run` keeps running, and how to start it again."""
+
+    name: str
+    start: Callable[[], subprocess.Popen]
+    process: subprocess.Popen | None = None
+    restarts: deque = field(default_factory=deque)
+
+    def restart_allowed(self, now: float) -> bool:
+        while self.restarts and now - self.restarts[0] > RESTART_WINDOW_SECONDS:
+            self.restarts.popleft()
+        return len(self.restarts) < RESTARTS_ALLOWED
+
+
 @click.command("run")
 def run_command() -> None:
-    """Start everything: embedded CouchDB API, ingest worker, web server. Ctrl-C stops all."""
+    """Start everything: embedded CouchDB API, ingest worker, web server. Ctrl-C stops all.
+
+    A process that stops on its own is started again (at most 5 times a minute).
+    """
     config = build_config()
-    children: list[subprocess.Popen] = []
+    children: list[_Child] = []
     if config["COUCHDB_EMBEDDED"]:
         folder = Path(config["INSTANCE"]) / "couch"
         click.echo(f"CouchDB API (PouchDB Server) on 127.0.0.1:{config['COUCHDB_PORT']}")
-        children.append(embedded.start(Path(config["NODE_MODULES"]), folder,
-                                       config["COUCHDB_PORT"]))
+        couch = _Child("PouchDB Server", functools.partial(
+            embedded.start, Path(config["NODE_MODULES"]), folder, config["COUCHDB_PORT"]))
+        couch.process = couch.start()
+        children.append(couch)
     try:
         from server.app import create_app
 
@@ -239,23 +269,39 @@ def run_command() -> None:
             click.echo(f"Tài khoản quản trị / admin account: admin  mật khẩu / password: "
                        f"{password}\nHãy ghi lại, chỉ hiện một lần. / Shown only once.")
         sotay = [sys.executable, "-m", "server.cli"]
-        children.append(subprocess.Popen([*sotay, "worker"]))
-        children.append(subprocess.Popen([*sotay, "serve"]))
-        _wait_for_children(children)
+        for name, command in (("ingest worker", "worker"), ("web server", "serve")):
+            child = _Child(name, functools.partial(subprocess.Popen, [*sotay, command]))
+            child.process = child.start()
+            children.append(child)
+        _supervise(children)
     finally:
-        _stop_children(children)
+        _stop_children([child.process for child in children if child.process is not None])
 
 
-def _wait_for_children(children: list[subprocess.Popen]) -> None:
+def _supervise(children: list[_Child]) -> None:
+    """Keep the children running until a signal asks to stop, or one keeps failing."""
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     while not stopping.is_set():
         for child in children:
-            if child.poll() is not None:
-                click.echo(f"a child process stopped (exit {child.returncode}); stopping all",
-                           err=True)
+            if child.process is not None and child.process.poll() is None:
+                continue
+            code = child.process.returncode if child.process is not None else None
+            now = time.monotonic()
+            if not child.restart_allowed(now):
+                click.echo(f"{child.name} đã dừng {RESTARTS_ALLOWED} lần trong một phút; dừng "
+                           f"tất cả / stopped {RESTARTS_ALLOWED} times in a minute (exit "
+                           f"{code}); stopping all", err=True)
                 return
+            child.restarts.append(now)
+            click.echo(f"{child.name} đã dừng / stopped (exit {code}); khởi động lại / "
+                       f"restarting", err=True)
+            try:
+                child.process = child.start()
+            except (OSError, embedded.EmbeddedCouchError) as err:
+                child.process = None
+                click.echo(f"{child.name}: {err}", err=True)
         stopping.wait(0.5)
     click.echo("stopping…")
 
