@@ -245,9 +245,11 @@ def _raw_path(environ: WSGIEnvironment) -> tuple[list[str], str]:
     if not path.startswith(prefix):
         raise problem("sync_forbidden")
     segments = [unquote(part) for part in path[len(prefix):].split("/")]
-    if any(part in (".", "..") or "\x00" in part for part in segments):
+    if any(part in (".", "..") or "\x00" in part for part in segments) or "" in segments[:-1]:
         # requests (and many proxies) resolve dot segments before sending: a
-        # `_local/../../_config` would leave the database altogether.
+        # `_local/../../_config` would leave the database altogether. CouchDB
+        # drops empty segments, so `<db>//_security` would reach `_security`
+        # past `authorize`, which saw an empty first segment (the database).
         raise problem("sync_forbidden", path=path)
     return segments, query
 
