@@ -11,7 +11,6 @@ from flask import Flask, Response
 from server import errors, services
 from server.config import build_config
 from server.models import db
-from server.views.session import SessionInterface
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -25,7 +24,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
     )
     logging.getLogger("ibmcloudant").setLevel(logging.ERROR)
-    app.session_interface = SessionInterface()
     db.init_app(app)
     services.init_app(app)
     errors.init_app(app)
@@ -33,8 +31,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from server.views import api, app_shell, gateway, health, media, pages
 
-    for module in (api, app_shell, gateway, health, media, pages):
+    for module in (api, app_shell, health, media, pages):
         app.register_blueprint(module.bp)
+    app.wsgi_app = gateway.SyncGateway(app, app.wsgi_app)
 
     from server.cli import register_commands
 

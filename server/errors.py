@@ -45,6 +45,8 @@ _CATALOGUE: dict[str, tuple[str, str, str]] = {
                         "Forms are read-only."),
     "account_inactive": ("403.4", "Tài khoản đã bị khóa.", "This account is deactivated."),
     "not_found": ("404.1", "Không tìm thấy.", "Not found."),
+    "method_not_allowed": ("405.1", "Không hỗ trợ phương thức này.",
+                           "This method is not allowed here."),
     "user_exists": ("409.1", "Tên đăng nhập đã tồn tại.", "This username is taken."),
     "form_version_exists": ("409.2",
                             "Phiên bản biểu mẫu này đã phát hành với nội dung khác; "

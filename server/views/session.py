@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app, request, session
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, current_app, session
+from itsdangerous import BadSignature
+from werkzeug.http import parse_cookie
 
 from server.actions.auth import Actor
 from server.errors import problem
 from server.models import User
 from server.queries.users import get_user
 
-
-class SessionInterface(SecureCookieSessionInterface):
-    """Flask's signed cookie, not re-signed on every replication request.
-
-    A phone's sync is hundreds of requests; the cookie's lifetime counts from
-    the login (`at`) anyway, so re-sending it on each was pure cost.
-    """
-
-    def should_set_cookie(self, app: Flask, session: object) -> bool:
-        if request.blueprint == "gateway":
-            return bool(getattr(session, "modified", False))
-        return super().should_set_cookie(app, session)
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 
 def log_in(user: User) -> None:
@@ -43,19 +36,39 @@ def current_user() -> User | None:
     uid = session.get("uid")
     if uid is None:
         return None
-    if not session_fresh():
+    if not session_fresh(session, current_app):
         session.clear()
         return None
+    return active_user(uid)
+
+
+def active_user(uid: int) -> User | None:
+    """The account a session names, unless it is gone or deactivated."""
     user = get_user(uid)
     if user is None or not user.active:
         return None
     return user
 
 
-def session_fresh() -> bool:
-    """Whether the signed session is still within its lifetime (read from the cookie)."""
-    max_age = current_app.permanent_session_lifetime.total_seconds()
-    return time.time() - session.get("at", 0) <= max_age
+def session_fresh(data: Mapping[str, Any], app: Flask) -> bool:
+    """Whether a signed session is still within its lifetime, counted from the login (`at`)."""
+    return time.time() - data.get("at", 0) <= app.permanent_session_lifetime.total_seconds()
+
+
+def cookie_session(app: Flask, environ: WSGIEnvironment) -> Mapping[str, Any]:
+    """The session a request's cookie holds, checked as Flask's session interface opens it.
+
+    For the sync gateway, which answers without a request context; an absent,
+    tampered or expired cookie is an empty session, as in Flask.
+    """
+    serializer = app.session_interface.get_signing_serializer(app)
+    value = parse_cookie(environ).get(app.config["SESSION_COOKIE_NAME"])
+    if serializer is None or not value:
+        return {}
+    try:
+        return serializer.loads(value, max_age=int(app.permanent_session_lifetime.total_seconds()))
+    except BadSignature:
+        return {}
 
 
 def current_actor() -> Actor | None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
+import io
+import json
+from urllib.parse import urlsplit
+
 import pytest
 
 from server import services
@@ -106,3 +111,175 @@ def test_deactivated_volunteer_stops_syncing(app, client, volunteer):
         deactivate_user(CLI_ACTOR, volunteer.username)
         db.session.commit()
     assert client.get(f"/sync/{volunteer.couch_db}/").status_code == 401
+
+
+# The gateway answers before Flask's request machinery (server/views/gateway.py):
+# what Flask gave it for free is checked here.
+
+def assert_couch_shaped(reply, status: int, code: str, name: str) -> None:
+    assert reply.status_code == status, reply.data
+    assert reply.mimetype == "application/json"
+    answer = reply.get_json()
+    assert answer["error"]["code"] == code
+    assert answer["name"] == name
+    assert answer["reason"] == f"{answer['error']['en']} / {answer['error']['vi']}"
+
+
+def session_cookie(client, app) -> str:
+    return client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+
+
+def test_refusals_are_couch_shaped(client, volunteer):
+    assert_couch_shaped(client.get(f"/sync/{volunteer.couch_db}/"), 401, "401.2", "unauthorized")
+    log_in(client, volunteer)
+    assert_couch_shaped(client.get("/sync/_all_dbs"), 403, "403.2", "forbidden")
+    assert_couch_shaped(client.put("/sync/forms/form:x:1", json={}), 403, "403.3", "forbidden")
+
+
+def test_expired_session_gets_401(app, client, volunteer):
+    log_in(client, volunteer)
+    with client.session_transaction() as session:
+        session["at"] -= app.permanent_session_lifetime.total_seconds() + 1
+    assert_couch_shaped(client.get(f"/sync/{volunteer.couch_db}/"), 401, "401.2",
+                        "unauthorized")
+
+
+def test_tampered_cookie_gets_401(app, client, volunteer):
+    log_in(client, volunteer)
+    value = session_cookie(client, app)
+    payload, signature = value.rsplit(".", 1)
+    forged = payload + "." + ("A" if signature[0] != "A" else "B") + signature[1:]
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], forged)
+    assert_couch_shaped(client.get(f"/sync/{volunteer.couch_db}/"), 401, "401.2",
+                        "unauthorized")
+
+
+def test_cookie_signed_with_another_key_gets_401(app, client, volunteer):
+    from itsdangerous import URLSafeTimedSerializer
+
+    log_in(client, volunteer)
+    with client.session_transaction() as session:
+        data = dict(session)
+    interface = app.session_interface
+    forged = URLSafeTimedSerializer(
+        "not-the-key", salt=interface.salt, serializer=interface.serializer,
+        signer_kwargs={"key_derivation": interface.key_derivation,
+                       "digest_method": interface.digest_method}).dumps(data)
+    client.set_cookie(app.config["SESSION_COOKIE_NAME"], forged)
+    assert client.get(f"/sync/{volunteer.couch_db}/").status_code == 401
+
+
+def test_other_methods_get_405(client, volunteer):
+    log_in(client, volunteer)
+    for method in ("PATCH", "OPTIONS", "COPY"):
+        reply = client.open(f"/sync/{volunteer.couch_db}/x", method=method)
+        assert_couch_shaped(reply, 405, "405.1", "method_not_allowed")
+        assert reply.headers["Allow"] == "DELETE, GET, HEAD, POST, PUT"
+
+
+def test_head_answers_headers_only(client, volunteer):
+    log_in(client, volunteer)
+    doc = survey_doc(household_answers(), status="draft", volunteer=volunteer.username)
+    client.put(f"/sync/{volunteer.couch_db}/{doc['_id']}", json=doc)
+    for _ in range(3):  # each reply gives its pooled connection back
+        reply = client.head(f"/sync/{volunteer.couch_db}/{doc['_id']}")
+        assert reply.status_code == 200
+        assert reply.data == b""
+        assert reply.headers["ETag"]
+
+
+def test_reply_headers_are_filtered(client, volunteer):
+    log_in(client, volunteer)
+    reply = client.get(f"/sync/{volunteer.couch_db}/")
+    assert reply.status_code == 200
+    assert "Set-Cookie" not in reply.headers
+    assert "Server" not in reply.headers
+
+
+def test_couch_outage_is_503(client, volunteer, monkeypatch):
+    from sync.couch import Couch, CouchError
+
+    def unreachable(*_args, **_kwargs):
+        raise CouchError(None, "connection refused")
+
+    log_in(client, volunteer)
+    monkeypatch.setattr(Couch, "forward", unreachable)
+    assert_couch_shaped(client.get(f"/sync/{volunteer.couch_db}/"), 503, "503.1", "unavailable")
+
+
+def test_script_name_is_honoured(client, volunteer):
+    """Mounted under /sotay: the raw request line carries the mount point too."""
+    log_in(client, volunteer)
+    raw = f"/sotay/sync/{volunteer.couch_db}/"
+    reply = client.get(f"/sync/{volunteer.couch_db}/", base_url="http://localhost/sotay",
+                       environ_overrides={"REQUEST_URI": raw, "RAW_URI": raw})
+    assert reply.status_code == 200, reply.data
+    assert body(reply)["db_name"] == volunteer.couch_db
+
+
+def test_raw_path_outside_the_gateway_is_refused(client, volunteer):
+    log_in(client, volunteer)
+    reply = client.get(f"/sync/{volunteer.couch_db}/",
+                       environ_overrides={"REQUEST_URI": "/other/x", "RAW_URI": "/other/x"})
+    assert_couch_shaped(reply, 403, "403.2", "forbidden")
+
+
+def test_without_raw_path_the_request_is_refused(client, volunteer):
+    log_in(client, volunteer)
+    reply = client.get(f"/sync/{volunteer.couch_db}/",
+                       environ_overrides={"REQUEST_URI": "", "RAW_URI": ""})
+    assert_couch_shaped(reply, 400, "400.1", "unavailable")
+
+
+def test_other_paths_are_still_flask(client, volunteer):
+    assert client.get("/sync/").get_json()["error"]["code"] == "404.1"
+    assert client.get("/sync").status_code == 404
+    log_in(client, volunteer)
+    assert client.get("/api/session").status_code == 200
+    assert "Set-Cookie" in client.get("/api/session").headers  # Flask's session, as before
+
+
+def bulk_of_surveys(volunteer, n: int = 3) -> tuple[list[dict], bytes]:
+    docs = [survey_doc(household_answers(), status="draft", volunteer=volunteer.username)
+            for _ in range(n)]
+    return docs, json.dumps({"docs": docs}).encode()
+
+
+def test_chunked_post_over_http(live_server, volunteer):
+    """A phone's chunked upload through waitress (which joins the chunks and
+    gives the body a Content-Length)."""
+    conn = http.client.HTTPConnection(urlsplit(live_server.url).netloc, timeout=10)
+    conn.request("POST", "/api/session", json.dumps(
+        {"username": volunteer.username, "password": volunteer.password}),
+        {"Content-Type": "application/json"})
+    login = conn.getresponse()
+    cookie = login.getheader("Set-Cookie").split(";")[0]
+    login.read()
+    docs, payload = bulk_of_surveys(volunteer)
+    pieces = [payload[i:i + 1000] for i in range(0, len(payload), 1000)]
+    conn.request("POST", f"/sync/{volunteer.couch_db}/_bulk_docs", body=iter(pieces),
+                 headers={"Cookie": cookie, "Content-Type": "application/json",
+                          "Accept": "application/json"}, encode_chunked=True)
+    reply = conn.getresponse()
+    written = json.loads(reply.read())
+    assert reply.status == 201, written
+    assert sorted(row["id"] for row in written) == sorted(doc["_id"] for doc in docs)
+    conn.request("GET", f"/sync/{volunteer.couch_db}/{docs[0]['_id']}",
+                 headers={"Cookie": cookie})
+    back = conn.getresponse()
+    assert back.status == 200
+    assert json.loads(back.read())["_id"] == docs[0]["_id"]
+    conn.close()
+
+
+def test_chunked_body_is_sent_on_chunked(client, volunteer):
+    """gunicorn passes a chunked body on as it arrives, without a Content-Length."""
+    log_in(client, volunteer)
+    docs, payload = bulk_of_surveys(volunteer)
+    reply = client.post(f"/sync/{volunteer.couch_db}/_bulk_docs",
+                        headers={"Content-Type": "application/json"},
+                        environ_overrides={"wsgi.input": io.BytesIO(payload),
+                                           "wsgi.input_terminated": True, "CONTENT_LENGTH": "",
+                                           "HTTP_TRANSFER_ENCODING": "chunked"})
+    assert reply.status_code == 201, reply.data
+    assert sorted(row["id"] for row in body(reply)) == sorted(doc["_id"] for doc in docs)

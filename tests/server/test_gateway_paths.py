@@ -13,6 +13,7 @@ import json
 import socket
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 
 from tests.conftest import log_in
@@ -42,6 +43,15 @@ def test_encoded_dot_segments_are_refused(client, volunteer):
     log_in(client, volunteer)
     reply = client.get(f"/sync/{volunteer.couch_db}/%2E%2E/_all_dbs")
     assert reply.status_code in (400, 403), (reply.status_code, reply.data[:300])
+
+
+@pytest.mark.parametrize("rest", ["/_security", "/_design/sotay", "/_local//x"])
+def test_empty_segments_are_refused(client, volunteer, rest):
+    """CouchDB 3 drops empty path segments: `<db>//_security` is `<db>/_security`
+    there, while the gateway would have checked an empty segment (the database)."""
+    log_in(client, volunteer)
+    reply = client.get(f"/sync/{volunteer.couch_db}/{rest}")
+    assert reply.status_code == 403, (reply.status_code, reply.data[:300])
 
 
 def test_dot_segments_over_real_http(live_server, volunteer):
