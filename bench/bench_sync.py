@@ -9,8 +9,9 @@ rate against the rate CouchDB can be read at.
    sides). Then a fresh phone pulls each database back the same two ways.
    Ratio = direct seconds / gateway seconds; goal >= 0.85.
 2. The ingest (validation, revision and merge bookkeeping, SQL; duplicates
-   are found later, off its path) of 5,000 surveys without photos (photo derivation has its own bench,
-   bench_media.py) against a bare read of the same database's
+   are found later, off its path) of 5,000 surveys without photos (photo
+   derivation has its own bench, bench_media.py) against a bare read of the
+   same database's
    `_changes?include_docs=true` in pages of the same size.
    Ratio = ingest docs/s / read docs/s; goal >= 0.8.
 
