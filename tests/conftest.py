@@ -9,6 +9,7 @@ reachable is that variant skipped, saying so.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
@@ -17,6 +18,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -153,6 +155,18 @@ def log_in(client, account: Account) -> None:
     reply = client.post("/api/session", json={"username": account.username,
                                               "password": account.password})
     assert reply.status_code == 200, reply.get_json()
+
+
+def http_log_in(base_url: str, account: Account) -> tuple[http.client.HTTPConnection, str]:
+    """Log in over real HTTP; return the open connection and the session cookie."""
+    conn = http.client.HTTPConnection(urlsplit(base_url).netloc, timeout=10)
+    conn.request("POST", "/api/session", json.dumps(
+        {"username": account.username, "password": account.password}),
+        {"Content-Type": "application/json"})
+    login = conn.getresponse()
+    cookie = login.getheader("Set-Cookie").split(";")[0]
+    login.read()
+    return conn, cookie
 
 
 def body(reply) -> dict | list:

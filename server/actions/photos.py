@@ -10,7 +10,7 @@ from server.errors import problem
 from server.queries.submissions import (
     get_photo_by_sha,
     get_submission_by_doc,
-    photo_hashes_except,
+    photo_hashes,
     photos_for_surveys,
 )
 
@@ -40,11 +40,14 @@ def refresh_flags(couch_db: str, survey_ids: list[str]) -> None:
     by_survey: dict[str, list] = {}
     for photo in photos:
         by_survey.setdefault(photo.survey_doc_id, []).append(photo)
+    if not by_survey:
+        return
+    hashes = photo_hashes()  # read once for the whole page, not once per survey
     for survey_id in sorted(by_survey):
         survey = get_submission_by_doc(couch_db, survey_id)
         visit = {"survey_id": survey_id,
                  "visited_at": survey.visited_at if survey else None,
                  "gps": survey.gps if survey else None, "group": None}
-        others = photo_hashes_except(survey_id)
+        others = [entry for entry in hashes if entry["survey_id"] != survey_id]
         for photo in by_survey[survey_id]:
             photo.flags = [flag.as_dict() for flag in photo_flags(photo.facts, visit, others)]

@@ -81,11 +81,10 @@ def pending_feedback() -> list[tuple[Review, Submission]]:
     return [(review, submission) for review, submission in rows]
 
 
-def photo_hashes_except(survey_doc_id: str) -> list[dict]:
-    """Perceptual hashes of the photos of every other survey, for reuse detection."""
+def photo_hashes() -> list[dict]:
+    """Perceptual hashes of every photo, with its survey, for reuse detection."""
     rows = db.session.execute(select(Photo.survey_doc_id, Photo.doc_id, Photo.sha256,
-                                     Photo.phash).where(Photo.survey_doc_id != survey_doc_id,
-                                                        Photo.phash.is_not(None)))
+                                     Photo.phash).where(Photo.phash.is_not(None)))
     return [{"survey_id": survey_id, "photo_id": doc_id, "sha256": sha256, "phash": phash}
             for survey_id, doc_id, sha256, phash in rows]
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
-from urllib.parse import urlsplit
 
 import pytest
 
 from server import services
-from tests.conftest import body, log_in, make_account
+from tests.conftest import body, http_log_in, log_in, make_account
 from tests.server.helpers import household_answers, survey_doc
 
 
@@ -248,13 +246,7 @@ def bulk_of_surveys(volunteer, n: int = 3) -> tuple[list[dict], bytes]:
 def test_chunked_post_over_http(live_server, volunteer):
     """A phone's chunked upload through waitress (which joins the chunks and
     gives the body a Content-Length)."""
-    conn = http.client.HTTPConnection(urlsplit(live_server.url).netloc, timeout=10)
-    conn.request("POST", "/api/session", json.dumps(
-        {"username": volunteer.username, "password": volunteer.password}),
-        {"Content-Type": "application/json"})
-    login = conn.getresponse()
-    cookie = login.getheader("Set-Cookie").split(";")[0]
-    login.read()
+    conn, cookie = http_log_in(live_server.url, volunteer)
     docs, payload = bulk_of_surveys(volunteer)
     pieces = [payload[i:i + 1000] for i in range(0, len(payload), 1000)]
     conn.request("POST", f"/sync/{volunteer.couch_db}/_bulk_docs", body=iter(pieces),

@@ -8,7 +8,6 @@ reaches `GET /_session` on CouchDB.
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 from urllib.parse import urlsplit
@@ -16,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.conftest import log_in
+from tests.conftest import http_log_in, log_in
 
 
 def test_dot_segments_reach_server_endpoints(client, volunteer):
@@ -56,13 +55,7 @@ def test_empty_segments_are_refused(client, volunteer, rest):
 
 def test_dot_segments_over_real_http(live_server, volunteer):
     """The same through waitress (its REQUEST_URI keeps the `..`)."""
-    conn = http.client.HTTPConnection(urlsplit(live_server.url).netloc, timeout=10)
-    conn.request("POST", "/api/session", json.dumps(
-        {"username": volunteer.username, "password": volunteer.password}),
-        {"Content-Type": "application/json"})
-    login = conn.getresponse()
-    cookie = login.getheader("Set-Cookie").split(";")[0]
-    login.read()
+    conn, cookie = http_log_in(live_server.url, volunteer)
     conn.request("GET", f"/sync/{volunteer.couch_db}/_local/../../_all_dbs",
                  headers={"Cookie": cookie})
     reply = conn.getresponse()
