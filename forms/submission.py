@@ -36,6 +36,7 @@ from forms import jsonlogic
 from forms.answers import (
     FieldError,
     answer_schema,
+    answers_fit,
     convert_errors,
     field_error,
     flatten,
@@ -259,6 +260,8 @@ def validate_submission(form: dict | CompiledForm, answers: Any) -> list[FieldEr
 
 def _type_errors(compiled: CompiledForm, answers: dict) -> list[FieldError]:
     assert compiled.schema is not None
+    if answers_fit(compiled.schema, answers):
+        return []
     try:
         compiled.schema.load(answers, unknown=RAISE)
     except ValidationError as error:
