@@ -119,8 +119,12 @@ class TextAnswer(_Answer):
         if not isinstance(value, str):
             raise self.fail()
         limit = self.definition.get("max_length", DEFAULT_MAX_TEXT)
-        # Counted in UTF-16 code units, as String.length on the phone counts.
-        if len(value) > limit or len(value.encode("utf-16-le", "surrogatepass")) // 2 > limit:
+        # Counted in UTF-16 code units, as String.length on the phone counts: at
+        # least one and at most two per character, so most texts need no encoding.
+        if len(value) > limit or (
+            len(value) * 2 > limit
+            and len(value.encode("utf-16-le", "surrogatepass")) // 2 > limit
+        ):
             raise self.fail(f"text_too_long:{limit}")
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import current_app
+from flask.ctx import AppContext
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from forms.submission import CompiledForm, compile_form
@@ -51,14 +53,22 @@ def _reachable(method: Callable) -> Callable:
 class SqlIngestStore:
     def __init__(self) -> None:
         self._forms: dict[tuple[str, str], CompiledForm] = {}
+        self._owners: dict[str, str] = {}  # volunteer database -> username, which never changes
 
     @_reachable
     def volunteer_dbs(self) -> list[str]:
         return active_volunteer_dbs()
 
+    def thread_context(self) -> AppContext:
+        # Each app context has a session of its own: the committer thread's
+        # writes never share a connection with the ingest thread's reads.
+        return current_app._get_current_object().app_context()
+
     @_reachable
     def checkpoint(self, couch_db: str) -> Any:
-        return q.get_checkpoint(couch_db)
+        seq = q.get_checkpoint(couch_db)
+        db.session.commit()  # end the read: another thread commits pages next
+        return seq
 
     @_reachable
     def form(self, form_id: str, version: str) -> CompiledForm | None:
@@ -66,16 +76,17 @@ class SqlIngestStore:
         key = (form_id, version)
         if key not in self._forms:
             row = get_form_version(form_id, version)
-            if row is None:
+            definition = row.definition if row is not None else None
+            db.session.commit()  # end the read: another thread commits pages
+            if definition is None:
                 return None  # not cached: it may be published later
-            self._forms[key] = compile_form(row.definition)
+            self._forms[key] = compile_form(definition)
         return self._forms[key]
 
     @_reachable
     def apply(self, couch_db: str, outcomes: list[Outcome], last_seq: Any) -> None:
-        owner = volunteer_by_db(couch_db)
         # Whose survey it is comes from the database it is in, never from the device.
-        volunteer = owner.username if owner else ""
+        volunteer = self._owner(couch_db)
         surveys = [outcome for outcome in outcomes if isinstance(outcome, SurveyRevision)]
         touched = {outcome.doc["_id"] for outcome in surveys}
         try:
@@ -97,9 +108,19 @@ class SqlIngestStore:
             db.session.rollback()
             raise
 
+    def _owner(self, couch_db: str) -> str:
+        if couch_db not in self._owners:
+            owner = volunteer_by_db(couch_db)
+            if owner is None:
+                return ""  # not cached: the account may be created later
+            self._owners[couch_db] = owner.username
+        return self._owners[couch_db]
+
     @_reachable
     def expected_feedback(self, couch_db: str, survey_id: str) -> dict | None:
-        return expected_feedback(couch_db, survey_id)
+        fields = expected_feedback(couch_db, survey_id)
+        db.session.commit()  # end the read: another thread commits pages
+        return fields
 
     @_reachable
     def touched_since(self, marker: datetime | None) -> tuple[list[str], datetime]:

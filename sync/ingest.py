@@ -16,6 +16,7 @@ passes in.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -23,7 +24,8 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -97,6 +99,11 @@ class IngestStore(MergeStore, Protocol):
     def touched_since(self, marker: Any) -> tuple[list[str], Any]:
         """Databases the gateway saw written after `marker` (all marks for None),
         and the marker to pass next time."""
+        ...
+
+    def thread_context(self) -> AbstractContextManager:
+        """What a thread of the ingest's own enters before it uses the store
+        (called in the ingest's thread; the other thread enters the result)."""
         ...
 
 
@@ -287,18 +294,29 @@ def _storable(doc: Any) -> dict:
     return body if isinstance(body, dict) else {"value": body}
 
 
+def _handle_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: str,
+                 limits: Limits, page: ChangesPage) -> list[Outcome]:
+    return [outcome for change in page.results
+            for outcome in _handled(couch_db, change, couch, store, photos, limits)]
+
+
 def _apply_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: str,
                 limits: Limits, page: ChangesPage) -> None:
     """Handle one page of changes and commit its outcomes with the page's checkpoint."""
-    outcomes = [outcome for change in page.results
-                for outcome in _handled(couch_db, change, couch, store, photos, limits)]
+    outcomes = _handle_page(couch, store, photos, couch_db, limits, page)
+    _commit_page(couch, store, couch_db, outcomes, page.last_seq)
+
+
+def _commit_page(couch: Couch, store: IngestStore, couch_db: str, outcomes: list[Outcome],
+                 last_seq: Any) -> None:
+    """Store one page's outcomes with its checkpoint; write back the merges it planned."""
     try:
-        store.apply(couch_db, outcomes, page.last_seq)
+        store.apply(couch_db, outcomes, last_seq)
     except (CouchError, StoreUnavailable, OSError):
         raise
     except Exception as err:  # one unstorable outcome must not stall the database
         log.warning("ingest: page of %s not storable as a whole (%s); one by one", couch_db, err)
-        outcomes = _apply_one_by_one(store, couch_db, outcomes, page.last_seq)
+        outcomes = _apply_one_by_one(store, couch_db, outcomes, last_seq)
     if any(isinstance(outcome, MergeNeeded) for outcome in outcomes):
         write_back_merges(couch, store)
 
@@ -352,13 +370,87 @@ class _ReadAhead:
             self._stop.set()
 
 
+class _Committer:
+    """Commits handled pages in a thread of its own while the caller handles the next one.
+
+    Pages are committed one at a time, in the order given, each with its own
+    checkpoint: what `_commit_page` did in the caller's thread. After a failure
+    nothing later is committed (a later checkpoint would skip the failed
+    page's changes); the caller gets the error at its next `submit`, `drain`
+    or at `close`, and the ingest retries from the last committed page.
+    """
+
+    def __init__(self, store: IngestStore) -> None:
+        self._jobs: queue.Queue = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(store.thread_context(),),
+                                        daemon=True, name="ingest committer")
+        self._thread.start()
+
+    def _run(self, context: AbstractContextManager) -> None:
+        with context:
+            while True:
+                job = self._jobs.get()
+                try:
+                    if job is None:
+                        return
+                    if self._error is None:
+                        job()
+                except BaseException as err:  # handed to the caller, who decides
+                    self._error = err
+                finally:
+                    self._jobs.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self._raise()
+        self._jobs.put(job)
+
+    def drain(self) -> None:
+        """Wait until everything submitted is committed; raise what failed."""
+        self._jobs.join()
+        self._raise()
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+
+
+def _reads_store(page: ChangesPage) -> bool:
+    """Whether handling this page reads what earlier pages store: feedback
+    checks and merges look at reviews and at revisions the server holds."""
+    return any(change.get("id", "").startswith(FEEDBACK_PREFIX)
+               or (change.get("doc") or {}).get("_conflicts") for change in page.results)
+
+
 def ingest_db(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: str,
               limits: Limits, page_size: int = PAGE_SIZE) -> int:
-    """Drain one database from its checkpoint; return the number of changes handled."""
+    """Drain one database from its checkpoint; return the number of changes handled.
+
+    Three things overlap: the next page is read (`_ReadAhead`), this page is
+    validated here, the page before is committed (`_Committer`). A page whose
+    handling reads the store waits until the pages before it are committed,
+    and a page that planned merges is committed (and its merges written back)
+    before the next one is handled.
+    """
     handled = 0
-    for page in _ReadAhead(couch.reader(), couch_db, store.checkpoint(couch_db), page_size):
-        _apply_page(couch, store, photos, couch_db, limits, page)
-        handled += len(page.results)
+    committer = _Committer(store)
+    try:
+        for page in _ReadAhead(couch.reader(), couch_db, store.checkpoint(couch_db), page_size):
+            if _reads_store(page):
+                committer.drain()
+            outcomes = _handle_page(couch, store, photos, couch_db, limits, page)
+            committer.submit(functools.partial(_commit_page, couch, store, couch_db, outcomes,
+                                               page.last_seq))
+            if any(isinstance(outcome, MergeNeeded) for outcome in outcomes):
+                committer.drain()
+            handled += len(page.results)
+        committer.drain()
+    finally:
+        committer.close()
     return handled
 
 

@@ -10,7 +10,8 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import JSON, DateTime, Integer, String, insert, select, text, update
+from sqlalchemy.types import TypeEngine
 
 from server.models import (
     Checkpoint,
@@ -48,12 +49,11 @@ def store_merge(outcome: MergeNeeded) -> None:
 
 
 def save_checkpoint(couch_db: str, seq: Any) -> None:
-    row = db.session.get(Checkpoint, couch_db)
-    if row is None:
+    # One UPDATE per page in the usual case, rather than a read and then a write.
+    moved = db.session.execute(update(Checkpoint).where(Checkpoint.couch_db == couch_db)
+                               .values(seq={"seq": seq}, updated_at=utcnow()))
+    if moved.rowcount == 0:
         db.session.add(Checkpoint(couch_db=couch_db, seq={"seq": seq}))
-    else:
-        row.seq = {"seq": seq}
-        row.updated_at = utcnow()
 
 
 def store_surveys(couch_db: str, outcomes: list[SurveyRevision], volunteer: str) -> None:
@@ -94,9 +94,53 @@ def store_surveys(couch_db: str, outcomes: list[SurveyRevision], volunteer: str)
             new_rows[doc["_id"]] = {"couch_db": couch_db, "doc_id": doc["_id"],
                                     "received_at": fields["updated_at"], **fields}
     if new_revisions:
-        db.session.execute(insert(SubmissionRevision), new_revisions)
+        insert_rows(SubmissionRevision, new_revisions)
     if new_rows:
-        db.session.execute(insert(Submission), list(new_rows.values()))
+        insert_rows(Submission, [{"review_state": "pending", "duplicates_checked_rev": None,
+                                  **row} for row in new_rows.values()])
+
+
+def _record_type(column_type: TypeEngine) -> str:
+    """The column's type in a `json_to_recordset` record definition."""
+    if isinstance(column_type, JSON):
+        return "json"
+    if isinstance(column_type, DateTime):
+        return "timestamp"
+    if isinstance(column_type, Integer):
+        return "bigint"
+    if isinstance(column_type, String):
+        return "text"
+    raise TypeError(f"no record type for {column_type!r}")
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def insert_rows(model: type[db.Model], rows: list[dict]) -> None:
+    """Insert rows (all with the same keys) in one statement per page.
+
+    On PostgreSQL the whole page travels as one JSON parameter unpacked by
+    `json_to_recordset`: psycopg's executemany costs about 0.1 ms of Python
+    per row and parameter, more than validating a survey. SQLite's
+    executemany runs in C and stays.
+    """
+    payload = None
+    if db.session.get_bind().dialect.name == "postgresql":
+        payload = json.dumps(rows, default=_json_default, ensure_ascii=False)
+    if payload is None or "\\u0000" in payload:
+        # PostgreSQL's JSON functions refuse \u0000, which a json column keeps as sent.
+        db.session.execute(insert(model), rows)
+        return
+    table = model.__table__
+    names = list(rows[0])
+    record = ", ".join(f'"{name}" {_record_type(table.c[name].type)}' for name in names)
+    columns = ", ".join(f'"{name}"' for name in names)
+    db.session.execute(text(
+        f"INSERT INTO {table.name} ({columns}) SELECT {columns} "
+        f"FROM json_to_recordset(CAST(:rows AS json)) AS r({record})"), {"rows": payload})
 
 
 def _submission_fields(outcome: SurveyRevision, volunteer: str) -> dict:

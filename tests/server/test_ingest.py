@@ -191,3 +191,33 @@ def test_writes_between_throttled_marks_are_not_missed(app, client, volunteer):
     finally:
         stop.set()
         thread.join(10)
+
+
+def test_page_insert_keeps_every_value_as_sent(app, volunteer):
+    """A page goes to PostgreSQL as one JSON parameter (json_to_recordset), and back to the
+    per-row insert when it holds a NUL; either way the rows read back exactly as sent."""
+    from sync.ingest import SurveyRevision
+
+    answers = household_answers()
+    answers.update(address="Số 12 ngõ 5 phố Lê Lợi — \"ngõ\" \\ 'x' 😀", household_size=4.0,
+                   member_count=2**53 - 1, note=None, nested={"a": [1, 2.5, {"b": ""}]})
+    plain = survey_doc(answers, volunteer=volunteer.username)
+    plain["_rev"], plain["gps"] = "1-aaa", {"lat": 21.02, "lon": 105.85, "accuracy": 7.5}
+    with_nul = survey_doc(dict(answers, address="a\x00b"), volunteer=volunteer.username)
+    with_nul["_rev"] = "1-bbb"
+    with app.app_context():
+        store = SqlIngestStore()
+        for doc, seq in ((plain, 1), (with_nul, 2)):
+            store.apply(volunteer.couch_db, [SurveyRevision(volunteer.couch_db, doc, [])], seq)
+        db.session.expire_all()
+        for doc in (plain, with_nul):
+            row = db.session.execute(select(Submission).where(
+                Submission.doc_id == doc["_id"])).scalar_one()
+            assert row.answers == doc["answers"] and row.rev == doc["_rev"]
+            assert (row.review_state, row.volunteer, row.errors) == (
+                "pending", volunteer.username, [])
+            assert row.gps == (doc["gps"] if doc is plain else None)
+            assert row.received_at is not None and row.received_at == row.updated_at
+            revision = db.session.execute(select(SubmissionRevision).where(
+                SubmissionRevision.doc_id == doc["_id"])).scalar_one()
+            assert revision.body == doc and revision.received_at is not None
