@@ -18,6 +18,10 @@ operators (`Math.abs`) are not supported; `log` is evaluated (silently) but
 forms may not use it; `check_rule` reports unknown operators before a form is
 published.
 
+`apply` and `evaluate` interpret a rule; `compile_rule` turns it once into
+closures giving the same results, for rules run on many surveys (validation
+compiles each form version's rules once).
+
 Known difference, on purpose: a `var` path segment naming a JavaScript
 prototype member (`constructor`, `toString`, ...) finds nothing here, while
 json-logic-js would return a function. Form field names may not be such words
@@ -222,8 +226,15 @@ def truthy(value: Any) -> bool:
     return True
 
 
+# Python types whose values compare in Python as in JavaScript when both sides have the same.
+_PRIMITIVE_TYPES = frozenset({str, int, float, bool, type(None)})
+_NUMBER_TYPES = frozenset({int, float})
+
+
 def strict_equals(a: Any, b: Any) -> bool:
     """JavaScript ===."""
+    if type(a) is type(b) and type(a) in _PRIMITIVE_TYPES:
+        return a == b
     kind = js_type(a)
     if kind != js_type(b):
         return False
@@ -234,6 +245,8 @@ def strict_equals(a: Any, b: Any) -> bool:
 
 def loose_equals(a: Any, b: Any) -> bool:
     """JavaScript == (the Abstract Equality Comparison)."""
+    if type(a) is type(b) and type(a) in _PRIMITIVE_TYPES:
+        return a == b
     ka, kb = js_type(a), js_type(b)
     if ka == kb:
         return strict_equals(a, b)
@@ -261,6 +274,8 @@ def _utf16(text: str) -> bytes:
 
 def _less(a: Any, b: Any, or_equal: bool) -> bool:
     """JavaScript a < b (or a <= b): strings by UTF-16 code units, else as numbers."""
+    if type(a) in _NUMBER_TYPES and type(b) in _NUMBER_TYPES:
+        return a <= b if or_equal else a < b  # False with NaN, as in JavaScript
     pa, pb = _to_primitive(a), _to_primitive(b)
     if isinstance(pa, str) and isinstance(pb, str):
         ua, ub = _utf16(pa), _utf16(pb)
@@ -360,10 +375,13 @@ def _property(container: Any, key: str) -> Any:
 
 def read_var(data: Any, path: Any, default: Any = UNDEFINED) -> Any:
     """The `var` operator."""
-    not_found = None if default is UNDEFINED else default
     if path is UNDEFINED or path is None or path == "":
         return data
-    for key in to_string(path).split("."):
+    return _read_keys(data, to_string(path).split("."), None if default is UNDEFINED else default)
+
+
+def _read_keys(data: Any, keys: list[str], not_found: Any) -> Any:
+    for key in keys:
         if data is None or data is UNDEFINED:
             return not_found
         data = _property(data, key)
@@ -455,15 +473,13 @@ def _arg(args: list, index: int) -> Any:
     return args[index] if index < len(args) else UNDEFINED
 
 
-def _op_lt(*args: Any) -> bool:
-    a, b, c = _arg(args, 0), _arg(args, 1), _arg(args, 2)
+def _op_lt(a: Any = UNDEFINED, b: Any = UNDEFINED, c: Any = UNDEFINED, *_: Any) -> bool:
     if c is UNDEFINED:
         return _less(a, b, False)
     return _less(a, b, False) and _less(b, c, False)
 
 
-def _op_le(*args: Any) -> bool:
-    a, b, c = _arg(args, 0), _arg(args, 1), _arg(args, 2)
+def _op_le(a: Any = UNDEFINED, b: Any = UNDEFINED, c: Any = UNDEFINED, *_: Any) -> bool:
     if c is UNDEFINED:
         return _less(a, b, True)
     return _less(a, b, True) and _less(b, c, True)
@@ -576,6 +592,8 @@ def is_logic(value: Any) -> bool:
 class _Evaluation:
     """One evaluation of one rule, counting its work."""
 
+    __slots__ = ("steps", "max_steps")
+
     def __init__(self, max_steps: int) -> None:
         self.steps = 0
         self.max_steps = max_steps
@@ -591,11 +609,7 @@ class _Evaluation:
 
     def run(self, rule: Any, data: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
-            raise RuleError(
-                "rule_too_deep",
-                f"Biểu thức lồng nhau quá sâu (tối đa {MAX_DEPTH} cấp).",
-                f"The rule is nested too deeply (at most {MAX_DEPTH} levels).",
-            )
+            raise too_deep()
         self.steps += 1
         if self.steps > self.max_steps:
             self.charge(0)
@@ -690,6 +704,14 @@ class _Evaluation:
         return not any(truthy(result) for result in results)
 
 
+def too_deep() -> RuleError:
+    return RuleError(
+        "rule_too_deep",
+        f"Biểu thức lồng nhau quá sâu (tối đa {MAX_DEPTH} cấp).",
+        f"The rule is nested too deeply (at most {MAX_DEPTH} levels).",
+    )
+
+
 def unknown_operator(op: str) -> RuleError:
     return RuleError(
         "unknown_operator",
@@ -712,6 +734,368 @@ def apply(rule: Any, data: Any = None) -> Any:
     """
     result = evaluate(rule, data)
     return None if result is UNDEFINED else result
+
+
+# ---------------------------------------------------------------- compilation
+#
+# Validation runs a form's rules for every survey, so `compile_rule` turns a
+# rule once into nested closures that run without dispatching on its dicts.
+# A compiled rule gives exactly what `evaluate` gives, errors included: each
+# closure charges the steps `_Evaluation.run` would charge, in one addition
+# where nothing in between could fail (a constant subtree, or the steps owed
+# by a parent whose first argument is about to run), and the depth limit,
+# known while compiling, is raised only when evaluation reaches the node.
+
+_Getter = Callable[[Any, _Evaluation], Any]
+
+
+class _Constant:
+    """A subtree without logic, within MAX_DEPTH: what it gives and the steps it costs."""
+
+    __slots__ = ("size", "value", "make")
+
+    def __init__(self, size: int, value: Any, make: Callable[[], list] | None = None) -> None:
+        self.size = size
+        self.value = value
+        self.make = make  # for a list: builds a new one each time, as run does
+
+
+# A compiled subtree: a constant, or a function giving its getter once the steps
+# owed before its own are known (its parent's, its constant siblings').
+_Plan = _Constant | Callable[[int], _Getter]
+
+
+class _TooLarge(Exception):
+    """More nodes than a form's rule may have: the rule is left to the interpreter."""
+
+
+class CompiledRule:
+    """A rule compiled once, evaluated for many data; same results as `evaluate`/`apply`."""
+
+    __slots__ = ("rule", "_run")
+
+    def __init__(self, rule: Any, run: _Getter) -> None:
+        self.rule = rule  # keeps it alive too, so callers can key compiled rules by id(rule)
+        self._run = run
+
+    def evaluate(self, data: Any = None, max_steps: int = MAX_STEPS) -> Any:
+        return self._run(data, _Evaluation(max_steps))
+
+    def apply(self, data: Any = None) -> Any:
+        result = self._run(data, _Evaluation(MAX_STEPS))
+        return None if result is UNDEFINED else result
+
+
+def compile_rule(rule: Any) -> CompiledRule:
+    """Compile a rule for repeated evaluation; costs a few interpreted evaluations.
+
+    Never recurses below MAX_DEPTH + 1, and leaves a rule of more than
+    MAX_RULE_NODES nodes (check_rule refuses those in forms) to the interpreter.
+    """
+    try:
+        run = _getter(_Compiler().plan(rule, 0), 0)
+    except _TooLarge:
+        def run(data: Any, ev: _Evaluation) -> Any:
+            return ev.run(rule, data)
+    return CompiledRule(rule, run)
+
+
+class _Compiler:
+    def __init__(self) -> None:
+        self.budget = MAX_RULE_NODES
+
+    def plan(self, node: Any, depth: int) -> _Plan:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _TooLarge
+        if depth > MAX_DEPTH:
+            return _too_deep_node
+        if isinstance(node, list):
+            plans = [self.plan(item, depth + 1) for item in node]
+            if all(isinstance(plan, _Constant) for plan in plans):
+                return _Constant(1 + sum(plan.size for plan in plans), None, _list_maker(plans))
+            return _with_args(plans, lambda args, data, ev: args)
+        if not is_logic(node):
+            return _Constant(1, node)
+        ((op, values),) = node.items()
+        if not isinstance(values, list):
+            values = [values]
+        deeper = depth + 1
+        plans = [self.plan(value, deeper) for value in values]
+        if op in ("if", "?:"):
+            return _plan_if(plans)
+        if op in ("and", "or"):
+            return _plan_and_or(op, plans)
+        if op in CONTROL_OPERATORS:
+            while len(plans) < 2:  # the data and the logic, undefined when not given
+                plans.append(self.plan(UNDEFINED, deeper))
+            return _plan_iteration(op, plans)
+        if op == "var":
+            return _plan_var(plans)
+        if op == "missing":
+            return _with_args(plans, lambda args, data, ev: ev.missing(args, data, deeper))
+        if op == "missing_some":
+            return _with_args(plans, lambda args, data, ev: ev.missing_some(args, data, deeper))
+        function = STANDARD_OPERATORS.get(op) or CUSTOM_OPERATORS.get(op)
+        if function is None:
+            return _with_args(plans, lambda args, data, ev: _raise(unknown_operator(op)))
+        return _plan_call(function, plans)
+
+
+def _raise(error: RuleError) -> Any:
+    raise error
+
+
+def _too_deep_node(owed: int) -> _Getter:
+    def too_deep_node(data: Any, ev: _Evaluation) -> Any:
+        ev.steps += owed
+        if ev.steps > ev.max_steps:
+            ev.charge(0)
+        raise too_deep()
+    return too_deep_node
+
+
+def _list_maker(items: list[_Constant]) -> Callable[[], list]:
+    if all(item.make is None for item in items):
+        values = tuple(item.value for item in items)
+        return lambda: list(values)
+    parts = tuple((item.value, item.make) for item in items)
+    return lambda: [value if make is None else make() for value, make in parts]
+
+
+def _getter(plan: _Plan, owed: int) -> _Getter:
+    """The getter of a subtree that also charges `owed` steps first."""
+    if not isinstance(plan, _Constant):
+        return plan(owed)
+    cost, value, make = owed + plan.size, plan.value, plan.make
+
+    def constant(data: Any, ev: _Evaluation) -> Any:
+        ev.steps += cost
+        if ev.steps > ev.max_steps:
+            ev.charge(0)
+        return value if make is None else make()
+    return constant
+
+
+def _arguments(plans: list[_Plan], owed: int) -> tuple[list[_Getter | _Constant], int]:
+    """Arguments to run in order, and the steps still owed after the last.
+
+    A constant argument stays a _Constant whose steps the next getter charges
+    (or the caller, after the last): getting its value charges nothing.
+    """
+    items: list[_Getter | _Constant] = []
+    for plan in plans:
+        if isinstance(plan, _Constant):
+            owed += plan.size
+            items.append(plan)
+        else:
+            items.append(plan(owed))
+            owed = 0
+    return items, owed
+
+
+def _uncharged(item: _Getter | _Constant) -> _Getter:
+    if not isinstance(item, _Constant):
+        return item
+    value, make = item.value, item.make
+    if make is None:
+        return lambda data, ev: value
+    return lambda data, ev: make()
+
+
+def _with_args(
+    plans: list[_Plan], finish: Callable[[list, Any, _Evaluation], Any]
+) -> Callable[[int], _Getter]:
+    """A node that evaluates all its arguments, then `finish(args, data, ev)`."""
+
+    def emit(owed: int) -> _Getter:
+        items, tail = _arguments(plans, owed + 1)
+        getters = [_uncharged(item) for item in items]
+
+        def node(data: Any, ev: _Evaluation) -> Any:
+            args = [getter(data, ev) for getter in getters]
+            ev.steps += tail
+            if ev.steps > ev.max_steps:
+                ev.charge(0)
+            return finish(args, data, ev)
+        return node
+    return emit
+
+
+def _plan_call(function: Callable[..., Any], plans: list[_Plan]) -> Callable[[int], _Getter]:
+    """A standard or custom operator, then the charge for a long string or list result.
+
+    The shape most common in forms, a computed value against a literal
+    (`{"==": [{"var": "x"}, "yes"]}`), gets a closure without an argument list.
+    """
+
+    def emit(owed: int) -> _Getter:
+        items, tail = _arguments(plans, owed + 1)
+        if (len(items) == 2 and not isinstance(items[0], _Constant)
+                and isinstance(items[1], _Constant) and items[1].make is None):
+            computed, literal = items[0], items[1].value
+
+            def call_with_literal(data: Any, ev: _Evaluation) -> Any:
+                a = computed(data, ev)
+                ev.steps += tail
+                if ev.steps > ev.max_steps:
+                    ev.charge(0)
+                result = function(a, literal)
+                if isinstance(result, (str, list)):
+                    ev.charge(len(result) // 64)
+                return result
+            return call_with_literal
+        getters = [_uncharged(item) for item in items]
+
+        def call(data: Any, ev: _Evaluation) -> Any:
+            args = [getter(data, ev) for getter in getters]
+            if tail:
+                ev.steps += tail
+                if ev.steps > ev.max_steps:
+                    ev.charge(0)
+            result = function(*args)
+            if isinstance(result, (str, list)):
+                ev.charge(len(result) // 64)
+            return result
+        return call
+    return emit
+
+
+def _plan_var(plans: list[_Plan]) -> Callable[[int], _Getter]:
+    """`var`; a literal path (and default) is split once rather than for every read."""
+    literals = [plan for plan in plans if isinstance(plan, _Constant) and plan.make is None]
+    if not 1 <= len(plans) <= 2 or len(literals) < len(plans) or not isinstance(
+        literals[0].value, str
+    ):
+        return _with_args(
+            plans, lambda args, data, ev: read_var(data, _arg(args, 0), _arg(args, 1))
+        )
+    path = literals[0].value
+    not_found = literals[1].value if len(literals) == 2 else None
+    if not_found is UNDEFINED:
+        not_found = None
+    keys = path.split(".")
+    size = sum(plan.size for plan in literals)
+
+    def emit(owed: int) -> _Getter:
+        cost = owed + 1 + size
+        if path == "":
+            def var_data(data: Any, ev: _Evaluation) -> Any:
+                ev.steps += cost
+                if ev.steps > ev.max_steps:
+                    ev.charge(0)
+                return data
+            return var_data
+        if len(keys) > 1:
+            def var_path(data: Any, ev: _Evaluation) -> Any:
+                ev.steps += cost
+                if ev.steps > ev.max_steps:
+                    ev.charge(0)
+                return _read_keys(data, keys, not_found)
+            return var_path
+
+        def var_name(data: Any, ev: _Evaluation) -> Any:
+            ev.steps += cost
+            if ev.steps > ev.max_steps:
+                ev.charge(0)
+            if isinstance(data, dict):
+                value = data.get(path, UNDEFINED)
+                return not_found if value is UNDEFINED else value
+            return _read_keys(data, keys, not_found)
+        return var_name
+    return emit
+
+
+def _plan_if(plans: list[_Plan]) -> Callable[[int], _Getter]:
+    def emit(owed: int) -> _Getter:
+        if not plans:
+            return _getter(_Constant(0, None), owed + 1)
+        getters = [_getter(plans[0], owed + 1)] + [_getter(plan, 0) for plan in plans[1:]]
+        if len(getters) == 3:
+            condition, then, otherwise = getters
+
+            def if_else(data: Any, ev: _Evaluation) -> Any:
+                if truthy(condition(data, ev)):
+                    return then(data, ev)
+                return otherwise(data, ev)
+            return if_else
+        pairs = [(getters[i], getters[i + 1]) for i in range(0, len(getters) - 1, 2)]
+        last = getters[-1] if len(getters) % 2 else None
+
+        def if_chain(data: Any, ev: _Evaluation) -> Any:
+            for condition, then in pairs:
+                if truthy(condition(data, ev)):
+                    return then(data, ev)
+            return None if last is None else last(data, ev)
+        return if_chain
+    return emit
+
+
+def _plan_and_or(op: str, plans: list[_Plan]) -> Callable[[int], _Getter]:
+    stop_when = op == "or"
+
+    def emit(owed: int) -> _Getter:
+        if not plans:
+            return _getter(_Constant(0, UNDEFINED), owed + 1)
+        getters = [_getter(plans[0], owed + 1)] + [_getter(plan, 0) for plan in plans[1:]]
+
+        def and_or(data: Any, ev: _Evaluation) -> Any:
+            for getter in getters:
+                current = getter(data, ev)
+                if truthy(current) is stop_when:
+                    return current
+            return current
+        return and_or
+    return emit
+
+
+def _plan_iteration(op: str, plans: list[_Plan]) -> Callable[[int], _Getter]:
+    """filter, map, reduce, all, some, none: the logic runs on each item of the data."""
+
+    def emit(owed: int) -> _Getter:
+        scoped, logic = _getter(plans[0], owed + 1), _getter(plans[1], 0)
+        if op == "reduce":
+            initial = _getter(plans[2], 0) if len(plans) > 2 else None
+
+            def reduce(data: Any, ev: _Evaluation) -> Any:
+                items = scoped(data, ev)
+                accumulator = None if initial is None else initial(data, ev)
+                if not isinstance(items, list):
+                    return accumulator
+                for item in items:
+                    accumulator = logic({"current": item, "accumulator": accumulator}, ev)
+                return accumulator
+            return reduce
+        if op == "map":
+            def map_(data: Any, ev: _Evaluation) -> Any:
+                items = scoped(data, ev)
+                return [logic(item, ev) for item in items] if isinstance(items, list) else []
+            return map_
+        if op == "filter":
+            def filter_(data: Any, ev: _Evaluation) -> Any:
+                items = scoped(data, ev)
+                if not isinstance(items, list):
+                    return []
+                return [item for item in items if truthy(logic(item, ev))]
+            return filter_
+        empty, combine = _QUANTIFIERS[op]
+
+        def quantifier(data: Any, ev: _Evaluation) -> Any:
+            items = scoped(data, ev)
+            if not isinstance(items, list) or not items:
+                return empty
+            return combine(truthy(logic(item, ev)) for item in items)
+        return quantifier
+    return emit
+
+
+# all, some, none: the result for data that is no list or an empty one, and how the
+# items' verdicts combine (lazily, so evaluation stops where the interpreter's does).
+_QUANTIFIERS: dict[str, tuple[bool, Callable[[Iterator[bool]], bool]]] = {
+    "all": (False, all),
+    "some": (False, any),
+    "none": (True, lambda verdicts: not any(verdicts)),
+}
 
 
 # ---------------------------------------------------------------- static checks
@@ -737,11 +1121,7 @@ def check_rule(rule: Any) -> list[tuple[str, str, str, str]]:
             ))
             break
         if depth > MAX_DEPTH:
-            error = RuleError(
-                "rule_too_deep",
-                f"Biểu thức lồng nhau quá sâu (tối đa {MAX_DEPTH} cấp).",
-                f"The rule is nested too deeply (at most {MAX_DEPTH} levels).",
-            )
+            error = too_deep()
             problems.append((path, error.code, error.vi, error.en))
             break
         if isinstance(node, list):

@@ -43,7 +43,16 @@ from forms.answers import (
     repeat_limit,
 )
 from forms.definition import check_definition
-from forms.model import ANSWER_TYPES, CHOICE_KEY, ROW_ID, SELECT_TYPES, nested_deeper_than, text
+from forms.model import (
+    ANSWER_TYPES,
+    CHOICE_KEY,
+    ROW_ID,
+    RULE_KEYS,
+    SELECT_TYPES,
+    nested_deeper_than,
+    text,
+    walk,
+)
 
 MAX_ANSWER_DEPTH = 16
 
@@ -57,6 +66,18 @@ class CompiledForm:
     defn: dict
     problems: list
     schema: Schema | None = None
+    # id(rule) -> the rule compiled, for every rule object of a valid `defn`
+    rules: dict[int, jsonlogic.CompiledRule] = field(default_factory=dict)
+
+    def rule(self, rule: Any) -> jsonlogic.CompiledRule:
+        """The compiled form of one of the definition's rules.
+
+        A compiled rule holds its rule, so the id cannot have been reused. A
+        rule that was not compiled with the form (the definition has problems,
+        or the rule was put into it since) is compiled on the spot.
+        """
+        compiled = self.rules.get(id(rule))
+        return compiled if compiled is not None else jsonlogic.compile_rule(rule)
 
 
 _compiled: dict[str, CompiledForm] = {}
@@ -81,11 +102,17 @@ def compile_form(defn: dict) -> CompiledForm:
     compiled = CompiledForm(defn, problems)
     if not problems:
         compiled.schema = answer_schema(defn)
+        compiled.rules = _compile_rules(defn)
     if key is not None:
         if len(_compiled) >= _CACHE_SIZE:
             _compiled.pop(next(iter(_compiled)))
         _compiled[key] = compiled
     return compiled
+
+
+def _compile_rules(defn: dict) -> dict[int, jsonlogic.CompiledRule]:
+    rules = (info.field[key] for info in walk(defn) for key in RULE_KEYS if key in info.field)
+    return {id(rule): jsonlogic.compile_rule(rule) for rule in rules}
 
 
 # ---------------------------------------------------------------- relevance and calculation
@@ -102,10 +129,12 @@ class Resolution:
     row_problems: dict[str, FieldError] = field(default_factory=dict)  # repeat path -> bound
 
 
-def run_rule(rule: Any, data: dict, path: str, key: str, errors: list[FieldError]) -> Any:
+def run_rule(
+    rule: jsonlogic.CompiledRule, data: dict, path: str, key: str, errors: list[FieldError]
+) -> Any:
     """Evaluate one rule of one field; a failure becomes a FieldError, never an exception."""
     try:
-        return jsonlogic.apply(rule, data)
+        return rule.apply(data)
     except jsonlogic.RuleError as error:
         errors.append(field_error(path, "rule_error", rule=key, vi=error.vi, en=error.en))
     except RecursionError:
@@ -128,11 +157,12 @@ def _empty(value: Any) -> bool:
 class _Resolver:
     """One pass of relevance and calculation over one survey."""
 
-    def __init__(self) -> None:
+    def __init__(self, form: CompiledForm) -> None:
+        self.form = form
         self.result = Resolution({})
 
     def rule(self, rule: Any, data: dict, path: str, key: str) -> Any:
-        return run_rule(rule, data, path, key, self.result.errors)
+        return run_rule(self.form.rule(rule), data, path, key, self.result.errors)
 
     def level(self, items: list, values: dict, data: dict, prefix: str, relevant: bool) -> None:
         """Resolve one level in place: `values` is the level's answers, `data` what rules see."""
@@ -213,15 +243,17 @@ class _Overlay(dict):
         return super().pop(key, *default)
 
 
-def resolve_answers(defn: dict, answers: dict) -> Resolution:
+def resolve_answers(form: dict | CompiledForm, answers: dict) -> Resolution:
     """Apply relevance and calculations in document order, as the phone does.
 
     Returns a copy of the answers without irrelevant answers and with every
-    calculate field computed; the input is not modified.
+    calculate field computed; the input is not modified. `form` is a
+    definition or what `compile_form` made of it.
     """
-    resolver = _Resolver()
+    compiled = form if isinstance(form, CompiledForm) else compile_form(form)
+    resolver = _Resolver(compiled)
     values = dict(answers)
-    resolver.level(defn["fields"], values, values, "", True)
+    resolver.level(compiled.defn["fields"], values, values, "", True)
     resolver.result.answers = values
     return resolver.result
 
@@ -241,7 +273,6 @@ def validate_submission(form: dict | CompiledForm, answers: Any) -> list[FieldEr
     ingest compiles each version once rather than once per survey).
     """
     compiled = form if isinstance(form, CompiledForm) else compile_form(form)
-    defn = compiled.defn
     if compiled.problems:
         detail = "; ".join(p.en for p in compiled.problems[:3])
         return [field_error("$", "form_invalid", detail=detail)]
@@ -249,12 +280,12 @@ def validate_submission(form: dict | CompiledForm, answers: Any) -> list[FieldEr
         return [field_error("$", "not_object")]
     if nested_deeper_than(answers, MAX_ANSWER_DEPTH):
         return [field_error("$", "too_deep", max=MAX_ANSWER_DEPTH)]
-    resolution = resolve_answers(defn, answers)
+    resolution = resolve_answers(compiled, answers)
     errors = list(resolution.errors) + list(resolution.row_problems.values())
     type_errors = _type_errors(compiled, resolution.answers)
     errors += type_errors
     bad = {error.path for error in type_errors}
-    errors += _rule_errors(defn, resolution, bad)
+    errors += _rule_errors(compiled, resolution, bad)
     return errors
 
 
@@ -269,22 +300,23 @@ def _type_errors(compiled: CompiledForm, answers: dict) -> list[FieldError]:
     return []
 
 
-def _rule_errors(defn: dict, resolution: Resolution, bad: set[str]) -> list[FieldError]:
+def _rule_errors(form: CompiledForm, resolution: Resolution, bad: set[str]) -> list[FieldError]:
     """required, constraint and choice_filter, checked on the resolved answers."""
-    checker = _RuleChecker(defn, resolution, bad)
-    checker.level(defn["fields"], resolution.answers, resolution.answers, "")
+    checker = _RuleChecker(form, resolution, bad)
+    checker.level(form.defn["fields"], resolution.answers, resolution.answers, "")
     return checker.errors
 
 
 class _RuleChecker:
     """required, constraint and choice_filter over the resolved answers."""
 
-    def __init__(self, defn: dict, resolution: Resolution, bad: set[str]) -> None:
-        self.defn, self.resolution, self.bad = defn, resolution, bad
+    def __init__(self, form: CompiledForm, resolution: Resolution, bad: set[str]) -> None:
+        self.form, self.resolution, self.bad = form, resolution, bad
+        self.defn = form.defn
         self.errors: list[FieldError] = []
 
     def rule(self, rule: Any, data: dict, path: str, key: str) -> Any:
-        return run_rule(rule, data, path, key, self.errors)
+        return run_rule(self.form.rule(rule), data, path, key, self.errors)
 
     def level(self, items: list, values: dict, data: dict, prefix: str) -> None:
         for item in flatten(items):

@@ -79,11 +79,17 @@ def disagreements(cases: list) -> list[str]:
     ]
 
 
+def load_cases(name: str) -> list[list]:
+    """The [rule, data] or [rule, data, expected] cases of a vector file in tests/forms/data."""
+    cases = json.loads((HERE / "data" / name).read_text("utf-8"))
+    return [case for case in cases if isinstance(case, list)]
+
+
 @pytest.fixture
 def parity() -> SimpleNamespace:
     """Run JSON Logic cases on the server's and the phone's evaluator."""
     return SimpleNamespace(canonical=canonical, python=run_python, node=run_node,
-                           disagreements=disagreements, data=HERE / "data")
+                           disagreements=disagreements, cases=load_cases)
 
 
 @pytest.fixture

@@ -18,21 +18,16 @@ from forms.model import RULE_KEYS, walk
 from forms.shipped import shipped_forms
 
 
-def load_cases(parity, name: str) -> list[list]:
-    cases = json.loads((parity.data / name).read_text("utf-8"))
-    return [case for case in cases if isinstance(case, list)]
-
-
 @pytest.mark.parametrize("name", ["jsonlogic-official-tests.json", "sotay-vectors.json"])
 def test_both_sides_agree_on_vector_file(parity, name: str) -> None:
-    cases = load_cases(parity, name)
+    cases = parity.cases(name)
     assert len(cases) > 250
     assert parity.disagreements([case[:2] for case in cases]) == []
 
 
 @pytest.mark.parametrize("name", ["jsonlogic-official-tests.json", "sotay-vectors.json"])
 def test_both_sides_give_the_expected_results(parity, name: str) -> None:
-    cases = [case for case in load_cases(parity, name) if len(case) == 3]
+    cases = [case for case in parity.cases(name) if len(case) == 3]
     assert len(cases) > 250
     expected = [parity.canonical(case[2]) for case in cases]
     pairs = [case[:2] for case in cases]

@@ -371,3 +371,39 @@ def test_a_definition_loaded_afresh_is_compiled_once(household, household_answer
     household["fields"][1]["choices"] = "fibre"  # same id and version, other content
     household_answers["consent"] = "mobile_only"
     assert validate_submission(household, household_answers) == []
+
+
+def test_a_compiled_form_validates_without_interpreting_or_compiling_rules(
+        household, household_answers, enterprise, enterprise_answers, monkeypatch):
+    from forms import jsonlogic
+    from forms.submission import compile_form
+
+    compiled = [compile_form(household), compile_form(enterprise)]
+    household_answers["members"][0]["age"] = 12  # a failing constraint is checked too
+
+    def refuse(*args):
+        raise AssertionError("a rule was interpreted or compiled during validation")
+
+    monkeypatch.setattr(jsonlogic._Evaluation, "run", refuse)
+    monkeypatch.setattr(jsonlogic, "compile_rule", refuse)
+    assert paths(validate_submission(compiled[0], household_answers)) == [
+        ("members[0].age", "constraint")]
+    assert validate_submission(compiled[1], enterprise_answers) == []
+
+
+def test_a_rule_put_into_a_compiled_definition_is_still_evaluated():
+    from forms.submission import compile_form
+
+    compiled = compile_form(form(field("a", "integer", constraint={">": [{"var": "a"}, 1]})))
+    assert validate_submission(compiled, {"a": 2}) == []
+    compiled.defn["fields"][0]["constraint"] = {">": [{"var": "a"}, 5]}
+    assert paths(validate_submission(compiled, {"a": 2})) == [("a", "constraint")]
+
+
+def test_resolve_answers_takes_a_definition_or_its_compiled_form(household, household_answers):
+    from forms.submission import compile_form
+
+    plain = resolve_answers(household, household_answers)
+    compiled = resolve_answers(compile_form(household), household_answers)
+    assert plain == compiled
+    assert [row["basic_skills"] for row in compiled.answers["members"]] == [1, 0]
