@@ -10,8 +10,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String, insert, select, text, update
-from sqlalchemy.types import TypeEngine
+from sqlalchemy import select, update
 
 from server.models import (
     Checkpoint,
@@ -25,6 +24,7 @@ from server.models import (
     utcnow,
 )
 from server.queries.audit import audit
+from server.queries.bulk import insert_rows, one_of
 from sync.conflicts import MergeNeeded
 from sync.ingest import PhotoReceived, Quarantined, SurveyRevision
 
@@ -67,9 +67,9 @@ def store_surveys(couch_db: str, outcomes: list[SurveyRevision], volunteer: str)
     doc_ids = {outcome.doc["_id"] for outcome in outcomes}
     known = {(doc_id, rev) for doc_id, rev in db.session.execute(
         select(SubmissionRevision.doc_id, SubmissionRevision.rev).where(
-            SubmissionRevision.couch_db == couch_db, SubmissionRevision.doc_id.in_(doc_ids)))}
+            SubmissionRevision.couch_db == couch_db, one_of(SubmissionRevision.doc_id, doc_ids)))}
     current = {row.doc_id: row for row in db.session.execute(select(Submission).where(
-        Submission.couch_db == couch_db, Submission.doc_id.in_(doc_ids))).scalars()}
+        Submission.couch_db == couch_db, one_of(Submission.doc_id, doc_ids))).scalars()}
     new_revisions: list[dict] = []
     new_rows: dict[str, dict] = {}  # surveys seen for the first time, inserted in bulk
     for outcome in outcomes:
@@ -96,51 +96,7 @@ def store_surveys(couch_db: str, outcomes: list[SurveyRevision], volunteer: str)
     if new_revisions:
         insert_rows(SubmissionRevision, new_revisions)
     if new_rows:
-        insert_rows(Submission, [{"review_state": "pending", "duplicates_checked_rev": None,
-                                  **row} for row in new_rows.values()])
-
-
-def _record_type(column_type: TypeEngine) -> str:
-    """The column's type in a `json_to_recordset` record definition."""
-    if isinstance(column_type, JSON):
-        return "json"
-    if isinstance(column_type, DateTime):
-        return "timestamp"
-    if isinstance(column_type, Integer):
-        return "bigint"
-    if isinstance(column_type, String):
-        return "text"
-    raise TypeError(f"no record type for {column_type!r}")
-
-
-def _json_default(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON: {type(value).__name__}")
-
-
-def insert_rows(model: type[db.Model], rows: list[dict]) -> None:
-    """Insert rows (all with the same keys) in one statement per page.
-
-    On PostgreSQL the whole page travels as one JSON parameter unpacked by
-    `json_to_recordset`: psycopg's executemany costs about 0.1 ms of Python
-    per row and parameter, more than validating a survey. SQLite's
-    executemany runs in C and stays.
-    """
-    payload = None
-    if db.session.get_bind().dialect.name == "postgresql":
-        payload = json.dumps(rows, default=_json_default, ensure_ascii=False)
-    if payload is None or "\\u0000" in payload:
-        # PostgreSQL's JSON functions refuse \u0000, which a json column keeps as sent.
-        db.session.execute(insert(model), rows)
-        return
-    table = model.__table__
-    names = list(rows[0])
-    record = ", ".join(f'"{name}" {_record_type(table.c[name].type)}' for name in names)
-    columns = ", ".join(f'"{name}"' for name in names)
-    db.session.execute(text(
-        f"INSERT INTO {table.name} ({columns}) SELECT {columns} "
-        f"FROM json_to_recordset(CAST(:rows AS json)) AS r({record})"), {"rows": payload})
+        insert_rows(Submission, list(new_rows.values()))
 
 
 def _submission_fields(outcome: SurveyRevision, volunteer: str) -> dict:
