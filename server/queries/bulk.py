@@ -9,26 +9,29 @@ as one JSON parameter, unpacked by the database, it costs one `json.dumps`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
-    DateTime,
     Integer,
+    Numeric,
     String,
     Table,
+    and_,
+    case,
     cast,
+    column,
     func,
-    insert,
     literal,
     literal_column,
+    not_,
     select,
-    text,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import TypeEngine
 
 from server.models import db
 
@@ -49,17 +52,18 @@ def one_of(column: Any, values: Iterable[str]) -> ColumnElement[bool]:
     return column.in_(select(func.json_array_elements_text(cast(literal(payload, String()), JSON))))
 
 
-def _record_type(column_type: TypeEngine) -> str:
-    """The column's type in a `json_to_recordset` record definition."""
-    if isinstance(column_type, JSON):
-        return "json"
-    if isinstance(column_type, DateTime):
-        return "timestamp"
-    if isinstance(column_type, Integer):
-        return "bigint"
-    if isinstance(column_type, String):
-        return "text"
-    raise TypeError(f"no record type for {column_type!r}")
+def revision_number(rev: Any) -> ColumnElement:
+    """The generation of a CouchDB revision (`3` of `3-abc`) in SQL; 0 when it has none.
+
+    What `int(rev.split("-", 1)[0])` gives for digits, in either database.
+    """
+    if _dialect() == "postgresql":
+        digits = func.substring(rev, r"^([0-9]+)(-|$)")
+        return func.coalesce(cast(digits, Numeric), 0)
+    head = case((func.instr(rev, "-") > 0, func.substr(rev, 1, func.instr(rev, "-") - 1)),
+                else_=rev)
+    digits_only = and_(head != "", not_(head.op("GLOB", is_comparison=True)("*[^0-9]*")))
+    return case((digits_only, cast(head, Integer)), else_=0)
 
 
 def _json_default(value: Any) -> str:
@@ -71,22 +75,29 @@ def _json_default(value: Any) -> str:
 def _python_defaults(table: Table, given: set[str]) -> dict[str, Any]:
     """The values SQLAlchemy's own insert would fill in for the columns not given."""
     values = {}
-    for column in table.c:
-        default = column.default
-        if column.name in given or default is None:
+    for col in table.c:
+        default = col.default
+        if col.name in given or default is None:
             continue
         if default.is_scalar:
-            values[column.name] = default.arg
+            values[col.name] = default.arg
         elif default.is_callable:
-            values[column.name] = default.arg(None)
+            values[col.name] = default.arg(None)
     return values
 
 
-def insert_rows(model: type[db.Model], rows: list[dict]) -> None:
+OnConflict = Callable[[Any], Any]
+
+
+def insert_rows(model: type[db.Model], rows: list[dict],
+                on_conflict: OnConflict | None = None) -> None:
     """Insert rows (all with the same keys) in one statement per page.
 
+    `on_conflict` adds the conflict clause to the dialect's insert (PostgreSQL
+    and SQLite share `on_conflict_do_nothing`, `on_conflict_do_update` and
+    `excluded`), so a page needs no read first to find what is already there.
     On PostgreSQL the whole page travels as one JSON parameter unpacked by
-    `json_to_recordset`.
+    `json_to_recordset`; SQLite's executemany runs in C.
     """
     table = model.__table__
     if _dialect() == "postgresql":
@@ -95,16 +106,14 @@ def insert_rows(model: type[db.Model], rows: list[dict]) -> None:
         payload = json.dumps(full, default=_json_default, ensure_ascii=False)
         # PostgreSQL's JSON functions refuse \u0000, which a json column keeps as sent.
         if "\\u0000" not in payload:
-            _insert_json_rows(table, list(full[0]), payload)
+            names = list(full[0])
+            record = func.json_to_recordset(cast(literal(payload, String()), JSON)).table_valued(
+                *(column(name, table.c[name].type) for name in names)
+            ).render_derived(name="page", with_types=True)
+            statement = pg_insert(table).from_select(names, select(*record.c))
+            db.session.execute(on_conflict(statement) if on_conflict else statement)
             return
-    db.session.execute(insert(model), rows)  # SQLite's executemany runs in C
-
-
-def _insert_json_rows(table: Table, names: list[str], payload: str) -> None:
-    record = ", ".join(f'"{name}" {_record_type(table.c[name].type)}' for name in names)
-    columns = ", ".join(f'"{name}"' for name in names)
-    db.session.execute(text(
-        f"INSERT INTO {table.name} ({columns}) SELECT {columns} "
-        f"FROM json_to_recordset(CAST(:rows AS json)) AS r({record})"), {"rows": payload})
-
-
+        statement = pg_insert(table)
+    else:
+        statement = sqlite_insert(table)
+    db.session.execute(on_conflict(statement) if on_conflict else statement, rows)

@@ -10,7 +10,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 
 from server.models import (
     Checkpoint,
@@ -24,7 +24,7 @@ from server.models import (
     utcnow,
 )
 from server.queries.audit import audit
-from server.queries.bulk import insert_rows, one_of
+from server.queries.bulk import insert_rows, revision_number
 from sync.conflicts import MergeNeeded
 from sync.ingest import PhotoReceived, Quarantined, SurveyRevision
 
@@ -59,54 +59,56 @@ def save_checkpoint(couch_db: str, seq: Any) -> None:
 def store_surveys(couch_db: str, outcomes: list[SurveyRevision], volunteer: str) -> None:
     """Store one page's survey revisions and move each survey to its newest revision.
 
-    The page's known revisions and current rows are read in two queries, not
-    two per document; new revisions and new surveys go in as bulk inserts.
+    Two statements for the whole page, without reading first: revisions
+    already stored are skipped by their unique key, and a survey's row is
+    replaced only by a revision at least as new as the one it holds (a
+    different revision makes it pending review again).
     """
     if not outcomes:
         return
-    doc_ids = {outcome.doc["_id"] for outcome in outcomes}
-    known = {(doc_id, rev) for doc_id, rev in db.session.execute(
-        select(SubmissionRevision.doc_id, SubmissionRevision.rev).where(
-            SubmissionRevision.couch_db == couch_db, one_of(SubmissionRevision.doc_id, doc_ids)))}
-    current = {row.doc_id: row for row in db.session.execute(select(Submission).where(
-        Submission.couch_db == couch_db, one_of(Submission.doc_id, doc_ids))).scalars()}
-    new_revisions: list[dict] = []
-    new_rows: dict[str, dict] = {}  # surveys seen for the first time, inserted in bulk
+    revisions: dict[tuple[str, str], dict] = {}
+    newest: dict[str, dict] = {}  # per survey, the page's newest revision
     for outcome in outcomes:
         doc = outcome.doc
-        key = (doc["_id"], doc["_rev"])
-        if key not in known:
-            known.add(key)
-            new_revisions.append({"couch_db": couch_db, "doc_id": key[0], "rev": key[1],
-                                  "body": doc, "received_at": utcnow()})
-        row = current.get(doc["_id"])
-        fresh = new_rows.get(doc["_id"])
-        latest = row.rev if row is not None else fresh["rev"] if fresh else None
-        if latest is not None and _revision_number(latest) > _revision_number(doc["_rev"]):
-            continue  # a later revision is already the survey's state
-        fields = _submission_fields(outcome, volunteer)
-        if row is not None:
-            if row.rev != fields["rev"]:
-                fields["review_state"] = "pending"
-            for name, value in fields.items():
-                setattr(row, name, value)
-        else:
-            new_rows[doc["_id"]] = {"couch_db": couch_db, "doc_id": doc["_id"],
-                                    "received_at": fields["updated_at"], **fields}
-    if new_revisions:
-        insert_rows(SubmissionRevision, new_revisions)
-    if new_rows:
-        insert_rows(Submission, list(new_rows.values()))
+        now = utcnow()
+        revisions.setdefault((doc["_id"], doc["_rev"]), {
+            "couch_db": couch_db, "doc_id": doc["_id"], "rev": doc["_rev"], "body": doc,
+            "received_at": now})
+        seen = newest.get(doc["_id"])
+        if seen is not None and _revision_number(seen["rev"]) > _revision_number(doc["_rev"]):
+            continue
+        newest[doc["_id"]] = {"couch_db": couch_db, "doc_id": doc["_id"], "received_at": now,
+                              **_submission_fields(outcome, volunteer, now)}
+    insert_rows(SubmissionRevision, list(revisions.values()),
+                lambda insert: insert.on_conflict_do_nothing(
+                    index_elements=["couch_db", "doc_id", "rev"]))
+    insert_rows(Submission, list(newest.values()), _newer_revision_wins)
 
 
-def _submission_fields(outcome: SurveyRevision, volunteer: str) -> dict:
+def _newer_revision_wins(insert: Any) -> Any:
+    table, sent = Submission.__table__, insert.excluded
+    replaced = [name for name in _SUBMISSION_FIELDS if name != "received_at"]
+    return insert.on_conflict_do_update(
+        index_elements=["couch_db", "doc_id"],
+        set_={**{name: sent[name] for name in replaced},
+              "review_state": case((table.c.rev != sent.rev, "pending"),
+                                   else_=table.c.review_state)},
+        where=revision_number(table.c.rev) <= revision_number(sent.rev))
+
+
+_SUBMISSION_FIELDS = ("rev", "status", "form_id", "form_version", "answers",
+                      "residential_group", "volunteer", "errors", "visited_at", "gps",
+                      "updated_at")
+
+
+def _submission_fields(outcome: SurveyRevision, volunteer: str, now: datetime) -> dict:
     doc = outcome.doc
     return {"rev": doc["_rev"], "status": doc["status"], "form_id": doc["form_id"],
             "form_version": doc["form_version"], "answers": doc["answers"],
             "residential_group": short_text(doc["answers"].get("residential_group"), 32),
             "volunteer": volunteer, "errors": outcome.errors,
             "visited_at": short_text(doc.get("created_at"), 40),
-            "gps": _survey_gps(doc), "updated_at": utcnow()}
+            "gps": _survey_gps(doc), "updated_at": now}
 
 
 def short_text(value: object, limit: int) -> str | None:

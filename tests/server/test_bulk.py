@@ -34,3 +34,49 @@ def test_insert_rows_of_a_page(app):
             select(Checkpoint)).scalars()}
     assert stored == {**{row["couch_db"]: row["seq"] for row in rows},
                       "nul-db": {"seq": "a\x00b"}}
+
+
+def test_revision_number_in_sql_is_the_python_one(app):
+    from sqlalchemy import literal
+
+    from server.queries.bulk import revision_number
+    from server.queries.ingest import _revision_number
+
+    revs = ["3-abc", "10-x", "1-", "12", "abc", "", "12abc-x", "-5", "007-x", "4-5-6"]
+    with app.app_context():
+        for rev in revs:
+            in_sql = db.session.execute(select(revision_number(literal(rev)))).scalar_one()
+            assert int(in_sql) == _revision_number(rev), rev
+
+
+def test_a_survey_row_moves_only_forward(app, volunteer):
+    from server.ingest_store import SqlIngestStore
+    from server.models import Submission
+    from sync.ingest import SurveyRevision
+    from tests.server.helpers import household_answers, survey_doc
+
+    doc = survey_doc(household_answers(), volunteer=volunteer.username)
+
+    def send(rev: str, size: int) -> Submission:
+        sent = dict(doc, _rev=rev, answers=dict(doc["answers"], household_size=size))
+        SqlIngestStore().apply(volunteer.couch_db, [SurveyRevision(volunteer.couch_db, sent,
+                                                                   [])], rev)
+        db.session.expire_all()
+        return db.session.execute(select(Submission)).scalar_one()
+
+    with app.app_context():
+        row = send("3-c", 3)
+        assert (row.rev, row.answers["household_size"], row.review_state) == ("3-c", 3,
+                                                                             "pending")
+        received = row.received_at
+        row.review_state = "approved"
+        db.session.commit()
+        row = send("2-b", 2)  # older: ignored
+        assert (row.rev, row.answers["household_size"], row.review_state) == ("3-c", 3,
+                                                                             "approved")
+        row = send("3-c", 3)  # the same again: still approved
+        assert (row.rev, row.review_state) == ("3-c", "approved")
+        row = send("10-d", 10)  # newer (10 > 3, not as text): replaces, pending again
+        assert (row.rev, row.answers["household_size"], row.review_state) == ("10-d", 10,
+                                                                             "pending")
+        assert row.received_at == received
