@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields
@@ -343,42 +345,64 @@ def answers_fit(schema: Schema, answers: dict) -> bool:
     are well typed: this walks the answers with the schema's own fields and
     their own `check` methods, without marshmallow's per-field machinery, and
     leaves every answer it cannot vouch for (unknown field, bad row, failed
-    check) to `schema.load`, which explains what is wrong.
+    check) to `schema.load`, which explains what is wrong. The walk's plan is
+    made once per schema.
     """
-    return _level_fits(schema.fields, answers)
+    plan = _PLANS.get(schema)
+    if plan is None:
+        plan = _PLANS[schema] = _level_plan(schema.fields)
+    return _level_fits(plan, answers)
 
 
-def _level_fits(declared: dict, values: dict) -> bool:
+Fits = Callable[[Any], bool]
+_PLANS: weakref.WeakKeyDictionary[Schema, dict[str, Fits]] = weakref.WeakKeyDictionary()
+
+
+def _level_fits(plan: dict[str, Fits], values: dict) -> bool:
     for name, value in values.items():
-        field = declared.get(name)
-        if field is None:
-            return False  # unknown field
-        if value is None:
-            if not field.allow_none:
-                return False
-        elif isinstance(field, RepeatAnswer):
+        fits = plan.get(name)
+        if fits is None or not fits(value):
+            return False  # an unknown field, or a value to leave to marshmallow
+    return True
+
+
+def _level_plan(declared: dict) -> dict[str, Fits]:
+    return {name: _value_plan(field) for name, field in declared.items()}
+
+
+def _value_plan(field: fields.Field) -> Fits:
+    """Whether one value surely fits one field (False: let marshmallow decide)."""
+    allow_none = field.allow_none
+    if isinstance(field, RepeatAnswer):
+        row_plan, limit = _level_plan(field.inner.schema.fields), field.limit
+
+        def fits(value: Any) -> bool:
+            if value is None:
+                return allow_none
             if not isinstance(value, list):
                 return False
-            if len(value) > field.limit:
-                continue  # not examined row by row (RepeatAnswer._deserialize)
-            row_fields = field.inner.schema.fields
-            for row in value:
-                if not isinstance(row, dict) or ROW_ID not in row \
-                        or not _level_fits(row_fields, row):
-                    return False
-        elif isinstance(field, RowId):
-            if not (isinstance(value, str) and _UUID.match(value)):
-                return False
-        elif isinstance(field, _Answer):
+            if len(value) > limit:
+                return True  # not examined row by row (RepeatAnswer._deserialize)
+            return all(isinstance(row, dict) and ROW_ID in row and _level_fits(row_plan, row)
+                       for row in value)
+        return fits
+    if isinstance(field, RowId):
+        return lambda value: isinstance(value, str) and _UUID.match(value) is not None
+    if isinstance(field, _Answer):
+        check = field.check
+
+        def fits_answer(value: Any) -> bool:
+            if value is None:
+                return allow_none
             if value in ("", []):
-                continue
+                return True
             try:
-                field.check(value)
+                check(value)
             except ValidationError:
                 return False
-        else:
-            return False  # a field kind this walk does not know: let marshmallow decide
-    return True
+            return True
+        return fits_answer
+    return lambda value: False  # a field kind this walk does not know
 
 
 def answer_schema(defn: dict) -> Schema:

@@ -91,16 +91,29 @@ def text(value: Any, language: str = "vi") -> str:
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:
-    """Does a JSON value nest lists and objects more than `limit` levels? (No recursion.)"""
-    stack = [(value, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
+    """Does a JSON value nest lists and objects more than `limit` levels?
+
+    Recursion goes at most `limit` levels down, however deep the value.
+    """
+    return limit < 0 or _deeper(value, limit)
+
+
+def _deeper(node: Any, room: int) -> bool:
+    """Is anything inside `node` more than `room` levels below it?"""
+    if isinstance(node, dict):
+        items: Any = node.values()
+    elif isinstance(node, list):
+        items = node
+    else:
+        return False
+    if not items:
+        return False
+    if room == 0:
+        return True
+    room -= 1
+    for item in items:
+        if isinstance(item, (dict, list)) and _deeper(item, room):
             return True
-        if isinstance(node, dict):
-            stack.extend((item, depth + 1) for item in node.values())
-        elif isinstance(node, list):
-            stack.extend((item, depth + 1) for item in node)
     return False
 
 

@@ -69,6 +69,16 @@ class CompiledForm:
     # id(rule) -> the rule compiled, for every rule object of a valid `defn`
     rules: dict[int, jsonlogic.CompiledRule] = field(default_factory=dict)
 
+    # id(items) -> (items, their answer fields): the items are kept alive with their id
+    flat: dict[int, tuple[list, list[dict]]] = field(default_factory=dict)
+
+    def fields_of(self, items: list) -> list[dict]:
+        """`flatten(items)` of one of the definition's levels, worked out once."""
+        known = self.flat.get(id(items))
+        if known is None or known[0] is not items:
+            known = self.flat[id(items)] = (items, flatten(items))
+        return known[1]
+
     def rule(self, rule: Any) -> jsonlogic.CompiledRule:
         """The compiled form of one of the definition's rules.
 
@@ -319,7 +329,7 @@ class _RuleChecker:
         return run_rule(self.form.rule(rule), data, path, key, self.errors)
 
     def level(self, items: list, values: dict, data: dict, prefix: str) -> None:
-        for item in flatten(items):
+        for item in self.form.fields_of(items):
             path = f"{prefix}{item['name']}"
             if not self.resolution.relevant.get(path, False) or path in self.bad:
                 continue

@@ -92,3 +92,20 @@ def test_fit_implies_schema_accepts_arbitrary_answers(answers, form_id):
     schema = HOUSEHOLD_SCHEMA if form_id == "household" else ENTERPRISE_SCHEMA
     if answers_fit(schema, answers):
         assert loads_cleanly(schema, answers), answers
+
+
+def _depth(value) -> int:
+    """Levels of lists and objects around the deepest value (a scalar is at 0)."""
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=-1)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=-1)
+    return 0
+
+
+@settings(max_examples=500, deadline=None)
+@given(JSON, st.integers(-1, 5))
+def test_nesting_limit_is_the_recursive_definition(value, limit):
+    from forms.model import nested_deeper_than
+
+    assert nested_deeper_than(value, limit) == (_depth(value) > limit), (value, limit)
