@@ -7,10 +7,16 @@ answer `{"error": {"code", "vi", "en", "detail"}}`; pages show both sentences.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from server.models import db
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,7 +63,14 @@ _CATALOGUE: dict[str, tuple[str, str, str]] = {
                      "The survey changed since you opened it; please look again."),
     "couch_unavailable": ("503.1", "Máy chủ đồng bộ không phản hồi.",
                           "The sync server is not answering."),
+    "database_unavailable": ("503.2", "Cơ sở dữ liệu của máy chủ tạm thời không truy cập "
+                                      "được; hãy thử lại sau ít phút.",
+                             "The server's database cannot be reached right now; try again "
+                             "in a few minutes."),
 }
+
+# SQL errors that say the database cannot be reached, not that a statement is wrong.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 
 def problem(key: str, **detail: Any) -> Problem:
@@ -79,6 +92,14 @@ def _render(err: Problem) -> Response:
     return response
 
 
+def _database_unavailable(err: Exception) -> Response:
+    log.warning("database unavailable: %s", str(err).splitlines()[0][:300])
+    db.session.rollback()
+    return _render(problem("database_unavailable"))
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(Problem, _render)
+    for error in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error, _database_unavailable)
     app.register_error_handler(404, lambda _e: _render(problem("not_found")))

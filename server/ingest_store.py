@@ -15,11 +15,11 @@ from typing import Any
 
 from flask import current_app
 from flask.ctx import AppContext
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from forms.submission import CompiledForm, compile_form
 from server.actions.photos import refresh_flags
 from server.actions.reviews import expected_feedback
+from server.errors import DATABASE_UNAVAILABLE
 from server.models import db, utcnow
 from server.queries import ingest as q
 from server.queries.audit import audit
@@ -35,8 +35,7 @@ from sync.ingest import (
 )
 
 MARK_OVERLAP = timedelta(seconds=3)
-# Errors that say the database cannot be reached, not that a row is wrong.
-UNAVAILABLE = (OperationalError, InterfaceError)
+UNAVAILABLE = DATABASE_UNAVAILABLE
 
 
 def _reachable(method: Callable) -> Callable:

@@ -2,13 +2,18 @@
 
 Modelled on CHT's sentinel feed: read the checkpoint, read `_changes` from
 it, skip design documents, put back our own feedback documents where a phone
-changed them, handle each change
-in small ordered steps, and hand the outcomes of a whole page to the store,
-which commits them together with the new checkpoint in one transaction. A
-crash at any point therefore replays at most one page, and the store's
-writes are idempotent (keyed by database, document and revision), so nothing
-is lost and nothing doubled. A change that cannot be accepted becomes a
+changed them, handle each change in small ordered steps, and hand the
+outcomes of a whole page to the store, which commits them together with the
+new checkpoint in one transaction. A crash at any point therefore replays
+the pages not yet committed (at most a few: one read ahead, one being
+validated, one waiting to be committed), and the store's writes are
+idempotent (keyed by database, document and revision), so nothing is lost
+and nothing doubled. A change that cannot be accepted becomes a
 `Quarantined` outcome with its reason: it is recorded, never thrown.
+
+Three threads overlap per database: `_ReadAhead` reads the next page, the
+caller's thread validates this one, `_Committer` commits the one before, in
+order, with its own store session.
 
 `sync/` never imports `server/`: the SQL side is the `IngestStore` the server
 passes in.

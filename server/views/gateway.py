@@ -23,6 +23,7 @@ other path goes to Flask unchanged.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -35,13 +36,15 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from server import services
-from server.errors import Problem, problem
+from server.errors import DATABASE_UNAVAILABLE, Problem, problem
 from server.ingest_store import MARK_OVERLAP
 from server.models import db
 from server.queries.ingest import touch_db
 from server.views.session import active_user, cookie_session, session_fresh
 from sync.couch import Couch, CouchError, Upstream
 from sync.provision import FORMS_DB
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -177,7 +180,11 @@ class SyncGateway:
         if cached is not None and now - cached[0] < IDENTITY_SECONDS:
             return cached[1]
         with self.app.app_context():
-            user = active_user(uid)
+            try:
+                user = active_user(uid)
+            except DATABASE_UNAVAILABLE as err:
+                # A CouchDB-shaped 503: PouchDB retries it rather than giving up.
+                raise problem("database_unavailable") from err
             if user is None:
                 raise problem("login_required")
             if user.role != "volunteer" or not user.couch_db:
@@ -194,8 +201,16 @@ class SyncGateway:
             return
         self._marked[couch_db] = now
         with self.app.app_context():
-            touch_db(couch_db)
-            db.session.commit()
+            try:
+                touch_db(couch_db)
+                db.session.commit()
+            except DATABASE_UNAVAILABLE as err:
+                # The phone's write is in CouchDB: do not fail it for a hint. The
+                # worker's periodic sweep reads this database anyway.
+                db.session.rollback()
+                self._marked.pop(couch_db, None)
+                log.warning("sync: write mark for %s not saved: %s", couch_db,
+                            str(err).splitlines()[0][:200])
 
 
 class _Reply:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+from contextlib import contextmanager
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from server import services
-from tests.conftest import body, http_log_in, log_in, make_account
+from tests.conftest import PG_ADMIN_URL, body, http_log_in, log_in, make_account
 from tests.server.helpers import household_answers, survey_doc
 
 
@@ -275,3 +278,49 @@ def test_chunked_body_is_sent_on_chunked(client, volunteer):
                                            "HTTP_TRANSFER_ENCODING": "chunked"})
     assert reply.status_code == 201, reply.data
     assert sorted(row["id"] for row in body(reply)) == sorted(doc["_id"] for doc in docs)
+
+
+@contextmanager
+def postgres_outage(database_url: str):
+    """The app's PostgreSQL database refuses connections and drops the open ones."""
+    name = make_url(database_url).database
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+    try:
+        yield
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def test_database_outage_is_a_couch_shaped_503(app, client, volunteer, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the outage is made on PostgreSQL")
+    log_in(client, volunteer)
+    with postgres_outage(database_url):
+        # PouchDB retries a 503 with a string `name`; it gives up on a bare 500.
+        assert_couch_shaped(client.get(f"/sync/{volunteer.couch_db}/"), 503, "503.2",
+                            "unavailable")
+        reply = client.get("/api/session")
+        assert reply.status_code == 503, reply.data
+        assert reply.get_json()["error"]["code"] == "503.2"
+        assert "thử lại" in reply.get_json()["error"]["vi"]
+    assert client.get(f"/sync/{volunteer.couch_db}/").status_code == 200
+    assert client.get("/api/session").status_code == 200
+
+
+def test_a_write_during_a_database_outage_is_kept(app, client, volunteer, database_url):
+    """The write reaches CouchDB; only the ingest's hint is lost (its sweep reads the
+    database anyway)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the outage is made on PostgreSQL")
+    log_in(client, volunteer)
+    assert client.get(f"/sync/{volunteer.couch_db}/").status_code == 200  # identity known
+    doc = survey_doc(household_answers(), volunteer=volunteer.username)
+    with postgres_outage(database_url):
+        reply = client.put(f"/sync/{volunteer.couch_db}/{doc['_id']}", json=doc)
+        assert reply.status_code == 201, reply.data
+    with app.app_context():
+        assert services.couch().get(volunteer.couch_db, doc["_id"])["_id"] == doc["_id"]
