@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from flask import Flask, Response
-from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from server import services
@@ -121,7 +121,11 @@ class SyncGateway:
                 raise problem("method_not_allowed", method=environ["REQUEST_METHOD"])
             return self.forward(environ, start_response)
         except Problem as err:
-            return couch_shaped_problem(self.app, err)(environ, start_response)
+            response = couch_shaped_problem(self.app, err)
+            if err.status == 401 and self.app.config["SESSION_COOKIE_NAME"] in parse_cookie(
+                    environ):
+                forget_session_cookie(self.app, response)  # as pages and the API do
+            return response(environ, start_response)
 
     def forward(self, environ: WSGIEnvironment,
                 start_response: StartResponse) -> Iterable[bytes]:
@@ -241,6 +245,17 @@ def couch_shaped_problem(app: Flask, err: Problem) -> Response:
     if err.status == 405:
         response.headers["Allow"] = ", ".join(sorted(METHODS))
     return response
+
+
+def forget_session_cookie(app: Flask, response: Response) -> None:
+    """Expire the session cookie the way Flask's session interface does."""
+    interface = app.session_interface
+    response.delete_cookie(app.config["SESSION_COOKIE_NAME"],
+                           domain=interface.get_cookie_domain(app),
+                           path=interface.get_cookie_path(app),
+                           secure=interface.get_cookie_secure(app),
+                           httponly=interface.get_cookie_httponly(app),
+                           samesite=interface.get_cookie_samesite(app))
 
 
 def _raw_path(environ: WSGIEnvironment) -> tuple[list[str], str]:

@@ -143,6 +143,13 @@ def test_expired_session_gets_401(app, client, volunteer):
         session["at"] -= app.permanent_session_lifetime.total_seconds() + 1
     assert_couch_shaped(client.get(f"/sync/{volunteer.couch_db}/"), 401, "401.2",
                         "unauthorized")
+    assert client.get_cookie(app.config["SESSION_COOKIE_NAME"]) is None, "cookie kept"
+
+
+def test_a_401_without_a_cookie_sets_none(client, volunteer):
+    reply = client.get(f"/sync/{volunteer.couch_db}/")
+    assert_couch_shaped(reply, 401, "401.2", "unauthorized")
+    assert "Set-Cookie" not in reply.headers
 
 
 def test_tampered_cookie_gets_401(app, client, volunteer):
@@ -153,6 +160,7 @@ def test_tampered_cookie_gets_401(app, client, volunteer):
     client.set_cookie(app.config["SESSION_COOKIE_NAME"], forged)
     assert_couch_shaped(client.get(f"/sync/{volunteer.couch_db}/"), 401, "401.2",
                         "unauthorized")
+    assert client.get_cookie(app.config["SESSION_COOKIE_NAME"]) is None, "cookie kept"
 
 
 def test_cookie_signed_with_another_key_gets_401(app, client, volunteer):
