@@ -35,7 +35,6 @@ from sync.ingest import (
 )
 
 MARK_OVERLAP = timedelta(seconds=3)
-UNAVAILABLE = DATABASE_UNAVAILABLE
 
 
 def _reachable(method: Callable) -> Callable:
@@ -43,7 +42,7 @@ def _reachable(method: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)
-        except UNAVAILABLE as err:
+        except DATABASE_UNAVAILABLE as err:
             db.session.rollback()
             raise StoreUnavailable(str(err)[:300]) from err
     return wrapper

@@ -305,13 +305,6 @@ def _handle_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db:
             for outcome in _handled(couch_db, change, couch, store, photos, limits)]
 
 
-def _apply_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: str,
-                limits: Limits, page: ChangesPage) -> None:
-    """Handle one page of changes and commit its outcomes with the page's checkpoint."""
-    outcomes = _handle_page(couch, store, photos, couch_db, limits, page)
-    _commit_page(couch, store, couch_db, outcomes, page.last_seq)
-
-
 def _commit_page(couch: Couch, store: IngestStore, couch_db: str, outcomes: list[Outcome],
                  last_seq: Any) -> None:
     """Store one page's outcomes with its checkpoint; write back the merges it planned."""

@@ -9,9 +9,9 @@ from server.actions.auth import Actor
 from server.errors import problem
 from server.queries.submissions import (
     get_photo_by_sha,
-    get_submission_by_doc,
     photo_hashes,
     photos_for_surveys,
+    submissions_by_doc,
 )
 
 
@@ -42,9 +42,11 @@ def refresh_flags(couch_db: str, survey_ids: list[str]) -> None:
         by_survey.setdefault(photo.survey_doc_id, []).append(photo)
     if not by_survey:
         return
-    hashes = photo_hashes()  # read once for the whole page, not once per survey
+    # Read once for the whole page, not once per survey.
+    hashes = photo_hashes()
+    surveys = submissions_by_doc(couch_db, sorted(by_survey))
     for survey_id in sorted(by_survey):
-        survey = get_submission_by_doc(couch_db, survey_id)
+        survey = surveys.get(survey_id)
         visit = {"survey_id": survey_id,
                  "visited_at": survey.visited_at if survey else None,
                  "gps": survey.gps if survey else None, "group": None}
