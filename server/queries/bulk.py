@@ -4,14 +4,18 @@ A page of the ingest touches a hundred surveys. An IN list of a hundred ids
 or an executemany of a hundred rows costs SQLAlchemy and psycopg about a
 millisecond of Python to render and bind, more than validating the surveys;
 as one JSON parameter, unpacked by the database, it costs one `json.dumps`.
+
+The page statements are built once (`built`) and run with bound
+parameters: building a statement afresh costs SQLAlchemy another walk of it
+for its cache key on every page.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     case,
     cast,
     column,
@@ -32,24 +37,81 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.types import TypeEngine
 
 from server.models import db
 
 
-def _dialect() -> str:
+def dialect_name() -> str:
     return db.session.get_bind().dialect.name
+
+
+def dialect_insert(table: Table) -> Any:
+    """The dialect's INSERT, which has `on_conflict_do_nothing` and `on_conflict_do_update`
+    (PostgreSQL and SQLite alike; the project runs on nothing else)."""
+    return pg_insert(table) if dialect_name() == "postgresql" else sqlite_insert(table)
+
+
+T = TypeVar("T")
+_BUILT: dict[tuple[str, Hashable], Any] = {}
+_BUILT_MAX = 256
+
+
+def built(key: Hashable, build: Callable[[], T]) -> T:
+    """The statement `build()` makes, made once per SQL dialect and key.
+
+    The statement must take its values as bound parameters: the same object
+    is run for every page, so SQLAlchemy finds its compiled SQL at once.
+    """
+    slot = (dialect_name(), key)
+    statement = _BUILT.get(slot)
+    if statement is None:
+        if len(_BUILT) >= _BUILT_MAX:  # keys are fixed in code; this only bounds a misuse
+            _BUILT.clear()
+        statement = _BUILT[slot] = build()
+    return statement
+
+
+def json_array(values: Iterable[str]) -> str:
+    """The parameter `one_of_param` takes: the values as one JSON array."""
+    values = sorted(values)
+    if dialect_name() == "postgresql":
+        # PostgreSQL text holds no NUL, so such a value matches nothing (and its
+        # JSON functions would refuse it).
+        values = [value for value in values if "\x00" not in value]
+    return json.dumps(values, ensure_ascii=False)
+
+
+def _in_json_array(column: Any, payload: Any) -> ColumnElement[bool]:
+    if dialect_name() != "postgresql":
+        return column.in_(select(literal_column("value")).select_from(func.json_each(payload)))
+    return column.in_(select(func.json_array_elements_text(cast(payload, JSON))))
 
 
 def one_of(column: Any, values: Iterable[str]) -> ColumnElement[bool]:
     """`column IN values`, the values sent as one JSON array."""
-    values = sorted(values)
-    if _dialect() != "postgresql":
-        payload = json.dumps(values, ensure_ascii=False)
-        return column.in_(select(literal_column("value")).select_from(func.json_each(payload)))
-    # PostgreSQL text holds no NUL, so such a value matches nothing (and its
-    # JSON functions would refuse it).
-    payload = json.dumps([value for value in values if "\x00" not in value], ensure_ascii=False)
-    return column.in_(select(func.json_array_elements_text(cast(literal(payload, String()), JSON))))
+    return _in_json_array(column, literal(json_array(values), String()))
+
+
+def one_of_param(column: Any, name: str) -> ColumnElement[bool]:
+    """`column IN` the JSON array (`json_array`) bound as parameter `name`, for `built`."""
+    return _in_json_array(column, bindparam(name, type_=String()))
+
+
+def json_records(columns: Iterable[tuple[str, TypeEngine]]) -> TableValuedAlias:
+    """`json_to_recordset(:page) AS page(name type, ...)` (PostgreSQL): the rows of
+    a page, sent as one JSON array of objects bound as parameter `page`."""
+    return func.json_to_recordset(cast(bindparam("page", type_=String()), JSON)).table_valued(
+        *(column(name, type_) for name, type_ in columns)
+    ).render_derived(name="page", with_types=True)
+
+
+def page_payload(rows: list[dict]) -> str | None:
+    """The `page` parameter for `json_records`; None if PostgreSQL's JSON
+    functions would refuse it (they refuse \\u0000, which a json column keeps)."""
+    payload = json.dumps(rows, default=_json_default, ensure_ascii=False)
+    return None if "\\u0000" in payload else payload
 
 
 def revision_number(rev: Any) -> ColumnElement:
@@ -57,7 +119,7 @@ def revision_number(rev: Any) -> ColumnElement:
 
     What `int(rev.split("-", 1)[0])` gives for digits, in either database.
     """
-    if _dialect() == "postgresql":
+    if dialect_name() == "postgresql":
         digits = func.substring(rev, r"^([0-9]+)(-|$)")
         return func.coalesce(cast(digits, Numeric), 0)
     head = case((func.instr(rev, "-") > 0, func.substr(rev, 1, func.instr(rev, "-") - 1)),
@@ -100,18 +162,20 @@ def insert_rows(model: type[db.Model], rows: list[dict],
     `json_to_recordset`; SQLite's executemany runs in C.
     """
     table = model.__table__
-    if _dialect() == "postgresql":
+    if dialect_name() == "postgresql":
         defaults = _python_defaults(table, set(rows[0]))
         full = [{**defaults, **row} for row in rows] if defaults else rows
-        payload = json.dumps(full, default=_json_default, ensure_ascii=False)
-        # PostgreSQL's JSON functions refuse \u0000, which a json column keeps as sent.
-        if "\\u0000" not in payload:
-            names = list(full[0])
-            record = func.json_to_recordset(cast(literal(payload, String()), JSON)).table_valued(
-                *(column(name, table.c[name].type) for name in names)
-            ).render_derived(name="page", with_types=True)
-            statement = pg_insert(table).from_select(names, select(*record.c))
-            db.session.execute(on_conflict(statement) if on_conflict else statement)
+        payload = page_payload(full)
+        if payload is not None:
+            names = tuple(full[0])
+
+            def build() -> Any:
+                record = json_records((name, table.c[name].type) for name in names)
+                statement = pg_insert(table).from_select(names, select(*record.c))
+                return on_conflict(statement) if on_conflict else statement
+
+            db.session.connection().execute(
+                built(("insert_rows", table.name, names, on_conflict), build), {"page": payload})
             return
         statement = pg_insert(table)
     else:

@@ -10,7 +10,8 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import JSON, Boolean, DateTime, String, bindparam, case, literal, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from server.models import (
     Checkpoint,
@@ -24,7 +25,15 @@ from server.models import (
     utcnow,
 )
 from server.queries.audit import audit
-from server.queries.bulk import insert_rows, revision_number
+from server.queries.bulk import (
+    built,
+    dialect_insert,
+    dialect_name,
+    insert_rows,
+    json_records,
+    page_payload,
+    revision_number,
+)
 from sync.conflicts import MergeNeeded
 from sync.ingest import PhotoReceived, Quarantined, SurveyRevision
 
@@ -49,11 +58,17 @@ def store_merge(outcome: MergeNeeded) -> None:
 
 
 def save_checkpoint(couch_db: str, seq: Any) -> None:
-    # One UPDATE per page in the usual case, rather than a read and then a write.
-    moved = db.session.execute(update(Checkpoint).where(Checkpoint.couch_db == couch_db)
-                               .values(seq={"seq": seq}, updated_at=utcnow()))
-    if moved.rowcount == 0:
-        db.session.add(Checkpoint(couch_db=couch_db, seq={"seq": seq}))
+    """One statement per page: the checkpoint row inserted or moved."""
+    def build() -> Any:
+        insert = dialect_insert(Checkpoint.__table__).values(
+            couch_db=bindparam("couch_db"), seq=bindparam("seq", type_=JSON),
+            updated_at=bindparam("now"))
+        return insert.on_conflict_do_update(
+            index_elements=["couch_db"],
+            set_={"seq": insert.excluded.seq, "updated_at": insert.excluded.updated_at})
+
+    db.session.connection().execute(built("save_checkpoint", build),
+                                    {"couch_db": couch_db, "seq": {"seq": seq}, "now": utcnow()})
 
 
 def store_surveys(couch_db: str, outcomes: list[SurveyRevision], volunteer: str) -> None:
@@ -62,27 +77,45 @@ def store_surveys(couch_db: str, outcomes: list[SurveyRevision], volunteer: str)
     Two statements for the whole page, without reading first: revisions
     already stored are skipped by their unique key, and a survey's row is
     replaced only by a revision at least as new as the one it holds (a
-    different revision makes it pending review again).
+    different revision makes it pending review again). On PostgreSQL both
+    read one JSON parameter, in which each document is encoded once.
     """
     if not outcomes:
         return
-    revisions: dict[tuple[str, str], dict] = {}
-    newest: dict[str, dict] = {}  # per survey, the page's newest revision
+    now = utcnow()
+    page: dict[tuple[str, str], dict] = {}  # the page's revisions, each once
+    newest: dict[str, tuple[str, str]] = {}  # per survey, the page's newest revision
     for outcome in outcomes:
         doc = outcome.doc
-        now = utcnow()
-        revisions.setdefault((doc["_id"], doc["_rev"]), {
-            "couch_db": couch_db, "doc_id": doc["_id"], "rev": doc["_rev"], "body": doc,
-            "received_at": now})
+        key = (doc["_id"], doc["_rev"])
+        page.setdefault(key, {"doc_id": doc["_id"], "rev": doc["_rev"], "body": doc,
+                              **_submission_fields(outcome)})
         seen = newest.get(doc["_id"])
-        if seen is not None and _revision_number(seen["rev"]) > _revision_number(doc["_rev"]):
-            continue
-        newest[doc["_id"]] = {"couch_db": couch_db, "doc_id": doc["_id"], "received_at": now,
-                              **_submission_fields(outcome, volunteer, now)}
-    insert_rows(SubmissionRevision, list(revisions.values()),
-                lambda insert: insert.on_conflict_do_nothing(
-                    index_elements=["couch_db", "doc_id", "rev"]))
-    insert_rows(Submission, list(newest.values()), _newer_revision_wins)
+        if seen is None or _revision_number(seen[1]) <= _revision_number(doc["_rev"]):
+            newest[doc["_id"]] = key
+    rows = list(page.values())
+    latest = set(newest.values())
+    if dialect_name() == "postgresql":
+        payload = page_payload([{**row, "newest": (row["doc_id"], row["rev"]) in latest}
+                                for row in rows])
+        if payload is not None:
+            params = {"page": payload, "couch_db": couch_db, "volunteer": volunteer, "now": now}
+            connection = db.session.connection()
+            connection.execute(built("store_revisions", _revisions_from_page), params)
+            connection.execute(built("store_submissions", _submissions_from_page), params)
+            return
+    insert_rows(SubmissionRevision, [
+        {"couch_db": couch_db, "doc_id": row["doc_id"], "rev": row["rev"], "body": row["body"],
+         "received_at": now} for row in rows], _skip_stored_revisions)
+    insert_rows(Submission, [
+        {"couch_db": couch_db, "doc_id": row["doc_id"], "volunteer": volunteer,
+         "answers": row["body"]["answers"], "received_at": now, "updated_at": now,
+         **{name: row[name] for name in _PAGE_FIELDS}}
+        for row in rows if (row["doc_id"], row["rev"]) in latest], _newer_revision_wins)
+
+
+def _skip_stored_revisions(insert: Any) -> Any:
+    return insert.on_conflict_do_nothing(index_elements=["couch_db", "doc_id", "rev"])
 
 
 def _newer_revision_wins(insert: Any) -> Any:
@@ -99,16 +132,47 @@ def _newer_revision_wins(insert: Any) -> Any:
 _SUBMISSION_FIELDS = ("rev", "status", "form_id", "form_version", "answers",
                       "residential_group", "volunteer", "errors", "visited_at", "gps",
                       "updated_at")
+# What `_submission_fields` gives: the survey's columns read off its document.
+_PAGE_FIELDS = ("rev", "status", "form_id", "form_version", "residential_group", "errors",
+                "visited_at", "gps")
 
 
-def _submission_fields(outcome: SurveyRevision, volunteer: str, now: datetime) -> dict:
+def _page_records() -> Any:
+    table = Submission.__table__
+    return json_records([("doc_id", table.c.doc_id.type), ("body", JSON()),
+                         ("newest", Boolean()),
+                         *((name, table.c[name].type) for name in _PAGE_FIELDS)])
+
+
+def _revisions_from_page() -> Any:
+    page = _page_records()
+    return pg_insert(SubmissionRevision.__table__).from_select(
+        ["couch_db", "doc_id", "rev", "body", "received_at"],
+        select(bindparam("couch_db", type_=String()), page.c.doc_id, page.c.rev, page.c.body,
+               bindparam("now", type_=DateTime()))).on_conflict_do_nothing(
+        index_elements=["couch_db", "doc_id", "rev"])
+
+
+def _submissions_from_page() -> Any:
+    """The survey rows, each survey's answers taken from the revision's body in SQL."""
+    page = _page_records()
+    names = ["couch_db", "doc_id", "volunteer", "answers", "received_at", "updated_at",
+             "review_state", *_PAGE_FIELDS]
+    values = select(bindparam("couch_db", type_=String()), page.c.doc_id,
+                    bindparam("volunteer", type_=String()), page.c.body["answers"],
+                    bindparam("now", type_=DateTime()), bindparam("now", type_=DateTime()),
+                    literal("pending", String()),
+                    *(page.c[name] for name in _PAGE_FIELDS)).where(page.c.newest)
+    return _newer_revision_wins(pg_insert(Submission.__table__).from_select(names, values))
+
+
+def _submission_fields(outcome: SurveyRevision) -> dict:
     doc = outcome.doc
-    return {"rev": doc["_rev"], "status": doc["status"], "form_id": doc["form_id"],
-            "form_version": doc["form_version"], "answers": doc["answers"],
+    return {"status": doc["status"], "form_id": doc["form_id"],
+            "form_version": doc["form_version"],
             "residential_group": short_text(doc["answers"].get("residential_group"), 32),
-            "volunteer": volunteer, "errors": outcome.errors,
-            "visited_at": short_text(doc.get("created_at"), 40),
-            "gps": _survey_gps(doc), "updated_at": now}
+            "errors": outcome.errors, "visited_at": short_text(doc.get("created_at"), 40),
+            "gps": _survey_gps(doc)}
 
 
 def short_text(value: object, limit: int) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from sqlalchemy import select, update
 
 from server.models import Photo, Quarantine, Review, Submission, db
-from server.queries.bulk import one_of
+from server.queries.bulk import built, json_array, one_of, one_of_param
 
 
 def get_submission(submission_id: int) -> Submission | None:
@@ -37,7 +37,9 @@ def photos_for_surveys(keys: list[tuple[str, str]]) -> list[Photo]:
     if not keys:
         return []
     doc_ids = {doc_id for _db, doc_id in keys}
-    rows = db.session.execute(select(Photo).where(one_of(Photo.survey_doc_id, doc_ids))).scalars()
+    statement = built("photos_for_surveys",
+                      lambda: select(Photo).where(one_of_param(Photo.survey_doc_id, "ids")))
+    rows = db.session.execute(statement, {"ids": json_array(doc_ids)}).scalars()
     wanted = set(keys)
     return [row for row in rows if (row.couch_db, row.survey_doc_id) in wanted]
 

@@ -80,3 +80,34 @@ def test_a_survey_row_moves_only_forward(app, volunteer):
         assert (row.rev, row.answers["household_size"], row.review_state) == ("10-d", 10,
                                                                              "pending")
         assert row.received_at == received
+
+
+def test_a_page_with_several_revisions_of_a_survey(app, volunteer):
+    """Each revision is stored once, and the survey's row takes the page's newest one,
+    whatever their order in the page (on PostgreSQL the page is one JSON parameter
+    read by both statements)."""
+    from server.ingest_store import SqlIngestStore
+    from server.models import Submission, SubmissionRevision
+    from sync.ingest import SurveyRevision
+    from tests.server.helpers import household_answers, survey_doc
+
+    first = survey_doc(household_answers(), volunteer=volunteer.username)
+    other = survey_doc(household_answers(), volunteer=volunteer.username)
+
+    def revision(doc: dict, rev: str, size: int) -> SurveyRevision:
+        sent = dict(doc, _rev=rev, answers=dict(doc["answers"], household_size=size))
+        return SurveyRevision(volunteer.couch_db, sent, [{"path": "x", "size": size}])
+
+    page = [revision(first, "2-b", 2), revision(other, "1-a", 1), revision(first, "10-d", 10),
+            revision(first, "2-b", 2), revision(first, "9-c", 9), revision(other, "1-a", 1)]
+    with app.app_context():
+        SqlIngestStore().apply(volunteer.couch_db, page, 6)
+        db.session.expire_all()
+        stored = sorted((row.doc_id == first["_id"], row.rev) for row in db.session.execute(
+            select(SubmissionRevision)).scalars())
+        assert stored == [(False, "1-a"), (True, "10-d"), (True, "2-b"), (True, "9-c")]
+        rows = {row.doc_id: row for row in db.session.execute(select(Submission)).scalars()}
+        assert (rows[first["_id"]].rev, rows[first["_id"]].answers["household_size"],
+                rows[first["_id"]].errors) == ("10-d", 10, [{"path": "x", "size": 10}])
+        assert (rows[other["_id"]].rev, rows[other["_id"]].volunteer) == (
+            "1-a", volunteer.username)
