@@ -25,6 +25,7 @@ answers. Each row must carry a unique `_row` id (docs/contracts.md).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass, field
@@ -61,7 +62,12 @@ MAX_ANSWER_DEPTH = 16
 
 @dataclass
 class CompiledForm:
-    """What validation needs of one form version, built once."""
+    """What validation needs of one form version, built once.
+
+    A snapshot: what is worked out from `defn` (schema, rules, the steps of
+    each level) is kept, so `defn` must not change afterwards. `compile_form`
+    gives each compiled form a copy of its own.
+    """
 
     defn: dict
     problems: list
@@ -69,14 +75,33 @@ class CompiledForm:
     # id(rule) -> the rule compiled, for every rule object of a valid `defn`
     rules: dict[int, jsonlogic.CompiledRule] = field(default_factory=dict)
 
-    # id(items) -> (items, their answer fields): the items are kept alive with their id
+    # id(items) -> (items, what is worked out once for that level of the definition);
+    # the items are kept alive with their id
     flat: dict[int, tuple[list, list[dict]]] = field(default_factory=dict)
+    resolving: dict[int, tuple[list, list[_ResolveStep]]] = field(default_factory=dict)
+    checking: dict[int, tuple[list, list[_CheckStep]]] = field(default_factory=dict)
 
     def fields_of(self, items: list) -> list[dict]:
         """`flatten(items)` of one of the definition's levels, worked out once."""
         known = self.flat.get(id(items))
         if known is None or known[0] is not items:
             known = self.flat[id(items)] = (items, flatten(items))
+        return known[1]
+
+    def resolve_steps(self, items: list) -> list[_ResolveStep]:
+        """What relevance and calculation do with each item of one level, worked out once."""
+        known = self.resolving.get(id(items))
+        if known is None or known[0] is not items:
+            known = self.resolving[id(items)] = (items, [_ResolveStep.of(item, self)
+                                                         for item in items])
+        return known[1]
+
+    def check_steps(self, items: list) -> list[_CheckStep]:
+        """What the rule checks do with each answer field of one level, worked out once."""
+        known = self.checking.get(id(items))
+        if known is None or known[0] is not items:
+            known = self.checking[id(items)] = (items, [_CheckStep.of(item, self)
+                                                        for item in self.fields_of(items)])
         return known[1]
 
     def rule(self, rule: Any) -> jsonlogic.CompiledRule:
@@ -108,6 +133,8 @@ def compile_form(defn: dict) -> CompiledForm:
     cached = _compiled.get(key) if key is not None else None
     if cached is not None:
         return cached
+    if key is not None:
+        defn = copy.deepcopy(defn)  # the caller's later changes must not reach the cache
     problems = check_definition(defn)
     compiled = CompiledForm(defn, problems)
     if not problems:
@@ -164,6 +191,34 @@ def _empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
+# What an item is to the resolver.
+_OTHER, _GROUP, _ANSWER, _CALCULATE, _REPEAT = range(5)
+
+
+@dataclass(frozen=True, slots=True)
+class _ResolveStep:
+    kind: int
+    name: str
+    relevant: jsonlogic.CompiledRule | None  # None: always relevant
+    calculation: jsonlogic.CompiledRule | None
+    fields: list | None  # a group's or a repeat's items
+    max_rows: int
+    min_rows: Any
+
+    @classmethod
+    def of(cls, item: dict, form: CompiledForm) -> _ResolveStep:
+        kind = item["type"]
+        code = (_GROUP if kind == "group" else _CALCULATE if kind == "calculate"
+                else _REPEAT if kind == "repeat" else _ANSWER if kind in ANSWER_TYPES
+                else _OTHER)
+        return cls(code, item["name"],
+                   form.rule(item["relevant"]) if "relevant" in item else None,
+                   form.rule(item.get("calculation")) if code == _CALCULATE else None,
+                   item["fields"] if code == _GROUP else item.get("fields"),
+                   repeat_limit(item) if code == _REPEAT else 0,
+                   item.get("min_rows", 0) if code == _REPEAT else 0)
+
+
 class _Resolver:
     """One pass of relevance and calculation over one survey."""
 
@@ -171,43 +226,41 @@ class _Resolver:
         self.form = form
         self.result = Resolution({})
 
-    def rule(self, rule: Any, data: dict, path: str, key: str) -> Any:
-        return run_rule(self.form.rule(rule), data, path, key, self.result.errors)
-
     def level(self, items: list, values: dict, data: dict, prefix: str, relevant: bool) -> None:
         """Resolve one level in place: `values` is the level's answers, `data` what rules see."""
-        for item in items:
-            kind, name = item["type"], item["name"]
-            path = f"{prefix}{name}"
-            here = relevant and (
-                "relevant" not in item
-                or jsonlogic.truthy(self.rule(item["relevant"], data, path, "relevant"))
-            )
-            if kind == "group":
-                self.level(item["fields"], values, data, prefix, here)
+        result = self.result
+        for step in self.form.resolve_steps(items):
+            name = step.name
+            path = prefix + name
+            here = relevant and (step.relevant is None or jsonlogic.truthy(
+                run_rule(step.relevant, data, path, "relevant", result.errors)))
+            kind = step.kind
+            if kind == _GROUP:
+                self.level(step.fields, values, data, prefix, here)
                 continue
-            if kind not in ANSWER_TYPES:
+            if kind == _OTHER:
                 continue
-            self.result.relevant[path] = here
+            result.relevant[path] = here
             if not here:
                 if name in values:
                     if not _empty(values[name]):
-                        self.result.ignored.append(path)
+                        result.ignored.append(path)
                     del values[name]
                 if data is not values:
                     data.pop(name, None)
                 continue
-            if kind == "calculate":
-                values[name] = _storable(self.rule(item["calculation"], data, path, "calculation"))
+            if kind == _CALCULATE:
+                values[name] = _storable(run_rule(step.calculation, data, path, "calculation",
+                                                  result.errors))
                 data[name] = values[name]
-            elif kind == "repeat":
-                self.repeat(item, values, data, path)
+            elif kind == _REPEAT:
+                self.repeat(step, values, data, path)
 
-    def repeat(self, item: dict, values: dict, data: dict, path: str) -> None:
-        rows = values.get(item["name"])
+    def repeat(self, step: _ResolveStep, values: dict, data: dict, path: str) -> None:
+        rows = values.get(step.name)
         if rows is not None and not isinstance(rows, list):
             return  # a type error, reported by the schema
-        count, high = len(rows or []), repeat_limit(item)
+        count, high = len(rows or []), step.max_rows
         if count > high:
             self.result.row_problems[path] = field_error(
                 path, "too_many_rows", count=count, max=high
@@ -215,9 +268,9 @@ class _Resolver:
             return
         if not rows:
             return  # unanswered: only `required` can demand rows, as on the phone
-        if count < item.get("min_rows", 0):
+        if count < step.min_rows:
             self.result.row_problems[path] = field_error(
-                path, "too_few_rows", min=item.get("min_rows", 0)
+                path, "too_few_rows", min=step.min_rows
             )
         resolved = []
         for index, row in enumerate(rows):
@@ -226,11 +279,11 @@ class _Resolver:
                 continue
             row_values = dict(row)
             overlay = {**data, **row_values}
-            self.level(item["fields"], row_values, _Overlay(overlay, row_values),
+            self.level(step.fields, row_values, _Overlay(overlay, row_values),
                        f"{path}[{index}].", True)
             resolved.append(row_values)
-        values[item["name"]] = resolved
-        data[item["name"]] = resolved
+        values[step.name] = resolved
+        data[step.name] = resolved
 
 
 class _Overlay(dict):
@@ -317,59 +370,73 @@ def _rule_errors(form: CompiledForm, resolution: Resolution, bad: set[str]) -> l
     return checker.errors
 
 
+@dataclass(frozen=True, slots=True)
+class _CheckStep:
+    name: str
+    required: Any  # True, False, or the rule deciding it
+    constraint: jsonlogic.CompiledRule | None
+    message: tuple[str, str] | None  # the form's own constraint message (vi, en)
+    rows: list | None  # a repeat's items
+    choices: list | None  # a filtered select's choices ...
+    choice_filter: jsonlogic.CompiledRule | None  # ... and its filter
+
+    @classmethod
+    def of(cls, item: dict, form: CompiledForm) -> _CheckStep:
+        required = item.get("required", False)
+        if required is not True and required is not False:
+            required = form.rule(required)
+        message = item.get("constraint_message")
+        filtered = item["type"] in SELECT_TYPES and "choice_filter" in item
+        return cls(item["name"], required,
+                   form.rule(item["constraint"]) if "constraint" in item else None,
+                   (text(message, "vi"), text(message, "en")) if message else None,
+                   item["fields"] if item["type"] == "repeat" else None,
+                   form.defn["choices"][item["choices"]] if filtered else None,
+                   form.rule(item["choice_filter"]) if filtered else None)
+
+
 class _RuleChecker:
     """required, constraint and choice_filter over the resolved answers."""
 
     def __init__(self, form: CompiledForm, resolution: Resolution, bad: set[str]) -> None:
         self.form, self.resolution, self.bad = form, resolution, bad
-        self.defn = form.defn
         self.errors: list[FieldError] = []
 
-    def rule(self, rule: Any, data: dict, path: str, key: str) -> Any:
-        return run_rule(self.form.rule(rule), data, path, key, self.errors)
-
     def level(self, items: list, values: dict, data: dict, prefix: str) -> None:
-        for item in self.form.fields_of(items):
-            path = f"{prefix}{item['name']}"
-            if not self.resolution.relevant.get(path, False) or path in self.bad:
+        relevant, bad, errors = self.resolution.relevant, self.bad, self.errors
+        for step in self.form.check_steps(items):
+            path = prefix + step.name
+            if not relevant.get(path, False) or path in bad:
                 continue
-            value = values.get(item["name"])
-            required = item.get("required", False)
-            if _empty(value):
-                if required is True or (
-                    required is not False and jsonlogic.truthy(
-                        self.rule(required, data, path, "required"))
-                ):
-                    self.errors.append(field_error(path, "required"))
+            value = values.get(step.name)
+            if value is None or value == "" or value == []:
+                required = step.required
+                if required is True or (required is not False and jsonlogic.truthy(
+                        run_rule(required, data, path, "required", errors))):
+                    errors.append(field_error(path, "required"))
                 continue
-            if item["type"] == "repeat":
-                self.rows(item, value, data, path)
+            if step.rows is not None:
+                self.rows(step, value, data, path)
                 continue
-            self.check_answer(item, value, data, path)
+            if step.constraint is not None and not jsonlogic.truthy(
+                    run_rule(step.constraint, data, path, "constraint", errors)):
+                errors.append(field_error(path, "constraint") if step.message is None
+                              else FieldError(path, "constraint", *step.message))
+            if step.choice_filter is not None:
+                self.check_filter(step, value, data, path)
 
-    def check_answer(self, item: dict, value: Any, data: dict, path: str) -> None:
-        if "constraint" in item and not jsonlogic.truthy(
-            self.rule(item["constraint"], data, path, "constraint")
-        ):
-            message = item.get("constraint_message")
-            error = field_error(path, "constraint")
-            if message:
-                error = FieldError(path, "constraint", text(message, "vi"), text(message, "en"))
-            self.errors.append(error)
-        if item["type"] in SELECT_TYPES and "choice_filter" in item:
-            self.check_filter(item, value, data, path)
-
-    def check_filter(self, item: dict, value: Any, data: dict, path: str) -> None:
+    def check_filter(self, step: _CheckStep, value: Any, data: dict, path: str) -> None:
         allowed = set()
-        for choice in self.defn["choices"][item["choices"]]:
+        for choice in step.choices:
             scope = {**data, CHOICE_KEY: choice}
-            if jsonlogic.truthy(self.rule(item["choice_filter"], scope, path, "choice_filter")):
+            if jsonlogic.truthy(run_rule(step.choice_filter, scope, path, "choice_filter",
+                                         self.errors)):
                 allowed.add(choice["value"])
         for chosen in value if isinstance(value, list) else [value]:
             if chosen not in allowed:
                 self.errors.append(field_error(path, "choice_filtered_out", value=chosen))
 
-    def rows(self, item: dict, rows: list, data: dict, path: str) -> None:
+    def rows(self, step: _CheckStep, rows: list, data: dict, path: str) -> None:
         bound = self.resolution.row_problems.get(path)
         if bound is not None and bound.code == "too_many_rows":
             return  # reported once; its rows are not examined
@@ -382,7 +449,7 @@ class _RuleChecker:
                 self.errors.append(field_error(f"{path}[{index}]._row", "duplicate_row_id"))
             if isinstance(row_id, str):
                 seen.add(row_id)
-            self.level(item["fields"], row, {**data, **row}, f"{path}[{index}].")
+            self.level(step.rows, row, {**data, **row}, f"{path}[{index}].")
 
 
 __all__ = [

@@ -391,13 +391,19 @@ def test_a_compiled_form_validates_without_interpreting_or_compiling_rules(
     assert validate_submission(compiled[1], enterprise_answers) == []
 
 
-def test_a_rule_put_into_a_compiled_definition_is_still_evaluated():
+def test_a_definition_changed_after_compiling_is_compiled_again():
+    """A compiled form keeps a copy of its own: changing the caller's definition
+    changes neither it nor what the cache gives for the old content."""
     from forms.submission import compile_form
 
-    compiled = compile_form(form(field("a", "integer", constraint={">": [{"var": "a"}, 1]})))
+    definition = form(field("a", "integer", constraint={">": [{"var": "a"}, 1]}))
+    compiled = compile_form(definition)
     assert validate_submission(compiled, {"a": 2}) == []
-    compiled.defn["fields"][0]["constraint"] = {">": [{"var": "a"}, 5]}
-    assert paths(validate_submission(compiled, {"a": 2})) == [("a", "constraint")]
+    definition["fields"][0]["constraint"] = {">": [{"var": "a"}, 5]}
+    assert validate_submission(compiled, {"a": 2}) == []
+    assert paths(validate_submission(definition, {"a": 2})) == [("a", "constraint")]
+    assert compile_form(form(field("a", "integer", constraint={">": [{"var": "a"}, 1]}))) \
+        is compiled
 
 
 def test_resolve_answers_takes_a_definition_or_its_compiled_form(household, household_answers):
