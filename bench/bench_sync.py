@@ -9,7 +9,8 @@ rate against the rate CouchDB can be read at.
    sides). Then a fresh phone pulls each database back the same two ways.
    Ratio = direct seconds / gateway seconds; goal >= 0.85.
 2. The ingest (validation, revision and merge bookkeeping, SQL; duplicates
-   are found later, off its path) of 5,000 surveys without photos (photo
+   are found later, off its path; validation in a process of its own, as
+   the worker does with two cores or more) of 5,000 surveys without photos (photo
    derivation has its own bench, bench_media.py) against a bare read of the
    same database's `_changes?include_docs=true` in pages of the same size.
    Ratio = ingest docs/s / read docs/s; goal >= 0.8. For reference, the
@@ -35,7 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 
 import psycopg
@@ -54,6 +55,7 @@ from server.queries.bulk import insert_rows  # noqa: E402
 from server.queries.users import get_user_by_name  # noqa: E402
 from sync import embedded  # noqa: E402
 from sync.ingest import PAGE_SIZE, ingest_dbs  # noqa: E402
+from sync.validation import Validator, validator_for  # noqa: E402
 from tests.conftest import (  # noqa: E402
     PG_ADMIN_URL,
     CouchServer,
@@ -105,7 +107,8 @@ def replication(app, base: str, couch: CouchServer, folder: Path, surveys: int,
     return seconds
 
 
-def ingest_against_read(app, couch: CouchServer, surveys: int) -> dict[str, float]:
+def ingest_against_read(app, couch: CouchServer, surveys: int,
+                        validator: Validator) -> dict[str, float]:
     """Docs/s of the ingest, of a bare `_changes` read and of a bare read-and-insert
     loop (each page's bodies inserted and committed, nothing else), over one
     database of surveys."""
@@ -123,7 +126,7 @@ def ingest_against_read(app, couch: CouchServer, surveys: int) -> dict[str, floa
     with app.app_context():
         started = time.perf_counter()
         ingested = ingest_dbs(services.couch(), SqlIngestStore(), services.photo_store(),
-                              Limits(), [account.couch_db])
+                              Limits(), [account.couch_db], validator=validator)
         ingest_seconds = time.perf_counter() - started
         started = time.perf_counter()
         since, inserted = None, 0
@@ -187,9 +190,14 @@ def main() -> None:
             seconds = replication(app, base, couch, folder, args.surveys, args.photos)
             server.close()
             backend = make_url(url).get_backend_name()
-            rates = {backend: ingest_against_read(app, couch, args.surveys)}
+            # As the worker does: validation in a process of its own where there
+            # is more than one core, started once when the worker starts.
+            validator = stack.enter_context(closing(validator_for(None)))
+            validator.warm()
+            print(f"ingest: validation by {type(validator).__name__}", flush=True)
+            rates = {backend: ingest_against_read(app, couch, args.surveys, validator)}
             sqlite_app = sotay_app(couch, f"sqlite:///{folder / 'sotay.db'}", folder / "lite")
-            rates["sqlite"] = ingest_against_read(sqlite_app, couch, args.surveys)
+            rates["sqlite"] = ingest_against_read(sqlite_app, couch, args.surveys, validator)
         finally:
             embedded.stop(process)
     print()

@@ -42,8 +42,9 @@ from server.models import db
 from server.queries.submissions import all_photo_shas
 from server.queries.users import get_user_by_name
 from sync import embedded
-from sync.ingest import follow
+from sync.ingest import PAGE_SIZE, follow
 from sync.provision import provision_forms_db
+from sync.validation import validator_for
 
 
 def _fail(err: Problem) -> None:
@@ -99,9 +100,15 @@ def worker_command() -> None:
     limits = Limits(max_bytes=app.config["PHOTO_MAX_BYTES"])
     feedback = threading.Thread(target=_background_loop, args=(app, stop), daemon=True)
     feedback.start()
+    validator = validator_for(app.config.get("INGEST_VALIDATION_PROCESSES"))
     click.echo("ingest worker: following volunteer databases")
-    follow(services.couch(), SqlIngestStore(), services.photo_store(), limits, stop,
-           app.config["INGEST_POLL_SECONDS"], app.config.get("INGEST_SWEEP_SECONDS", 300))
+    try:
+        validator.warm()
+        follow(services.couch(), SqlIngestStore(), services.photo_store(), limits, stop,
+               app.config["INGEST_POLL_SECONDS"], app.config.get("INGEST_SWEEP_SECONDS", 300),
+               validator, app.config.get("INGEST_PAGE_SIZE", PAGE_SIZE))
+    finally:
+        validator.close()
     feedback.join(5)
 
 

@@ -14,6 +14,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from sync.ingest import PAGE_SIZE
+
 DEFAULT_COUCH_PORT = 5984
 COUCH_ADMIN = "sotay_admin"
 
@@ -58,11 +60,20 @@ def build_config(folder: Path | None = None) -> dict[str, Any]:
         "SESSION_HOURS": int(os.environ.get("SOTAY_SESSION_HOURS", 24 * 14)),
         "INGEST_POLL_SECONDS": float(os.environ.get("SOTAY_INGEST_POLL_SECONDS", 1.0)),
         "INGEST_SWEEP_SECONDS": float(os.environ.get("SOTAY_INGEST_SWEEP_SECONDS", 300)),
+        "INGEST_PAGE_SIZE": int(os.environ.get("SOTAY_INGEST_PAGE_SIZE", PAGE_SIZE)),
+        # 1: the worker validates surveys in a process of its own; 0: in its own
+        # process; unset: 1 where the machine has more than one core.
+        "INGEST_VALIDATION_PROCESSES": _optional_int(
+            os.environ.get("SOTAY_INGEST_VALIDATION_PROCESSES")),
         "TIMEZONE": os.environ.get("SOTAY_TIMEZONE", "Asia/Ho_Chi_Minh"),
         "PHASES": parse_phases(os.environ.get("SOTAY_PHASES", "")),
         "NODE_MODULES": os.environ.get("SOTAY_NODE_MODULES", str(Path("node_modules").resolve())),
         "INSTANCE": str(folder),
     }
+
+
+def _optional_int(text: str | None) -> int | None:
+    return int(text) if text not in (None, "") else None
 
 
 def parse_phases(text: str) -> list[tuple[str, str]]:

@@ -11,9 +11,11 @@ idempotent (keyed by database, document and revision), so nothing is lost
 and nothing doubled. A change that cannot be accepted becomes a
 `Quarantined` outcome with its reason: it is recorded, never thrown.
 
-Three threads overlap per database: `_ReadAhead` reads the next page, the
-caller's thread validates this one, `_Committer` commits the one before, in
-order, with its own store session.
+Per database, reading, handling, validating and committing overlap:
+`_ReadAhead` reads the next page, the caller's thread handles this one, the
+`Validator` (sync/validation.py; a process of its own in the worker)
+validates its surveys, `_Committer` commits the page before, in order, with
+its own store session, once that page's validation is done.
 
 `sync/` never imports `server/`: the SQL side is the `IngestStore` the server
 passes in.
@@ -34,16 +36,21 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from forms.submission import CompiledForm, validate_submission
+from forms.submission import CompiledForm
 from media.pipeline import Limits, PhotoRejected, process_photo
 from media.store import PhotoStore, put_photo
 from sync.conflicts import MergeNeeded, MergeStore, live_leaves, plan_merge, write_back_merges
 from sync.couch import ChangesPage, Couch, CouchError
 from sync.provision import FEEDBACK_PREFIX, is_server_feedback, restore_feedback
+from sync.validation import FAILED, InProcess, Pending, Validator
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE = 100
+# Changes per page. Each page costs a few fixed round trips and a commit; at
+# 300 the 5,000-survey ingest in bench/bench_sync.py runs about a third faster
+# than at 100. A page with photos takes longer to handle (each is fetched and
+# processed), and a crash repeats at most the few pages in flight.
+PAGE_SIZE = 300
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,15 @@ class Quarantined:
     en: str
     body: dict
     detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Unvalidated:
+    """A final survey whose validation is still to come (`_validated` replaces it)."""
+
+    couch_db: str
+    doc: dict
+    form: CompiledForm
 
 
 Outcome = SurveyRevision | PhotoReceived | Quarantined | MergeNeeded
@@ -130,7 +146,7 @@ def _quarantine(couch_db: str, doc: dict, code: str, vi: str, en: str,
 DOC_ID = re.compile(r"^(survey|photo):[A-Za-z0-9._\-]{1,100}$")
 
 
-def handle_survey(couch_db: str, doc: dict, store: IngestStore) -> Outcome:
+def handle_survey(couch_db: str, doc: dict, store: IngestStore) -> Outcome | Unvalidated:
     form_id, version, answers = doc.get("form_id"), doc.get("form_version"), doc.get("answers")
     if not (isinstance(form_id, str) and isinstance(version, str) and isinstance(answers, dict)):
         return _quarantine(couch_db, doc, "malformed",
@@ -146,10 +162,9 @@ def handle_survey(couch_db: str, doc: dict, store: IngestStore) -> Outcome:
                            f"Không có biểu mẫu {form_id} phiên bản {version}.",
                            f"There is no form {form_id} version {version}.",
                            form_id=form_id, form_version=version)
-    errors: list[dict] = []
     if doc["status"] == "final":
-        errors = [error.as_dict() for error in validate_submission(form, answers)]
-    return SurveyRevision(couch_db, doc, errors)
+        return Unvalidated(couch_db, doc, form)
+    return SurveyRevision(couch_db, doc, [])
 
 
 def handle_photo(couch_db: str, doc: dict, couch: Couch, photos: PhotoStore,
@@ -179,11 +194,11 @@ def handle_photo(couch_db: str, doc: dict, couch: Couch, photos: PhotoStore,
 
 
 def handle_conflicted_survey(couch_db: str, doc: dict, couch: Couch,
-                             store: IngestStore) -> list[Outcome]:
+                             store: IngestStore) -> list[Outcome | Unvalidated]:
     """Every live leaf stored as a revision, plus the merge to write back."""
     leaves = live_leaves(couch, couch_db, doc["_id"])
     outcomes = [handle_survey(couch_db, leaf, store) for leaf in leaves]
-    if len(leaves) > 1 and all(isinstance(o, SurveyRevision) for o in outcomes):
+    if len(leaves) > 1 and all(isinstance(o, SurveyRevision | Unvalidated) for o in outcomes):
         outcomes.append(plan_merge(couch, store, couch_db, leaves))
     return outcomes
 
@@ -211,7 +226,7 @@ def check_feedback(couch_db: str, doc: dict, couch: Couch, store: IngestStore) -
 
 
 def handle_change(couch_db: str, change: dict, couch: Couch, store: IngestStore,
-                  photos: PhotoStore, limits: Limits) -> list[Outcome]:
+                  photos: PhotoStore, limits: Limits) -> list[Outcome | Unvalidated]:
     """One change in, its outcomes out; nothing for what the ingest skips."""
     doc_id = change.get("id", "")
     doc = change.get("doc")
@@ -235,7 +250,7 @@ def handle_change(couch_db: str, change: dict, couch: Couch, store: IngestStore,
 
 
 def _handled(couch_db: str, change: dict, couch: Couch, store: IngestStore,
-             photos: PhotoStore, limits: Limits) -> list[Outcome]:
+             photos: PhotoStore, limits: Limits) -> list[Outcome | Unvalidated]:
     """`handle_change`, with an unexpected error recorded as a quarantine, not thrown."""
     doc = change.get("doc") or {"_id": change.get("id", "")}
     body = {k: v for k, v in doc.items() if k != "_attachments"}
@@ -254,10 +269,14 @@ def _handled(couch_db: str, change: dict, couch: Couch, store: IngestStore,
         raise
     except Exception as err:
         log.exception("ingest: error handling %s in %s", change.get("id"), couch_db)
-        return [_quarantine(couch_db, body, "internal_error",
-                            "Lỗi máy chủ khi xử lý tài liệu này; đã giữ lại để kiểm tra.",
-                            "Server error while handling this document; kept for inspection.",
-                            error=repr(err)[:500])]
+        return [_internal_error(couch_db, body, repr(err)[:500])]
+
+
+def _internal_error(couch_db: str, body: dict, error: str) -> Quarantined:
+    return _quarantine(couch_db, body, "internal_error",
+                       "Lỗi máy chủ khi xử lý tài liệu này; đã giữ lại để kiểm tra.",
+                       "Server error while handling this document; kept for inspection.",
+                       error=error)
 
 
 def _apply_one_by_one(store: IngestStore, couch_db: str, outcomes: list[Outcome],
@@ -300,14 +319,39 @@ def _storable(doc: Any) -> dict:
 
 
 def _handle_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: str,
-                 limits: Limits, page: ChangesPage) -> list[Outcome]:
+                 limits: Limits, page: ChangesPage) -> list[Outcome | Unvalidated]:
     return [outcome for change in page.results
             for outcome in _handled(couch_db, change, couch, store, photos, limits)]
 
 
-def _commit_page(couch: Couch, store: IngestStore, couch_db: str, outcomes: list[Outcome],
-                 last_seq: Any) -> None:
-    """Store one page's outcomes with its checkpoint; write back the merges it planned."""
+def _start_validation(validator: Validator, outcomes: list[Outcome | Unvalidated]) -> Pending:
+    return validator.start([(outcome.form, outcome.doc["answers"]) for outcome in outcomes
+                            if isinstance(outcome, Unvalidated)])
+
+
+def _validated(outcomes: list[Outcome | Unvalidated], results: list) -> list[Outcome]:
+    """The outcomes with each survey's validation results in place, in order."""
+    given = iter(results)
+    done: list[Outcome] = []
+    for outcome in outcomes:
+        if not isinstance(outcome, Unvalidated):
+            done.append(outcome)
+            continue
+        result = next(given)
+        if isinstance(result, str):  # validation raised: kept for inspection
+            body = {k: v for k, v in outcome.doc.items() if k != "_attachments"}
+            done.append(_internal_error(outcome.couch_db, body, result[len(FAILED):]))
+        else:
+            done.append(SurveyRevision(outcome.couch_db, outcome.doc, result))
+    return done
+
+
+def _commit_page(couch: Couch, store: IngestStore, couch_db: str,
+                 outcomes: list[Outcome | Unvalidated], last_seq: Any,
+                 validation: Pending | None = None) -> None:
+    """Store one page's outcomes (with their validation, once it is done) and its
+    checkpoint; write back the merges the page planned."""
+    outcomes = _validated(outcomes, validation() if validation is not None else [])
     try:
         store.apply(couch_db, outcomes, last_seq)
     except (CouchError, StoreUnavailable, OSError):
@@ -424,15 +468,21 @@ def _reads_store(page: ChangesPage) -> bool:
                or (change.get("doc") or {}).get("_conflicts") for change in page.results)
 
 
+IN_PROCESS = InProcess()
+
+
 def ingest_db(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: str,
-              limits: Limits, page_size: int = PAGE_SIZE) -> int:
+              limits: Limits, page_size: int = PAGE_SIZE,
+              validator: Validator = IN_PROCESS) -> int:
     """Drain one database from its checkpoint; return the number of changes handled.
 
-    Three things overlap: the next page is read (`_ReadAhead`), this page is
-    validated here, the page before is committed (`_Committer`). A page whose
-    handling reads the store waits until the pages before it are committed,
-    and a page that planned merges is committed (and its merges written back)
-    before the next one is handled.
+    Four things overlap: the next page is read (`_ReadAhead`), this page is
+    handled here, its surveys are validated (by `validator`, in a process of
+    its own if it is an `OwnProcess`), the page before is committed
+    (`_Committer`, after its validation is done). A page whose handling reads
+    the store waits until the pages before it are committed, and a page that
+    planned merges is committed (and its merges written back) before the next
+    one is handled.
     """
     handled = 0
     committer = _Committer(store)
@@ -441,8 +491,9 @@ def ingest_db(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: st
             if _reads_store(page):
                 committer.drain()
             outcomes = _handle_page(couch, store, photos, couch_db, limits, page)
+            validation = _start_validation(validator, outcomes)
             committer.submit(functools.partial(_commit_page, couch, store, couch_db, outcomes,
-                                               page.last_seq))
+                                               page.last_seq, validation))
             if any(isinstance(outcome, MergeNeeded) for outcome in outcomes):
                 committer.drain()
             handled += len(page.results)
@@ -453,13 +504,14 @@ def ingest_db(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: st
 
 
 def ingest_dbs(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,
-               dbs: list[str], page_size: int = PAGE_SIZE) -> int:
+               dbs: list[str], page_size: int = PAGE_SIZE,
+               validator: Validator = IN_PROCESS) -> int:
     """Drain the given databases; return the number of changes handled."""
     total = write_back_merges(couch, store)
     failed: list[str] = []
     for couch_db in dbs:
         try:
-            total += ingest_db(couch, store, photos, couch_db, limits, page_size)
+            total += ingest_db(couch, store, photos, couch_db, limits, page_size, validator)
         except CouchError as err:
             # One database CouchDB cannot serve must not hold up the others.
             log.warning("ingest: %s skipped this turn: %s", couch_db, err)
@@ -470,9 +522,10 @@ def ingest_dbs(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Lim
 
 
 def ingest_all(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,
-               page_size: int = PAGE_SIZE) -> int:
+               page_size: int = PAGE_SIZE, validator: Validator = IN_PROCESS) -> int:
     """Drain every volunteer database once; return the number of changes handled."""
-    return ingest_dbs(couch, store, photos, limits, store.volunteer_dbs(), page_size)
+    return ingest_dbs(couch, store, photos, limits, store.volunteer_dbs(), page_size,
+                      validator)
 
 
 class ChangedDatabases:
@@ -523,14 +576,15 @@ class ChangedDatabases:
 
 def follow(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,
            stop: threading.Event, poll_seconds: float = 1.0,
-           sweep_seconds: float = 300.0) -> None:
+           sweep_seconds: float = 300.0, validator: Validator = IN_PROCESS,
+           page_size: int = PAGE_SIZE) -> None:
     """Keep ingesting until `stop` is set; an error is logged and retried from the checkpoint."""
     changed = ChangedDatabases(couch, store, sweep_seconds)
     while not stop.is_set():
         waited = False
         try:
             dbs, waited = changed.next(poll_seconds)
-            handled = ingest_dbs(couch, store, photos, limits, dbs)
+            handled = ingest_dbs(couch, store, photos, limits, dbs, page_size, validator)
         except CouchError as err:
             log.warning("ingest: CouchDB error, retrying from the checkpoint: %s", err)
             changed.last_sweep = -math.inf

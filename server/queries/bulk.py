@@ -1,7 +1,7 @@
 """Statements over a whole page of rows, each one statement with one parameter.
 
-A page of the ingest touches a hundred surveys. An IN list of a hundred ids
-or an executemany of a hundred rows costs SQLAlchemy and psycopg about a
+A page of the ingest touches a few hundred surveys. An IN list of a hundred
+ids or an executemany of a hundred rows costs SQLAlchemy and psycopg about a
 millisecond of Python to render and bind, more than validating the surveys;
 as one JSON parameter, unpacked by the database, it costs one `json.dumps`.
 

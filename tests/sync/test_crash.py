@@ -96,7 +96,25 @@ def worker_env(app, folder: Path) -> dict[str, str]:
             "SOTAY_COUCHDB_URL": app.config["COUCHDB_URL"],
             "SOTAY_MEDIA_ROOT": app.config["MEDIA_ROOT"],
             "SOTAY_NODE_MODULES": str(ROOT / "node_modules"),
-            "SOTAY_INGEST_POLL_SECONDS": "0.2"}
+            "SOTAY_INGEST_POLL_SECONDS": "0.2",
+            # More, smaller pages: more commits for the kills to fall between.
+            "SOTAY_INGEST_PAGE_SIZE": "100",
+            # As on any machine with two cores or more: validation in a process
+            # of its own, which must go when its worker is killed.
+            "SOTAY_INGEST_VALIDATION_PROCESSES": "1"}
+
+
+def processes_of(folder: Path) -> list[int]:
+    """Processes started for this worker folder (the worker and what it spawned)."""
+    mark = f"SOTAY_INSTANCE={folder}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and mark in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def read_checkpoints(engine) -> dict | None:
@@ -236,5 +254,9 @@ def test_killed_worker_ends_like_a_clean_ingest(app, couch_server, corpus, fresh
     for table, rows in clean.items():
         assert crashed[table] == rows, f"{table} differs after {kills} kills"
     assert kills >= MIN_KILLS
+    deadline = time.monotonic() + 10  # a validation process looks for its worker each second
+    while processes_of(tmp_path / "worker") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_of(tmp_path / "worker") == [], "processes outlived their killed worker"
     print(f"\nclean ingest {clean_seconds:.0f} s; {kills} kills, caught up "
           f"after {crashed_seconds:.0f} s")

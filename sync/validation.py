@@ -1,0 +1,173 @@
+"""Validating the ingest's surveys, in the ingest's process or in one of its own.
+
+Validation is pure CPU work on a page's answers. In the ingest's own process
+it holds the interpreter lock that reading the next page and committing the
+previous one need too, so the three steps take turns instead of overlapping.
+`OwnProcess` validates a page in a separate process while the ingest reads
+and commits (bench/bench_sync.py); `InProcess` validates on the spot, for one
+core or a handful of surveys.
+
+Either way a page's validation is started when the page has been handled
+and its results are taken just before the page is committed. A survey whose
+validation raises gets `FAILED` with the error instead of its errors (the
+ingest quarantines it). If the process dies, the page is validated in the
+ingest's process instead and the next page starts a new process: nothing is
+lost, nothing is validated twice into the rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Protocol
+
+from forms.submission import CompiledForm, compile_form, validate_submission
+
+log = logging.getLogger(__name__)
+
+Work = list[tuple[CompiledForm, dict]]  # (form version, answers) per survey
+Result = list[list[dict] | str]  # per survey: its errors, or why validation failed
+Pending = Callable[[], Result]  # waits for a page's results
+FAILED = "validation failed: "  # the start of a failure's text in `Result`
+
+# Fewer surveys than this are validated on the spot: sending them costs more.
+MIN_SENT = 20
+
+
+class Validator(Protocol):
+    def start(self, work: Work) -> Pending: ...
+
+    def warm(self) -> None:
+        """Get ready now rather than on the first page."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def validate_all(work: Work) -> Result:
+    """Each survey's errors as dicts, or the failure's text where validation raised."""
+    results: Result = []
+    for form, answers in work:
+        try:
+            results.append([error.as_dict() for error in validate_submission(form, answers)])
+        except Exception as err:  # one survey's failure must not fail the page
+            log.exception("validation failed")
+            results.append(FAILED + repr(err)[:400])
+    return results
+
+
+class InProcess:
+    """Validates when asked, in the caller's thread."""
+
+    def start(self, work: Work) -> Pending:
+        results = validate_all(work)
+        return lambda: results
+
+    def warm(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _leave_with_parent(parent: int) -> None:
+    """In the validation process: exit once the ingest that started it is gone.
+
+    A killed ingest (kill -9, a crash) cannot say so, and the process's pipe
+    from it never reports its end (the process holds a copy of both ends).
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="parent watch").start()
+
+
+def _validate_sent(definitions: list[dict], work: list[tuple[int, dict]]) -> Result:
+    """In the validation process: the form versions come as definitions (compiled
+    once per process, `compile_form` caches them by content)."""
+    forms = [compile_form(definition) for definition in definitions]
+    return validate_all([(forms[index], answers) for index, answers in work])
+
+
+class OwnProcess:
+    """Validates pages in a process of its own, started when first needed.
+
+    The process is spawned, not forked: the ingest runs threads, and a fork
+    would copy whatever lock one of them held at that moment.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_leave_with_parent, initargs=(os.getpid(),))
+            return self._pool
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def start(self, work: Work) -> Pending:
+        if len(work) < MIN_SENT:
+            return InProcess().start(work)
+        definitions: list[dict] = []
+        index: dict[int, int] = {}  # id(form) -> its place in `definitions`
+        for form, _answers in work:
+            if id(form) not in index:
+                index[id(form)] = len(definitions)
+                definitions.append(form.defn)
+        sent = [(index[id(form)], answers) for form, answers in work]
+        pool = self._executor()
+        try:
+            future: Future | None = pool.submit(_validate_sent, definitions, sent)
+        except (BrokenProcessPool, RuntimeError) as err:
+            log.warning("validation process unavailable (%s); validating here", err)
+            self._discard(pool)
+            future = None
+
+        def results() -> Result:
+            if future is not None:
+                try:
+                    return future.result()
+                except BrokenProcessPool as err:
+                    log.warning("validation process died (%s); validating here", err)
+                    self._discard(pool)
+            return validate_all(work)
+        return results
+
+    def warm(self) -> None:
+        """Start the process (spawning it and importing the forms take a moment)."""
+        pool = self._executor()
+        try:
+            pool.submit(_validate_sent, [], []).result()
+        except (BrokenProcessPool, RuntimeError, OSError) as err:
+            log.warning("validation process did not start (%s); pages will say", err)
+            self._discard(pool)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def validator_for(processes: int | None) -> Validator:
+    """`OwnProcess` when asked for a process (None: when the machine has more than one core)."""
+    if processes is None:
+        processes = 1 if (os.cpu_count() or 1) > 1 else 0
+    return OwnProcess() if processes > 0 else InProcess()

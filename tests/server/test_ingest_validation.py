@@ -1,0 +1,151 @@
+"""Validation in a process of its own (sync/validation.py) gives the ingest exactly what
+validation in the ingest's process gives; a survey whose validation raises is
+quarantined, and a validation process that dies costs nothing but time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from forms.shipped import shipped_forms
+from forms.submission import compile_form
+from media.pipeline import Limits
+from server import services
+from server.ingest_store import SqlIngestStore
+from server.models import Quarantine, Submission, db
+from sync import validation
+from sync.ingest import ingest_all
+from sync.validation import FAILED, MIN_SENT, InProcess, OwnProcess, validator_for
+from tests.server.helpers import household_answers, member, survey_doc
+
+HOUSEHOLD = compile_form(next(form for form in shipped_forms() if form["id"] == "household"))
+
+
+def mixed_answers(count: int) -> list[dict]:
+    """Household answers, every third one wrong in some way."""
+    answers = []
+    for index in range(count):
+        one = household_answers(group=f"tdp{index % 12 + 1:02d}",
+                                photos=[f"photo:{uuid.uuid4()}"])
+        if index % 3 == 1:
+            one["members"] = [member(age=12)]  # a failing constraint
+        elif index % 3 == 2:
+            one["household_size"] = "many"  # a type error
+        answers.append(one)
+    return answers
+
+
+@pytest.fixture
+def own_process():
+    validator = OwnProcess()
+    yield validator
+    validator.close()
+
+
+def child_pids(validator: OwnProcess) -> list[int]:
+    pool = validator._pool
+    return sorted(pool._processes) if pool is not None else []
+
+
+def test_a_page_validated_in_its_own_process_gets_the_same_results(own_process):
+    work = [(HOUSEHOLD, answers) for answers in mixed_answers(3 * MIN_SENT)]
+    expected = InProcess().start(work)()
+    assert own_process.start(work)() == expected
+    assert child_pids(own_process), "the page was not sent to a process"
+    assert sum(1 for errors in expected if errors) == 2 * MIN_SENT
+
+
+def test_a_few_surveys_are_validated_on_the_spot(own_process):
+    work = [(HOUSEHOLD, answers) for answers in mixed_answers(MIN_SENT - 1)]
+    assert own_process.start(work)() == InProcess().start(work)()
+    assert child_pids(own_process) == []
+
+
+def test_a_validation_process_that_dies_costs_nothing_but_time(own_process):
+    work = [(HOUSEHOLD, answers) for answers in mixed_answers(MIN_SENT)]
+    expected = InProcess().start(work)()
+    own_process.warm()
+    (first,) = child_pids(own_process)
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # killed, then reaped
+        try:
+            os.kill(first, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    assert own_process.start(work)() == expected  # validated here instead
+    assert own_process.start(work)() == expected  # and in a new process again
+    (second,) = child_pids(own_process)
+    assert second != first
+    # Killed while it validates a page (a long one, so it is still at work).
+    long_work = work * 100
+    pending = own_process.start(long_work)
+    os.kill(second, signal.SIGKILL)
+    assert pending() == expected * 100
+    assert own_process.start(work)() == expected
+    assert child_pids(own_process) not in ([], [second])
+
+
+def test_validation_that_raises_fails_one_survey_not_the_page(monkeypatch):
+    real = validation.validate_submission
+
+    def fragile(form, answers):
+        if answers.get("address") == "explode":
+            raise ValueError("boom")
+        return real(form, answers)
+
+    monkeypatch.setattr(validation, "validate_submission", fragile)
+    answers = mixed_answers(3)
+    answers[1]["address"] = "explode"
+    results = InProcess().start([(HOUSEHOLD, one) for one in answers])()
+    assert results[0] == [] and results[2] and isinstance(results[2], list)
+    assert results[1] == FAILED + "ValueError('boom')"
+
+
+def test_the_worker_validates_in_a_process_where_there_are_cores():
+    assert isinstance(validator_for(0), InProcess)
+    assert isinstance(validator_for(1), OwnProcess)
+    expected = OwnProcess if (os.cpu_count() or 1) > 1 else InProcess
+    assert isinstance(validator_for(None), expected)
+
+
+def test_ingest_with_validation_in_its_own_process(app, volunteer, own_process, monkeypatch):
+    """The rows the ingest stores are those of validation in its own process, and a
+    survey whose validation failed is quarantined with the error."""
+    docs = [survey_doc(answers, volunteer=volunteer.username)
+            for answers in mixed_answers(2 * MIN_SENT)]
+    docs[5]["answers"]["address"] = "explode"
+    start = own_process.start
+
+    def failing_one(work):  # the process cannot be patched: its results are
+        pending = start(work)  # changed on their way back
+
+        def results():
+            return [FAILED + "ValueError('boom')" if answers.get("address") == "explode"
+                    else result for (_form, answers), result in zip(work, pending(),
+                                                                    strict=True)]
+        return results
+
+    monkeypatch.setattr(own_process, "start", failing_one)
+    with app.app_context():
+        couch = services.couch()
+        couch.bulk_write(volunteer.couch_db, docs)
+        assert ingest_all(couch, SqlIngestStore(), services.photo_store(), Limits(),
+                          validator=own_process) == len(docs)
+        rows = {row.doc_id: row.errors for row in db.session.execute(select(Submission))
+                .scalars()}
+        quarantined = db.session.execute(select(Quarantine)).scalar_one()
+    assert child_pids(own_process), "the pages were not sent to a process"
+    assert (quarantined.doc_id, quarantined.code) == (docs[5]["_id"], "internal_error")
+    assert quarantined.detail["error"] == "ValueError('boom')"
+    assert quarantined.body["answers"]["address"] == "explode"
+    expected = InProcess().start([(HOUSEHOLD, doc["answers"]) for doc in docs])()
+    assert rows == {doc["_id"]: errors for doc, errors in zip(docs, expected, strict=True)
+                    if doc is not docs[5]}
+    assert sum(1 for errors in rows.values() if errors) >= MIN_SENT
