@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -81,7 +82,11 @@ def _leave_with_parent(parent: int) -> None:
 
     A killed ingest (kill -9, a crash) cannot say so, and the process's pipe
     from it never reports its end (the process holds a copy of both ends).
+    Ctrl-C in a terminal reaches the whole process group: the ingest decides
+    when this process stops, so it ignores it.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
