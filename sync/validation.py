@@ -11,8 +11,8 @@ Either way a page's validation is started when the page has been handled
 and its results are taken just before the page is committed. A survey whose
 validation raises gets `FAILED` with the error instead of its errors (the
 ingest quarantines it). If the process dies, the page is validated in the
-ingest's process instead and the next page starts a new process: nothing is
-lost, nothing is validated twice into the rows.
+ingest's process instead and the next page starts a new process: no survey
+is lost and none is stored twice.
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ class OwnProcess:
         try:
             pool.submit(_validate_sent, [], []).result()
         except (BrokenProcessPool, RuntimeError, OSError) as err:
-            log.warning("validation process did not start (%s); pages will say", err)
+            log.warning("validation process did not start (%s); the next page tries again", err)
             self._discard(pool)
 
     def close(self) -> None:
