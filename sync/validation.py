@@ -24,7 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
@@ -149,8 +149,9 @@ class OwnProcess:
             if future is not None:
                 try:
                     return future.result()
-                except BrokenProcessPool as err:
-                    log.warning("validation process died (%s); validating here", err)
+                except (BrokenProcessPool, CancelledError) as err:
+                    # The process died, or the page was dropped with a pool given up.
+                    log.warning("validation process lost (%r); validating here", err)
                     self._discard(pool)
             return validate_all(work)
         return results
