@@ -331,6 +331,9 @@ def _start_validation(validator: Validator, outcomes: list[Outcome | Unvalidated
 
 def _validated(outcomes: list[Outcome | Unvalidated], results: list) -> list[Outcome]:
     """The outcomes with each survey's validation results in place, in order."""
+    waiting = sum(1 for outcome in outcomes if isinstance(outcome, Unvalidated))
+    if len(results) != waiting:
+        raise ValueError(f"{len(results)} validation results for {waiting} surveys")
     given = iter(results)
     done: list[Outcome] = []
     for outcome in outcomes:
@@ -348,10 +351,10 @@ def _validated(outcomes: list[Outcome | Unvalidated], results: list) -> list[Out
 
 def _commit_page(couch: Couch, store: IngestStore, couch_db: str,
                  outcomes: list[Outcome | Unvalidated], last_seq: Any,
-                 validation: Pending | None = None) -> None:
+                 validation: Pending) -> None:
     """Store one page's outcomes (with their validation, once it is done) and its
     checkpoint; write back the merges the page planned."""
-    outcomes = _validated(outcomes, validation() if validation is not None else [])
+    outcomes = _validated(outcomes, validation())
     try:
         store.apply(couch_db, outcomes, last_seq)
     except (CouchError, StoreUnavailable, OSError):

@@ -59,7 +59,7 @@ def validate_all(work: Work) -> Result:
             results.append([error.as_dict() for error in validate_submission(form, answers)])
         except Exception as err:  # one survey's failure must not fail the page
             log.exception("validation failed")
-            results.append(FAILED + repr(err)[:400])
+            results.append(FAILED + repr(err)[:500])
     return results
 
 
@@ -140,8 +140,8 @@ class OwnProcess:
         pool = self._executor()
         try:
             future: Future | None = pool.submit(_validate_sent, definitions, sent)
-        except (BrokenProcessPool, RuntimeError) as err:
-            log.warning("validation process unavailable (%s); validating here", err)
+        except Exception as err:  # no process to send to: validate here
+            log.warning("validation process unavailable (%r); validating here", err)
             self._discard(pool)
             future = None
 
@@ -153,6 +153,11 @@ class OwnProcess:
                     # The process died, or the page was dropped with a pool given up.
                     log.warning("validation process lost (%r); validating here", err)
                     self._discard(pool)
+                except Exception as err:
+                    # The page could not travel (e.g. answers nested too deep to
+                    # pickle, which validation itself reports as too deep).
+                    log.warning("page not validated in its process (%r); validating here",
+                                err)
             return validate_all(work)
         return results
 
@@ -161,8 +166,8 @@ class OwnProcess:
         pool = self._executor()
         try:
             pool.submit(_validate_sent, [], []).result()
-        except (BrokenProcessPool, RuntimeError, OSError) as err:
-            log.warning("validation process did not start (%s); the next page tries again", err)
+        except Exception as err:
+            log.warning("validation process did not start (%r); the next page tries again", err)
             self._discard(pool)
 
     def close(self) -> None:
@@ -172,8 +177,16 @@ class OwnProcess:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (a container's limit, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on every platform
+        return os.cpu_count() or 1
+
+
 def validator_for(processes: int | None) -> Validator:
-    """`OwnProcess` when asked for a process (None: when the machine has more than one core)."""
+    """`OwnProcess` when asked for a process (None: when it may use more than one core)."""
     if processes is None:
-        processes = 1 if (os.cpu_count() or 1) > 1 else 0
+        processes = 1 if usable_cores() > 1 else 0
     return OwnProcess() if processes > 0 else InProcess()

@@ -92,6 +92,22 @@ def test_a_validation_process_that_dies_costs_nothing_but_time(own_process):
     assert child_pids(own_process) not in ([], [second])
 
 
+def test_a_page_that_cannot_travel_is_validated_on_the_spot(own_process):
+    """Answers nested far deeper than validation allows (a phone can write such a
+    document) cannot be pickled to the process: validated here, they get
+    validation's own error rather than blocking the database."""
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    answers = mixed_answers(MIN_SENT)
+    answers[3]["note"] = deep
+    work = [(HOUSEHOLD, one) for one in answers]
+    expected = InProcess().start(work)()
+    assert [error["code"] for error in expected[3]] == ["too_deep"]
+    assert own_process.start(work)() == expected
+    assert own_process.start(work[:3] + work[4:])() == expected[:3] + expected[4:]
+
+
 def test_validation_that_raises_fails_one_survey_not_the_page(monkeypatch):
     real = validation.validate_submission
 
@@ -111,20 +127,25 @@ def test_validation_that_raises_fails_one_survey_not_the_page(monkeypatch):
 def test_the_worker_validates_in_a_process_where_there_are_cores():
     assert isinstance(validator_for(0), InProcess)
     assert isinstance(validator_for(1), OwnProcess)
-    expected = OwnProcess if (os.cpu_count() or 1) > 1 else InProcess
+    expected = OwnProcess if validation.usable_cores() > 1 else InProcess
     assert isinstance(validator_for(None), expected)
 
 
 def test_ingest_with_validation_in_its_own_process(app, volunteer, own_process, monkeypatch):
-    """The rows the ingest stores are those of validation in its own process, and a
-    survey whose validation failed is quarantined with the error."""
+    """The rows the ingest stores are those of validation in its own process, over
+    several pages in flight; a survey whose validation failed is quarantined with the
+    error, and the process killed in the middle of the ingest costs nothing."""
     docs = [survey_doc(answers, volunteer=volunteer.username)
-            for answers in mixed_answers(2 * MIN_SENT)]
+            for answers in mixed_answers(5 * MIN_SENT)]
     docs[5]["answers"]["address"] = "explode"
     start = own_process.start
+    pages: list[int] = []
 
     def failing_one(work):  # the process cannot be patched: its results are
-        pending = start(work)  # changed on their way back
+        pages.append(len(work))  # changed on their way back
+        if len(pages) == 3:  # and it dies while the ingest goes on
+            os.kill(child_pids(own_process)[0], signal.SIGKILL)
+        pending = start(work)
 
         def results():
             return [FAILED + "ValueError('boom')" if answers.get("address") == "explode"
@@ -133,19 +154,22 @@ def test_ingest_with_validation_in_its_own_process(app, volunteer, own_process, 
         return results
 
     monkeypatch.setattr(own_process, "start", failing_one)
+    own_process.warm()
+    first = child_pids(own_process)
     with app.app_context():
         couch = services.couch()
         couch.bulk_write(volunteer.couch_db, docs)
         assert ingest_all(couch, SqlIngestStore(), services.photo_store(), Limits(),
-                          validator=own_process) == len(docs)
+                          page_size=MIN_SENT + 5, validator=own_process) == len(docs)
         rows = {row.doc_id: row.errors for row in db.session.execute(select(Submission))
                 .scalars()}
         quarantined = db.session.execute(select(Quarantine)).scalar_one()
-    assert child_pids(own_process), "the pages were not sent to a process"
+    assert len(pages) == 4 and min(pages) >= MIN_SENT  # every page went to a process
+    assert child_pids(own_process) not in ([], first), "no new process after the kill"
     assert (quarantined.doc_id, quarantined.code) == (docs[5]["_id"], "internal_error")
     assert quarantined.detail["error"] == "ValueError('boom')"
     assert quarantined.body["answers"]["address"] == "explode"
     expected = InProcess().start([(HOUSEHOLD, doc["answers"]) for doc in docs])()
     assert rows == {doc["_id"]: errors for doc, errors in zip(docs, expected, strict=True)
                     if doc is not docs[5]}
-    assert sum(1 for errors in rows.values() if errors) >= MIN_SENT
+    assert sum(1 for errors in rows.values() if errors) >= 3 * MIN_SENT

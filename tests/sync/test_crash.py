@@ -143,8 +143,9 @@ def wait_for_progress(engine, before: dict | None, seconds: float) -> bool:
 
 
 def crash_until_caught_up(app, couch, dbs: list[str], folder: Path,
-                          clean_seconds: float) -> int:
-    """Run the worker, SIGKILL it at random moments, restart; return how many kills.
+                          clean_seconds: float) -> tuple[int, int]:
+    """Run the worker, SIGKILL it at random moments, restart; return how many kills,
+    and the most processes seen for one worker (itself and what it started).
 
     After its first committed page, a worker lives a random time averaging a
     25th of a clean ingest, so the kills spread over the whole ingest; every
@@ -155,7 +156,7 @@ def crash_until_caught_up(app, couch, dbs: list[str], folder: Path,
     engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
     env = worker_env(app, folder)
     life = clean_seconds / (MIN_KILLS + 5)
-    kills = 0
+    kills = most = 0
     try:
         while not caught_up(couch, dbs, read_checkpoints(engine)):
             assert kills < 10 * MIN_KILLS, "the worker makes no progress between kills"
@@ -171,6 +172,7 @@ def crash_until_caught_up(app, couch, dbs: list[str], folder: Path,
                 if kills % 5 == 4:
                     time.sleep(rng.uniform(0.1, 2.0))
                 elif wait_for_progress(engine, before, 30):
+                    most = max(most, len(processes_of(folder)))
                     time.sleep(rng.uniform(0.0, 2 * life))
             finally:
                 worker.send_signal(signal.SIGKILL)
@@ -178,7 +180,7 @@ def crash_until_caught_up(app, couch, dbs: list[str], folder: Path,
             kills += 1
     finally:
         engine.dispose()
-    return kills
+    return kills, most
 
 
 @pytest.fixture
@@ -246,14 +248,15 @@ def test_killed_worker_ends_like_a_clean_ingest(app, couch_server, corpus, fresh
     assert len(clean["submission_revisions"]) > 0.8 * DOCUMENTS
     assert len(clean["quarantine"]) > 0.02 * DOCUMENTS
     started = time.monotonic()
-    kills = crash_until_caught_up(app, couch_server.client(), corpus, tmp_path / "worker",
-                                  clean_seconds)
+    kills, most = crash_until_caught_up(app, couch_server.client(), corpus,
+                                        tmp_path / "worker", clean_seconds)
     crashed_seconds = time.monotonic() - started
     with app.app_context():
         crashed = snapshot()
     for table, rows in clean.items():
         assert crashed[table] == rows, f"{table} differs after {kills} kills"
     assert kills >= MIN_KILLS
+    assert most >= 2, "the worker never ran its validation process"
     deadline = time.monotonic() + 10  # a validation process looks for its worker each second
     while processes_of(tmp_path / "worker") and time.monotonic() < deadline:
         time.sleep(0.2)
