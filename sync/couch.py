@@ -265,17 +265,53 @@ class Couch:
         return reply.content
 
     def changes(self, db: str, since: Any, limit: int, timeout_ms: int = 0) -> ChangesPage:
-        """One page of `_changes` after `since`, with documents and all leaf revisions."""
+        """One page of `_changes` after `since`, with documents and all leaf revisions.
+
+        A document nested too deeply for Python's JSON reader (a phone can
+        write one: CouchDB takes it) would make the whole page unreadable, for
+        ever; the page is then read again one document at a time, and such a
+        document comes as a change with `unreadable` (an excerpt) and no `doc`.
+        """
         params: dict[str, Any] = {"since": since if since is not None else 0, "limit": limit,
-                                  "include_docs": "true", "style": "all_docs",
-                                  "conflicts": "true"}
+                                  "style": "all_docs", "conflicts": "true"}
         if timeout_ms:
             params.update(feed="longpoll", timeout=timeout_ms)
-        reply = self._get(f"{self.base_url}/{_path(db)}/_changes", params=params,
+        reply = self._get(f"{self.base_url}/{_path(db)}/_changes",
+                          params={**params, "include_docs": "true"},
                           timeout=self.timeout + timeout_ms / 1000)
         self._raise_for(reply)
-        body = reply.json()
+        try:
+            body = reply.json()
+        except RecursionError:
+            return self._changes_doc_by_doc(db, params)
         return ChangesPage(body.get("results", []), body.get("last_seq", since))
+
+    def _changes_doc_by_doc(self, db: str, params: dict[str, Any]) -> ChangesPage:
+        params = {key: value for key, value in params.items() if key not in ("feed", "timeout")}
+        reply = self._get(f"{self.base_url}/{_path(db)}/_changes", params=params,
+                          timeout=self.timeout)
+        self._raise_for(reply)
+        body = reply.json()
+        results = []
+        for change in body.get("results", []):
+            doc_id = change.get("id", "")
+            rev = (change.get("changes") or [{}])[0].get("rev", "")
+            if change.get("deleted"):
+                change["doc"] = {"_id": doc_id, "_rev": rev, "_deleted": True}
+            else:
+                one = self._get(f"{self.base_url}/{_path(db, doc_id)}",
+                                params={"conflicts": "true"},
+                                headers={"Accept": "application/json"}, timeout=self.timeout)
+                if one.status_code == 404:  # deleted since
+                    change["doc"] = {"_id": doc_id, "_rev": rev, "_deleted": True}
+                else:
+                    self._raise_for(one)
+                    try:
+                        change["doc"] = one.json()
+                    except RecursionError:
+                        change["unreadable"] = one.text[:2000]
+            results.append(change)
+        return ChangesPage(results, body.get("last_seq", params["since"]))
 
     # -- users ----------------------------------------------------------
 

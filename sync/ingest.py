@@ -230,6 +230,14 @@ def handle_change(couch_db: str, change: dict, couch: Couch, store: IngestStore,
     """One change in, its outcomes out; nothing for what the ingest skips."""
     doc_id = change.get("id", "")
     doc = change.get("doc")
+    if "unreadable" in change:
+        rev = (change.get("changes") or [{}])[0].get("rev", "")
+        return [_quarantine(couch_db, {"_id": doc_id, "_rev": rev,
+                                       "excerpt": change["unreadable"]}, "too_deep",
+                            "Tài liệu lồng nhau quá sâu, không đọc được; đã giữ lại một "
+                            "đoạn để kiểm tra.",
+                            "The document is nested too deeply to be read; an excerpt is "
+                            "kept for inspection.")]
     if doc is not None and doc_id.startswith(FEEDBACK_PREFIX):
         return check_feedback(couch_db, doc, couch, store)
     if doc_id.startswith("_design/") or doc is None or doc.get("_deleted"):

@@ -10,7 +10,7 @@ from server import services
 from server.ingest_store import SqlIngestStore
 from server.models import Checkpoint, Photo, Quarantine, Submission, SubmissionRevision, db
 from sync.ingest import ingest_all
-from tests.conftest import body, log_in
+from tests.conftest import body, log_in, make_account
 from tests.server.helpers import household_answers, photo_doc, photo_jpeg, survey_doc
 
 
@@ -90,6 +90,44 @@ def test_unknown_form_version_is_quarantined_and_ingest_goes_on(app, client, vol
         assert "1999.9" in quarantined.reason_en
         assert quarantined.body["answers"]["residential_group"] == "tdp03"
         assert db.session.execute(select(Submission.doc_id)).scalar_one() == good["_id"]
+
+
+def test_a_document_too_deep_to_read_is_quarantined_and_ingest_goes_on(app, client,
+                                                                         volunteer):
+    """CouchDB takes a document nested thousands of levels deep, which Python's JSON
+    reader refuses: its page is read again document by document, the document is
+    quarantined with an excerpt, and everything else is stored, in every database."""
+    other = make_account(app, "volunteer", "tdp04")
+    deep = ('{"_id": "survey:deep", "type": "survey", "form_id": "household", '
+            '"form_version": "2026.1", "status": "final", "answers": {"note": '
+            + "[" * 3000 + "]" * 3000 + "}}")
+    log_in(client, volunteer)
+    before = survey_doc(household_answers(), volunteer=volunteer.username)
+    put(client, volunteer, before)
+    reply = client.put(f"/sync/{volunteer.couch_db}/survey:deep", data=deep,
+                       content_type="application/json")
+    assert reply.status_code == 201, reply.data
+    gone = survey_doc(household_answers(), volunteer=volunteer.username)
+    rev = put(client, volunteer, gone)["rev"]
+    assert client.delete(f"/sync/{volunteer.couch_db}/{gone['_id']}?rev={rev}").status_code \
+        == 200
+    after = survey_doc(household_answers(), volunteer=volunteer.username)
+    put(client, volunteer, after)
+    client.post("/logout")
+    log_in(client, other)
+    elsewhere = survey_doc(household_answers(group="tdp04"), volunteer=other.username)
+    put(client, other, elsewhere)
+    run_ingest(app)
+    with app.app_context():
+        quarantined = db.session.execute(select(Quarantine)).scalar_one()
+        assert (quarantined.doc_id, quarantined.code) == ("survey:deep", "too_deep")
+        assert quarantined.rev.startswith("1-")
+        excerpt = quarantined.body["excerpt"]
+        assert '"form_id":"household"' in excerpt.replace(" ", "") and "[" * 1000 in excerpt
+        assert "nested too deeply" in quarantined.reason_en
+        stored = set(db.session.execute(select(Submission.doc_id)).scalars())
+    assert stored == {before["_id"], after["_id"], elsewhere["_id"]}
+    assert run_ingest(app) == 0  # and the checkpoints moved past it
 
 
 def test_malformed_survey_and_bad_photo_are_quarantined(app, client, volunteer):
