@@ -36,6 +36,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from forms.model import nested_deeper_than
 from forms.submission import CompiledForm
 from media.pipeline import Limits, PhotoRejected, process_photo
 from media.store import PhotoStore, put_photo
@@ -51,6 +52,11 @@ log = logging.getLogger(__name__)
 # than at 100. A page with photos takes longer to handle (each is fetched and
 # processed), and a crash repeats at most the few pages in flight.
 PAGE_SIZE = 300
+
+# Deeper documents are quarantined, cut to this depth: a form's answers nest a
+# few levels, and JSON readers give up at about a thousand (with the reader's
+# own calls on the stack, sometimes a little less).
+KEPT_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -232,12 +238,10 @@ def handle_change(couch_db: str, change: dict, couch: Couch, store: IngestStore,
     doc = change.get("doc")
     if "unreadable" in change:
         rev = (change.get("changes") or [{}])[0].get("rev", "")
-        return [_quarantine(couch_db, {"_id": doc_id, "_rev": rev,
-                                       "excerpt": change["unreadable"]}, "too_deep",
-                            "Tài liệu lồng nhau quá sâu, không đọc được; đã giữ lại một "
-                            "đoạn để kiểm tra.",
-                            "The document is nested too deeply to be read; an excerpt is "
-                            "kept for inspection.")]
+        return [_too_deep(couch_db, {"_id": doc_id, "_rev": rev,
+                                     "excerpt": change["unreadable"]})]
+    if doc is not None and nested_deeper_than(doc, KEPT_DEPTH):
+        return [_too_deep(couch_db, _cut(doc, KEPT_DEPTH))]
     if doc is not None and doc_id.startswith(FEEDBACK_PREFIX):
         return check_feedback(couch_db, doc, couch, store)
     if doc_id.startswith("_design/") or doc is None or doc.get("_deleted"):
@@ -255,6 +259,15 @@ def handle_change(couch_db: str, change: dict, couch: Couch, store: IngestStore,
         return [handle_photo(couch_db, doc, couch, photos, limits)]
     return [_quarantine(couch_db, doc, "unknown_type", "Loại tài liệu không xác định.",
                         "Unknown document type.", type=kind)]
+
+
+def _too_deep(couch_db: str, body: dict) -> Quarantined:
+    """A document nested deeper than any form's answers can be (JSON readers give up
+    at about a thousand levels, and a page nests a few more around it): kept, cut."""
+    return _quarantine(couch_db, body, "too_deep",
+                       "Tài liệu lồng nhau quá sâu; đã giữ lại (đã cắt bớt) để kiểm tra.",
+                       "The document is nested too deeply; kept (cut short) for "
+                       "inspection.")
 
 
 def _handled(couch_db: str, change: dict, couch: Couch, store: IngestStore,
@@ -320,10 +333,26 @@ def _apply_one_by_one(store: IngestStore, couch_db: str, outcomes: list[Outcome]
 
 
 def _storable(doc: Any) -> dict:
-    """A JSON body any SQL database takes: NUL characters replaced, non-JSON values as text."""
-    text = json.dumps(doc, default=str, ensure_ascii=True).replace("\\u0000", "\\ufffd")
-    body = json.loads(text)
+    """A JSON body any SQL database takes: NUL characters replaced, non-JSON values as
+    text, nesting cut at `KEPT_DEPTH` levels (JSON readers and writers give up at
+    about a thousand, and a phone's document can be deeper)."""
+    text = json.dumps(_cut(doc, KEPT_DEPTH), default=str, ensure_ascii=True)
+    body = json.loads(text.replace("\\u0000", "\\ufffd"))
     return body if isinstance(body, dict) else {"value": body}
+
+
+CUT = "… (nested too deeply)"
+
+
+def _cut(value: Any, depth: int) -> Any:
+    """`value` with whatever lies more than `depth` levels down replaced by `CUT`."""
+    if not isinstance(value, dict | list | tuple):
+        return value
+    if depth <= 0:
+        return CUT
+    if isinstance(value, dict):
+        return {key: _cut(item, depth - 1) for key, item in value.items()}
+    return [_cut(item, depth - 1) for item in value]
 
 
 def _handle_page(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: str,
