@@ -296,14 +296,15 @@ class Couch:
         for change in body.get("results", []):
             doc_id = change.get("id", "")
             rev = (change.get("changes") or [{}])[0].get("rev", "")
+            deleted = {"_id": doc_id, "_rev": rev, "_deleted": True}
             if change.get("deleted"):
-                change["doc"] = {"_id": doc_id, "_rev": rev, "_deleted": True}
+                change["doc"] = deleted
             else:
                 one = self._get(f"{self.base_url}/{_path(db, doc_id)}",
                                 params={"conflicts": "true"},
                                 headers={"Accept": "application/json"}, timeout=self.timeout)
                 if one.status_code == 404:  # deleted since
-                    change["doc"] = {"_id": doc_id, "_rev": rev, "_deleted": True}
+                    change["doc"] = deleted
                 else:
                     self._raise_for(one)
                     try:

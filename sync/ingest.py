@@ -142,6 +142,11 @@ def _key_text(value: Any) -> str:
     return str(value).replace("\x00", "\ufffd")[:200]
 
 
+def _without_attachments(doc: dict) -> dict:
+    """A document's body as stored: its attachments are the photo store's."""
+    return {key: value for key, value in doc.items() if key != "_attachments"}
+
+
 def _quarantine(couch_db: str, doc: dict, code: str, vi: str, en: str,
                 **detail: Any) -> Quarantined:
     return Quarantined(couch_db, _key_text(doc.get("_id", "")), _key_text(doc.get("_rev", "")),
@@ -183,17 +188,17 @@ def handle_photo(couch_db: str, doc: dict, couch: Couch, photos: PhotoStore,
                            "A photo must belong to a survey and carry exactly one image.")
     name = next(iter(attachments))
     if not isinstance(name, str) or name in (".", "..") or name.startswith("_") or "/" in name:
-        return _quarantine(couch_db, {k: v for k, v in doc.items() if k != "_attachments"},
+        return _quarantine(couch_db, _without_attachments(doc),
                            "malformed", "Tên tệp ảnh không hợp lệ.",
                            "The photo's file name is not valid.", attachment=str(name)[:100])
     data = couch.attachment(couch_db, doc["_id"], name, doc["_rev"])
     try:
         processed = process_photo(data, limits=limits)
     except PhotoRejected as err:
-        return _quarantine(couch_db, {k: v for k, v in doc.items() if k != "_attachments"},
+        return _quarantine(couch_db, _without_attachments(doc),
                            err.code, err.vi, err.en, attachment=name)
     put_photo(photos, data, processed.preview, processed.thumbnail)
-    body = {k: v for k, v in doc.items() if k != "_attachments"}
+    body = _without_attachments(doc)
     return PhotoReceived(couch_db, body, processed.sha256, processed.mime, processed.width,
                          processed.height, processed.phash,
                          processed.facts())
@@ -223,7 +228,7 @@ def check_feedback(couch_db: str, doc: dict, couch: Couch, store: IngestStore) -
     if doc.get("_deleted") and expected is None and not doc.get("_conflicts"):
         return []  # nothing to give, nothing there
     restore_feedback(couch, couch_db, doc_id, expected)
-    body = {k: v for k, v in doc.items() if k != "_attachments"}
+    body = _without_attachments(doc)
     return [_quarantine(couch_db, body, "forged_feedback",
                         "Nhận xét của người duyệt bị sửa trên điện thoại; đã khôi phục bản "
                         "của máy chủ và giữ lại bản bị sửa để kiểm tra.",
@@ -274,7 +279,7 @@ def _handled(couch_db: str, change: dict, couch: Couch, store: IngestStore,
              photos: PhotoStore, limits: Limits) -> list[Outcome | Unvalidated]:
     """`handle_change`, with an unexpected error recorded as a quarantine, not thrown."""
     doc = change.get("doc") or {"_id": change.get("id", "")}
-    body = {k: v for k, v in doc.items() if k != "_attachments"}
+    body = _without_attachments(doc)
     try:
         return handle_change(couch_db, change, couch, store, photos, limits)
     except CouchError as err:
@@ -379,7 +384,7 @@ def _validated(outcomes: list[Outcome | Unvalidated], results: list) -> list[Out
             continue
         result = next(given)
         if isinstance(result, str):  # validation raised: kept for inspection
-            body = {k: v for k, v in outcome.doc.items() if k != "_attachments"}
+            body = _without_attachments(outcome.doc)
             done.append(_internal_error(outcome.couch_db, body, result[len(FAILED):]))
         else:
             done.append(SurveyRevision(outcome.couch_db, outcome.doc, result))

@@ -120,21 +120,19 @@ def _skip_stored_revisions(insert: Any) -> Any:
 
 def _newer_revision_wins(insert: Any) -> Any:
     table, sent = Submission.__table__, insert.excluded
-    replaced = [name for name in _SUBMISSION_FIELDS if name != "received_at"]
     return insert.on_conflict_do_update(
         index_elements=["couch_db", "doc_id"],
-        set_={**{name: sent[name] for name in replaced},
+        set_={**{name: sent[name] for name in _REPLACED_FIELDS},
               "review_state": case((table.c.rev != sent.rev, "pending"),
                                    else_=table.c.review_state)},
         where=revision_number(table.c.rev) <= revision_number(sent.rev))
 
 
-_SUBMISSION_FIELDS = ("rev", "status", "form_id", "form_version", "answers",
-                      "residential_group", "volunteer", "errors", "visited_at", "gps",
-                      "updated_at")
 # What `_submission_fields` gives: the survey's columns read off its document.
 _PAGE_FIELDS = ("rev", "status", "form_id", "form_version", "residential_group", "errors",
                 "visited_at", "gps")
+# What a newer revision replaces in a survey's row (received_at stays the first arrival's).
+_REPLACED_FIELDS = (*_PAGE_FIELDS, "answers", "volunteer", "updated_at")
 
 
 def _page_records() -> Any:
