@@ -55,7 +55,7 @@ from server.queries.bulk import insert_rows  # noqa: E402
 from server.queries.users import get_user_by_name  # noqa: E402
 from sync import embedded  # noqa: E402
 from sync.ingest import PAGE_SIZE, ingest_dbs  # noqa: E402
-from sync.validation import Validator, validator_for  # noqa: E402
+from sync.validation import Validator, collect_less_often, validator_for  # noqa: E402
 from tests.conftest import (  # noqa: E402
     PG_ADMIN_URL,
     CouchServer,
@@ -190,8 +190,10 @@ def main() -> None:
             seconds = replication(app, base, couch, folder, args.surveys, args.photos)
             server.close()
             backend = make_url(url).get_backend_name()
-            # As the worker does: validation in a process of its own where there
-            # is more than one core, started once when the worker starts.
+            # As the worker does: cycles collected less often, validation in a
+            # process of its own where there is more than one core, started
+            # once when the worker starts.
+            collect_less_often()
             validator = stack.enter_context(closing(validator_for(None)))
             validator.warm()
             print(f"ingest: validation by {type(validator).__name__}", flush=True)

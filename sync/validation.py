@@ -17,6 +17,7 @@ is lost and none is stored twice.
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -39,6 +40,19 @@ FAILED = "validation failed: "  # the start of a failure's text in `Result`
 
 # Fewer surveys than this are validated on the spot: sending them costs more.
 MIN_SENT = 20
+
+# CPython looks for reference cycles after every 700 new containers. The
+# ingest makes hundreds of thousands per page (each survey's answers read,
+# checked and encoded again), nearly none in a cycle, so at that threshold the
+# collector ran hundreds of times a page and walked the older objects too:
+# about a quarter of the worker process's CPU in bench/bench_sync.py.
+INGEST_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def collect_less_often() -> None:
+    """Set this process's cycle collector for the ingest (the worker and its
+    validation process): cycles are still collected, less often."""
+    gc.set_threshold(*INGEST_GC_THRESHOLDS)
 
 
 class Validator(Protocol):
@@ -80,12 +94,14 @@ class InProcess:
 def _leave_with_parent(parent: int) -> None:
     """In the validation process: exit once the ingest that started it is gone.
 
-    A killed ingest (kill -9, a crash) cannot say so, and the process's pipe
+    The process collects cycles as the worker does (`collect_less_often`). A
+    killed ingest (kill -9, a crash) cannot say so, and the process's pipe
     from it never reports its end (the process holds a copy of both ends).
     Ctrl-C in a terminal reaches the whole process group: the ingest decides
     when this process stops, so it ignores it.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    collect_less_often()
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -4,6 +4,7 @@ quarantined, and a validation process that dies costs nothing but time."""
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import time
@@ -173,3 +174,11 @@ def test_ingest_with_validation_in_its_own_process(app, volunteer, own_process, 
     assert rows == {doc["_id"]: errors for doc, errors in zip(docs, expected, strict=True)
                     if doc is not docs[5]}
     assert sum(1 for errors in rows.values() if errors) >= 3 * MIN_SENT
+
+
+def test_the_validation_process_collects_cycles_as_the_worker_does(own_process):
+    own_process.warm()
+    assert own_process._executor().submit(gc.get_threshold).result() \
+        == validation.INGEST_GC_THRESHOLDS
+    assert validation.INGEST_GC_THRESHOLDS[0] > gc.get_threshold()[0], \
+        "pytest's process keeps CPython's default, so the assertion above means something"
