@@ -153,13 +153,19 @@ class OwnProcess:
                 index[id(form)] = len(definitions)
                 definitions.append(form.defn)
         sent = [(index[id(form)], answers) for form, answers in work]
-        pool = self._executor()
-        try:
-            future: Future | None = pool.submit(_validate_sent, definitions, sent)
-        except Exception as err:  # no process to send to: validate here
-            log.warning("validation process unavailable (%r); validating here", err)
-            self._discard(pool)
-            future = None
+        future: Future | None = None
+        for _attempt in range(2):
+            pool = self._executor()
+            try:
+                future = pool.submit(_validate_sent, definitions, sent)
+                break
+            except BrokenProcessPool as err:  # it died since the last page: a new one
+                log.warning("validation process lost (%r); starting another", err)
+                self._discard(pool)
+            except Exception as err:  # no process to send to: validate here
+                log.warning("validation process unavailable (%r); validating here", err)
+                self._discard(pool)
+                break
 
         def results() -> Result:
             if future is not None:

@@ -53,6 +53,19 @@ def child_pids(validator: OwnProcess) -> list[int]:
     return sorted(pool._processes) if pool is not None else []
 
 
+def killed(pid: int) -> None:
+    """Kill a validation process and wait until its pool has reaped it."""
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} not reaped")
+
+
 def test_a_page_validated_in_its_own_process_gets_the_same_results(own_process):
     work = [(HOUSEHOLD, answers) for answers in mixed_answers(3 * MIN_SENT)]
     expected = InProcess().start(work)()
@@ -72,16 +85,8 @@ def test_a_validation_process_that_dies_costs_nothing_but_time(own_process):
     expected = InProcess().start(work)()
     own_process.warm()
     (first,) = child_pids(own_process)
-    os.kill(first, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # killed, then reaped
-        try:
-            os.kill(first, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    assert own_process.start(work)() == expected  # validated here instead
-    assert own_process.start(work)() == expected  # and in a new process again
+    killed(first)
+    assert own_process.start(work)() == expected  # in a new process
     (second,) = child_pids(own_process)
     assert second != first
     # Killed while it validates a page (a long one, so it is still at work).
@@ -145,7 +150,7 @@ def test_ingest_with_validation_in_its_own_process(app, volunteer, own_process, 
     def failing_one(work):  # the process cannot be patched: its results are
         pages.append(len(work))  # changed on their way back
         if len(pages) == 3:  # and it dies while the ingest goes on
-            os.kill(child_pids(own_process)[0], signal.SIGKILL)
+            killed(child_pids(own_process)[0])
         pending = start(work)
 
         def results():
