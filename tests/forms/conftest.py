@@ -148,3 +148,25 @@ def enterprise_answers() -> dict:
 @pytest.fixture
 def member():
     return make_member
+
+
+@pytest.fixture
+def count_calls(monkeypatch):
+    """`count_calls(owner, name)` counts the calls of `owner.name` (or `owner[name]`
+    for a dict) from now on, in a one-item list: guards against hostile input
+    are checked by the work they let through, counted, not by the time it takes
+    (speed is the benches' business)."""
+
+    def count(owner: Any, name: str) -> list[int]:
+        original = owner[name] if isinstance(owner, dict) else getattr(owner, name)
+        calls = [0]
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            calls[0] += 1
+            return original(*args, **kwargs)
+        if isinstance(owner, dict):
+            monkeypatch.setitem(owner, name, counting)
+        else:
+            monkeypatch.setattr(owner, name, counting)
+        return calls
+    return count

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
-import time
 import uuid
 
 import pytest
 
+from forms import answers as answer_checks
+from forms import jsonlogic, submission
 from forms.submission import evaluate_calculations, resolve_answers, validate_submission
 
 
@@ -228,11 +229,13 @@ def test_text_length_counts_like_the_phone():
     assert paths(validate_submission(defn, {"t": "ab😀x"})) == [("t", "text_too_long")]
 
 
-def test_repeat_with_ten_thousand_rows(household, household_answers, member):
+def test_repeat_with_ten_thousand_rows(household, household_answers, member, count_calls):
     household_answers["members"] = [member() for _ in range(10_000)]
-    started = time.perf_counter()
+    levels = [count_calls(submission._Resolver, "level"),
+              count_calls(submission._RuleChecker, "level"),
+              count_calls(answer_checks, "_level_fits")]
     errors = validate_submission(household, household_answers)
-    assert time.perf_counter() - started < 2
+    assert [calls[0] for calls in levels] == [2, 1, 1]  # no row is looked at, one by one
     assert paths(errors) == [("members", "too_many_rows")]
     assert "10000" in errors[0].en and "30" in errors[0].en
 
@@ -290,16 +293,16 @@ def test_invalid_definition_is_reported_not_raised():
     assert "1000" in errors[0].en
 
 
-def test_rule_that_fails_at_run_time_is_an_error_not_a_crash():
+def test_rule_that_fails_at_run_time_is_an_error_not_a_crash(count_calls):
     # A small rule, legal JSON Logic, that would make a million evaluations.
     inner = {"some": [list(range(1000)), {"==": [{"var": ""}, -1]}]}
     nested_loops = {"some": [{"var": "r"}, inner]}
     defn = form(field("r", "repeat", max_rows=1000, fields=[field("v")]),
                 field("n", "text", relevant=nested_loops))
     rows = [{"_row": str(uuid.uuid4()), "v": "a"} for _ in range(1000)]
-    started = time.perf_counter()
+    compared = count_calls(jsonlogic, "loose_equals")
     errors = validate_submission(defn, {"r": rows, "n": "a"})
-    assert time.perf_counter() - started < 5
+    assert 0 < compared[0] <= jsonlogic.MAX_STEPS  # of a million
     assert paths(errors) == [("n", "rule_error")]
     assert "too much work" in errors[0].en and "quá nhiều" in errors[0].vi
 
@@ -332,13 +335,6 @@ def test_rows_see_top_level_answers_overlaid_by_the_row():
     answers = {"limit": 10, "r": rows}
     assert paths(validate_submission(defn, answers)) == [("r[1].v", "constraint")]
     assert [row["limit_here"] for row in evaluate_calculations(defn, answers)["r"]] == [10, 10]
-
-
-def test_validation_is_fast_enough(household, household_answers):
-    started = time.perf_counter()
-    for _ in range(200):
-        assert validate_submission(household, household_answers) == []
-    assert time.perf_counter() - started < 5
 
 
 def test_each_survey_is_checked_against_its_own_version(household, household_answers):
@@ -375,8 +371,7 @@ def test_a_definition_loaded_afresh_is_compiled_once(household, household_answer
 
 def test_a_compiled_form_validates_without_interpreting_or_compiling_rules(
         household, household_answers, enterprise, enterprise_answers, monkeypatch):
-    from forms import jsonlogic
-    from forms.submission import compile_form
+    compile_form = submission.compile_form
 
     compiled = [compile_form(household), compile_form(enterprise)]
     household_answers["members"][0]["age"] = 12  # a failing constraint is checked too
