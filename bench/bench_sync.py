@@ -14,8 +14,9 @@ rate against the rate CouchDB can be read at.
    derivation has its own bench, bench_media.py) against a bare read of the
    same database's `_changes?include_docs=true` in pages of the same size.
    Ratio = ingest docs/s / read docs/s, the median over rounds (each round
-   a database of its own, read, ingested and read-and-inserted one after
-   the other: the machine's speed drifts between rounds); goal >= 0.8.
+   a CouchDB database of its own, read, ingested and read-and-inserted one
+   after the other, into the same SQL tables, which grow as the worker's do:
+   the machine's speed drifts between rounds); goal >= 0.8.
    For reference, the same ratio for a bare loop that reads a page,
    inserts its bodies and commits (the issue's yardstick: "a bare
    read-and-insert loop already matches the read rate").
@@ -191,6 +192,8 @@ def main() -> None:
     parser.add_argument("--database-url",
                         help="SQLAlchemy URL (default: a scratch PostgreSQL database)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp, ExitStack() as stack:
         folder = Path(tmp)

@@ -67,6 +67,20 @@ def decide(page, decision: str, comment: str = "") -> None:
     page.click(f"#decide button[value={decision}]")
 
 
+def feedback_delivered(couch_server, account, survey: dict, rev: str, decision: str) -> None:
+    """Wait until the worker has written the decision into the volunteer's database
+    (it delivers decisions in its own loop): a sync before that brings nothing."""
+    deadline = time.monotonic() + 10
+    while True:
+        reply = requests.get(f"{couch_server.url}/{account.couch_db}/feedback:{survey['_id']}",
+                             timeout=10)
+        found = reply.json() if reply.status_code == 200 else {}
+        if (found.get("survey_rev"), found.get("decision")) == (rev, decision):
+            return
+        assert time.monotonic() < deadline, f"no {decision} feedback for {survey['_id']} {rev}"
+        time.sleep(0.1)
+
+
 def finalised_offline_and_synced(page, base: str, account, tmp_path) -> dict:
     """Log in online, then offline: fill three members and a photo, reload
     mid-survey, finalise; back online the app syncs by itself. The survey doc."""
@@ -104,7 +118,7 @@ def finalised_offline_and_synced(page, base: str, account, tmp_path) -> dict:
 
 
 def test_household_survey_from_phone_to_dashboard(
-    live_server, ingest_worker, volunteer, reviewer, phone, office, tmp_path
+    live_server, couch_server, ingest_worker, volunteer, reviewer, phone, office, tmp_path
 ):
     base = live_server.url
     page = phone.new_page()
@@ -122,13 +136,14 @@ def test_household_survey_from_phone_to_dashboard(
     skills = desk.locator("tr[data-indicator=basic_skills] td[data-group=tdp03]")
     assert skills.inner_text().replace("\n", " ") == "33.3 % 1/3"
 
+    feedback_delivered(couch_server, volunteer, survey, survey["_rev"], "approved")
     sync_on_phone(page)
     page.click("#tabs a[data-tab=surveys]")
     page.wait_for_selector(f".survey[data-id='{survey['_id']}'][data-state=approved]")
 
 
 def test_sent_back_survey_is_corrected_on_the_phone(
-    live_server, ingest_worker, volunteer, reviewer, phone, office, tmp_path
+    live_server, couch_server, ingest_worker, volunteer, reviewer, phone, office, tmp_path
 ):
     base = live_server.url
     page = phone.new_page()
@@ -137,7 +152,7 @@ def test_sent_back_survey_is_corrected_on_the_phone(
     log_in_office(desk, base, reviewer)
     open_in_review(desk, base, survey["_id"], survey["_rev"])
     decide(desk, "needs_correction", COMMENT)
-
+    feedback_delivered(couch_server, volunteer, survey, survey["_rev"], "needs_correction")
     sync_on_phone(page)
     page.click("#tabs a[data-tab=surveys]")
     card = page.locator(f".survey[data-id='{survey['_id']}']")
@@ -157,6 +172,7 @@ def test_sent_back_survey_is_corrected_on_the_phone(
 
     open_in_review(desk, base, survey["_id"], corrected["_rev"])
     decide(desk, "approved")
+    feedback_delivered(couch_server, volunteer, survey, corrected["_rev"], "approved")
     sync_on_phone(page)
     page.click("#tabs a[data-tab=surveys]")
     page.wait_for_selector(f".survey[data-id='{survey['_id']}'][data-state=approved]")

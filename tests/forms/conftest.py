@@ -152,17 +152,20 @@ def member():
 
 @pytest.fixture
 def count_calls(monkeypatch):
-    """`count_calls(owner, name)` counts the calls of `owner.name` (or `owner[name]`
-    for a dict) from now on, in a one-item list: guards against hostile input
-    are checked by the work they let through, counted, not by the time it takes
-    (speed is the benches' business)."""
+    """`count_calls(owner, name, limit)` counts the calls of `owner.name` (or
+    `owner[name]` for a dict) from now on, in a one-item list: guards against
+    hostile input are checked by the work they let through, counted, not by the
+    time it takes (speed is the benches' business). A call past `limit` fails
+    the test at once, where a missing guard would run for hours."""
 
-    def count(owner: Any, name: str) -> list[int]:
+    def count(owner: Any, name: str, limit: int | None = None) -> list[int]:
         original = owner[name] if isinstance(owner, dict) else getattr(owner, name)
         calls = [0]
 
         def counting(*args: Any, **kwargs: Any) -> Any:
             calls[0] += 1
+            if limit is not None and calls[0] > limit:
+                raise AssertionError(f"{name} called more than {limit} times")
             return original(*args, **kwargs)
         if isinstance(owner, dict):
             monkeypatch.setitem(owner, name, counting)

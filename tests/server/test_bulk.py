@@ -85,7 +85,7 @@ def test_a_survey_row_moves_only_forward(app, volunteer):
 def test_a_page_with_several_revisions_of_a_survey(app, volunteer):
     """Each revision is stored once, and the survey's row takes the page's newest one,
     whatever their order in the page (on PostgreSQL the page is one JSON parameter
-    read by both statements)."""
+    that one statement reads for both tables)."""
     from server.ingest_store import SqlIngestStore
     from server.models import Submission, SubmissionRevision
     from sync.ingest import SurveyRevision
@@ -111,3 +111,29 @@ def test_a_page_with_several_revisions_of_a_survey(app, volunteer):
                 rows[first["_id"]].errors) == ("10-d", 10, [{"path": "x", "size": 10}])
         assert (rows[other["_id"]].rev, rows[other["_id"]].volunteer) == (
             "1-a", volunteer.username)
+
+
+def test_bodies_of_a_page_are_stored_exactly(app, volunteer):
+    """What a page's JSON parameter carries comes back as it was sent: awkward text,
+    and an integer beyond 64 bits (JSON allows it; the fast encoder refuses it, and
+    that page is encoded the slow way)."""
+    from server.ingest_store import SqlIngestStore
+    from server.models import SubmissionRevision
+    from sync.ingest import SurveyRevision
+    from tests.server.helpers import household_answers, survey_doc
+
+    awkward = survey_doc(household_answers(), volunteer=volunteer.username)
+    awkward["answers"]["volunteer_note"] = " ".join(AWKWARD[:-1])  # PostgreSQL keeps no NUL
+    awkward["float"], awkward["nested"] = 0.1 + 0.2, {"k": [1, [2.5e-300, {"": None}]]}
+    huge = survey_doc(household_answers(), volunteer=volunteer.username)
+    huge["count"] = 2**70 + 1
+    awkward["_rev"], huge["_rev"] = "1-a", "1-b"
+    with app.app_context():
+        store = SqlIngestStore()
+        for seq, doc in enumerate((awkward, huge), 1):
+            store.apply(volunteer.couch_db, [SurveyRevision(volunteer.couch_db, doc, [])], seq)
+        db.session.expire_all()
+        stored = {row.doc_id: row.body for row in db.session.execute(
+            select(SubmissionRevision)).scalars()}
+    assert stored == {awkward["_id"]: awkward, huge["_id"]: huge}
+    assert stored[huge["_id"]]["count"] == 2**70 + 1
