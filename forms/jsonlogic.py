@@ -891,25 +891,28 @@ class _PythonSource:
                 f"else {found}) if isinstance(data, dict) "
                 f"else _read_keys(data, {keys}, {not_found}))")
 
+    # Chains are written flat (`a if c else b if d else e`), in one pair of
+    # parentheses: nested, a wide `or` would pass the parser's 200 levels.
+
     def choice(self, args: list[str]) -> str:
         """`if`: conditions tried in order; a last odd argument is the otherwise."""
         if not args:
             return "None"
         otherwise = args[-1] if len(args) % 2 else "None"
-        for index in range(len(args) - 1 - len(args) % 2, 0, -2):
-            otherwise = f"({args[index]} if _truthy({args[index - 1]}) else {otherwise})"
-        return otherwise
+        steps = "".join(f"{args[index + 1]} if _truthy({args[index]}) else "
+                        for index in range(0, len(args) - 1, 2))
+        return f"({steps}{otherwise})"
 
     def and_or(self, op: str, args: list[str]) -> str:
         """The first argument that decides (falsy for `and`, truthy for `or`), else the last."""
         if not args:
             return "_UNDEFINED"
         decides = "not _truthy" if op == "and" else "_truthy"
-        result = args[-1]
-        for arg in reversed(args[:-1]):
+        steps = []
+        for arg in args[:-1]:
             kept = self.temporary()
-            result = f"({kept} if {decides}({kept} := {arg}) else {result})"
-        return result
+            steps.append(f"{kept} if {decides}({kept} := {arg}) else ")
+        return f"({''.join(steps)}{args[-1]})"
 
 
 def _python_function(rule: Any) -> Callable[[Any], Any] | None:
@@ -920,7 +923,11 @@ def _python_function(rule: Any) -> Callable[[Any], Any] | None:
     except _NotPython:
         return None
     namespace = dict(source.names)
-    exec(compile(f"def rule(data):\n    return {body}\n", "<rule>", "exec"), namespace)  # noqa: S102
+    try:
+        code = compile(f"def rule(data):\n    return {body}\n", "<rule>", "exec")
+    except (SyntaxError, RecursionError, MemoryError):  # beyond what Python's parser takes:
+        return None  # the closures give the same results
+    exec(code, namespace)  # noqa: S102
     return namespace["rule"]
 
 

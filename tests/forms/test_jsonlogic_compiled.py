@@ -178,6 +178,18 @@ def test_rules_that_count_steps_stay_with_the_closures() -> None:
         assert jsonlogic.compile_rule(rule)._function is None, rule
 
 
+@pytest.mark.parametrize("op", ["and", "or", "if"])
+def test_a_wide_rule_runs_as_python(op: str) -> None:
+    # Written nested, a chain of 199 arguments passed the parser's 200 levels of
+    # parentheses and compile_rule raised SyntaxError on a rule forms accept.
+    rule = {op: [{"var": "a"}, {"var": "b"}] * 98 + [{"var": "c"}]}  # 198 nodes
+    assert jsonlogic.check_rule(rule) == []
+    compiled = jsonlogic.compile_rule(rule)
+    assert compiled._function is not None
+    for data in ({"a": 0, "b": 1, "c": "last"}, {"a": 1, "b": 0, "c": 2}, {"c": []}, None):
+        assert outcome(compiled.apply, data) == outcome(jsonlogic.apply, rule, data)
+
+
 def test_a_long_text_given_back_costs_its_steps_compiled_too() -> None:
     rule, data = {"*": [{"var": "s"}]}, {"s": "x" * (64 * (jsonlogic.MAX_STEPS + 1))}
     assert outcome(jsonlogic.compile_rule(rule).apply, data)[:2] == (
