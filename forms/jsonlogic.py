@@ -813,8 +813,9 @@ def compile_rule(rule: Any) -> CompiledRule:
 # Most of a form's rules compare answers with literals and combine the
 # verdicts: `{"==": [{"var": "consent"}, "yes"]}`. When every operator of a
 # rule gives a number or a boolean (never a text or list, whose length costs
-# steps) and none iterates, evaluating it costs at most one step per node, and
-# such a rule here has at most _PYTHON_NODES nodes: far below MAX_STEPS, so
+# steps) and none iterates, evaluating it costs a step per node (a `var`'s
+# path and default count too: at most three per node counted here), and such
+# a rule here has at most _PYTHON_NODES nodes: far below MAX_STEPS, so
 # `apply` can never run out of steps and need not count them. Such a rule is
 # written as one Python expression, calling the very operator functions the
 # interpreter calls, in the same order, and compiled: `apply` then costs about
@@ -827,7 +828,7 @@ _SCALAR_OPERATORS = frozenset({
     "==", "===", "!=", "!==", ">", ">=", "<", "<=", "!!", "!", "%", "in", "+", "*", "-",
     "/", "min", "max", "count", "days_between", "years_between", "vn_tax_code", "vn_mobile",
 })
-assert _PYTHON_NODES < MAX_STEPS
+assert 3 * _PYTHON_NODES < MAX_STEPS
 
 
 class _NotPython(Exception):
