@@ -91,6 +91,11 @@ class Upstream:
         self._reply.release_conn()
 
 
+def first_rev(change: dict) -> str:
+    """The revision a `_changes` result names first ("" if it names none)."""
+    return (change.get("changes") or [{}])[0].get("rev", "")
+
+
 class Couch:
     """A CouchDB server, reached as its admin."""
 
@@ -295,7 +300,7 @@ class Couch:
         results = []
         for change in body.get("results", []):
             doc_id = change.get("id", "")
-            rev = (change.get("changes") or [{}])[0].get("rev", "")
+            rev = first_rev(change)
             deleted = {"_id": doc_id, "_rev": rev, "_deleted": True}
             if change.get("deleted"):
                 change["doc"] = deleted

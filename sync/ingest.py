@@ -41,7 +41,7 @@ from forms.submission import CompiledForm
 from media.pipeline import Limits, PhotoRejected, process_photo
 from media.store import PhotoStore, put_photo
 from sync.conflicts import MergeNeeded, MergeStore, live_leaves, plan_merge, write_back_merges
-from sync.couch import ChangesPage, Couch, CouchError
+from sync.couch import ChangesPage, Couch, CouchError, first_rev
 from sync.provision import FEEDBACK_PREFIX, is_server_feedback, restore_feedback
 from sync.validation import FAILED, InProcess, Pending, Validator
 
@@ -242,7 +242,7 @@ def handle_change(couch_db: str, change: dict, couch: Couch, store: IngestStore,
     doc_id = change.get("id", "")
     doc = change.get("doc")
     if "unreadable" in change:
-        rev = (change.get("changes") or [{}])[0].get("rev", "")
+        rev = first_rev(change)
         return [_too_deep(couch_db, {"_id": doc_id, "_rev": rev,
                                      "excerpt": change["unreadable"]})]
     if doc is not None and nested_deeper_than(doc, KEPT_DEPTH):
@@ -278,8 +278,6 @@ def _too_deep(couch_db: str, body: dict) -> Quarantined:
 def _handled(couch_db: str, change: dict, couch: Couch, store: IngestStore,
              photos: PhotoStore, limits: Limits) -> list[Outcome | Unvalidated]:
     """`handle_change`, with an unexpected error recorded as a quarantine, not thrown."""
-    doc = change.get("doc") or {"_id": change.get("id", "")}
-    body = _without_attachments(doc)
     try:
         return handle_change(couch_db, change, couch, store, photos, limits)
     except CouchError as err:
@@ -287,7 +285,7 @@ def _handled(couch_db: str, change: dict, couch: Couch, store: IngestStore,
             raise
         # CouchDB refuses this document's parts for good (e.g. an attachment it
         # cannot serve): record it, do not retry it forever.
-        return [_quarantine(couch_db, body, "couch_refused",
+        return [_quarantine(couch_db, _body_of(change), "couch_refused",
                             "Máy chủ đồng bộ từ chối đọc tài liệu này; đã giữ lại để kiểm tra.",
                             "The sync server refuses to serve this document; kept for "
                             "inspection.", status=err.status, error=str(err)[:300])]
@@ -295,7 +293,12 @@ def _handled(couch_db: str, change: dict, couch: Couch, store: IngestStore,
         raise
     except Exception as err:
         log.exception("ingest: error handling %s in %s", change.get("id"), couch_db)
-        return [_internal_error(couch_db, body, repr(err)[:500])]
+        return [_internal_error(couch_db, _body_of(change), repr(err)[:500])]
+
+
+def _body_of(change: dict) -> dict:
+    """What a change's quarantine keeps: its document (or its id), without attachments."""
+    return _without_attachments(change.get("doc") or {"_id": change.get("id", "")})
 
 
 def _internal_error(couch_db: str, body: dict, error: str) -> Quarantined:
