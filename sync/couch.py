@@ -24,6 +24,7 @@ Sequence values are opaque: they are passed back exactly as received
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -89,6 +90,57 @@ class Upstream:
     def close(self) -> None:
         """Give the connection back for reuse, or drop it if the body was not read to the end."""
         self._reply.release_conn()
+
+
+def _changes_params(since: Any, limit: int) -> dict[str, Any]:
+    return {"since": since if since is not None else 0, "limit": limit, "style": "all_docs",
+            "conflicts": "true"}
+
+
+# A `_changes` reply: `{"results": [...], "last_seq": ..., ...}`, the results first, in
+# both CouchDB 3 and PouchDB Server.
+_RESULTS_FIRST = re.compile(rb'\s*\{\s*"results"\s*:\s*\[')
+_NO_RESULTS = re.compile(rb'\s*\{\s*"results"\s*:\s*\[\s*\]')
+_LAST_SEQ = b'"last_seq"'
+UNSURE = object()  # what `RawChanges.next_since` gives when it cannot tell ...
+END = object()  # ... and when the page is empty: the feed has ended
+
+
+@dataclass(frozen=True)
+class RawChanges:
+    """A `_changes` reply before parsing (`Couch.changes_raw`, `Couch.parse_changes`)."""
+
+    db: str
+    since: Any
+    limit: int
+    body: bytes
+
+    def next_since(self) -> Any:
+        """Where the next page starts, read off the end of the reply without parsing
+        it (a few microseconds, where parsing a page of surveys takes milliseconds),
+        `END` when the page is empty (the feed has ended), or `UNSURE`.
+
+        The top-level `last_seq` follows the results, so it is the last `"last_seq"`
+        key in the reply: one inside a document comes before it, and inside a JSON
+        string the quotes are escaped. A reply of another shape gives `UNSURE`;
+        whoever acts on this compares it with the parsed page's `last_seq`.
+        """
+        if _NO_RESULTS.match(self.body):
+            return END
+        if not _RESULTS_FIRST.match(self.body):
+            return UNSURE
+        at = self.body.rfind(_LAST_SEQ)
+        if at < 0:
+            return UNSURE
+        try:
+            tail = self.body[at + len(_LAST_SEQ):].decode("utf-8")
+            colon = re.match(r"\s*:\s*", tail)
+            if colon is None:
+                return UNSURE
+            value, _end = json.JSONDecoder().raw_decode(tail, colon.end())
+        except ValueError:  # includes UnicodeDecodeError
+            return UNSURE
+        return value
 
 
 def first_rev(change: dict) -> str:
@@ -277,19 +329,31 @@ class Couch:
         ever; the page is then read again one document at a time, and such a
         document comes as a change with `unreadable` (an excerpt) and no `doc`.
         """
-        params: dict[str, Any] = {"since": since if since is not None else 0, "limit": limit,
-                                  "style": "all_docs", "conflicts": "true"}
+        return self.parse_changes(self.changes_raw(db, since, limit, timeout_ms))
+
+    def changes_raw(self, db: str, since: Any, limit: int, timeout_ms: int = 0) -> RawChanges:
+        """`changes` without its parsing: the reply as it came (`parse_changes` reads it)."""
+        params = _changes_params(since, limit)
         if timeout_ms:
             params.update(feed="longpoll", timeout=timeout_ms)
         reply = self._get(f"{self.base_url}/{_path(db)}/_changes",
                           params={**params, "include_docs": "true"},
                           timeout=self.timeout + timeout_ms / 1000)
         self._raise_for(reply)
+        return RawChanges(db, since, limit, reply.content)
+
+    def parse_changes(self, raw: RawChanges) -> ChangesPage:
+        """The page a `changes_raw` reply holds (read again document by document if it
+        nests too deeply to parse)."""
         try:
-            body = reply.json()
+            body = json.loads(raw.body)
         except RecursionError:
-            return self._changes_doc_by_doc(db, params)
-        return ChangesPage(body.get("results", []), body.get("last_seq", since))
+            return self._changes_doc_by_doc(raw.db, _changes_params(raw.since, raw.limit))
+        except ValueError as err:
+            raise CouchError(None, f"_changes of {raw.db} is not JSON: {err}") from err
+        if not isinstance(body, dict):
+            raise CouchError(None, f"_changes of {raw.db} is not a JSON object")
+        return ChangesPage(body.get("results", []), body.get("last_seq", raw.since))
 
     def _changes_doc_by_doc(self, db: str, params: dict[str, Any]) -> ChangesPage:
         params = {key: value for key, value in params.items() if key not in ("feed", "timeout")}

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from sync.couch import CouchError
+from sync.couch import END, UNSURE, CouchError, RawChanges
 from sync.ingest import _ReadAhead
 
 
@@ -23,7 +23,7 @@ def filled_db(couch_server):
 
 def test_pages_come_in_order_and_end_with_the_feed(filled_db):
     client, name = filled_db
-    pages = list(_ReadAhead(client.reader(), name, None, 100))
+    pages = list(_ReadAhead(client, name, None, 100))
     assert [len(page.results) for page in pages] == [100, 100, 50]
     ids = [change["id"] for page in pages for change in page.results]
     assert sorted(ids) == [f"doc:{i:04d}" for i in range(250)]
@@ -39,20 +39,75 @@ def test_pages_come_in_order_and_end_with_the_feed(filled_db):
 def test_starting_from_a_checkpoint_reads_only_what_follows(filled_db):
     client, name = filled_db
     first = client.changes(name, None, 200)
-    rest = list(_ReadAhead(client.reader(), name, first.last_seq, 100))
+    rest = list(_ReadAhead(client, name, first.last_seq, 100))
     assert sum(len(page.results) for page in rest) == 50
 
 
 def test_a_read_failure_is_raised_to_the_ingest(couch_server):
     client = couch_server.client()
     with pytest.raises(CouchError):
-        list(_ReadAhead(client.reader(), f"missing-{uuid.uuid4().hex[:8]}", None, 100))
+        list(_ReadAhead(client, f"missing-{uuid.uuid4().hex[:8]}", None, 100))
 
 
 def test_stopping_early_stops_the_reader(filled_db):
     client, name = filled_db
-    read_ahead = _ReadAhead(client.reader(), name, None, 10, depth=1)
+    read_ahead = _ReadAhead(client, name, None, 10, depth=1)
     for _page in read_ahead:
         break
     read_ahead._thread.join(5)
     assert not read_ahead._thread.is_alive()
+
+
+def test_a_wrong_guess_of_where_the_next_page_starts_is_corrected(filled_db, monkeypatch):
+    """The reading thread asks for the next page before this one is parsed, from
+    where it reads the reply to end. Where that is wrong (here: always the page's
+    own start, so it would read the same page again), the parsed page's own
+    last_seq wins: the pages still come once each, in order."""
+    client, name = filled_db
+    monkeypatch.setattr(RawChanges, "next_since", lambda raw: raw.since or 0)
+    pages = list(_ReadAhead(client, name, None, 100))
+    assert [len(page.results) for page in pages] == [100, 100, 50]
+    ids = [change["id"] for page in pages for change in page.results]
+    assert sorted(ids) == [f"doc:{i:04d}" for i in range(250)]
+
+
+def test_where_the_thread_cannot_tell_it_parses_the_page_itself(filled_db, monkeypatch):
+    client, name = filled_db
+    monkeypatch.setattr(RawChanges, "next_since", lambda raw: UNSURE)
+    pages = list(_ReadAhead(client, name, None, 100))
+    assert [len(page.results) for page in pages] == [100, 100, 50]
+
+
+def raw(body: str) -> RawChanges:
+    return RawChanges("db", None, 10, body.encode())
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    # PouchDB Server
+    ('{"results":[{"seq":3,"id":"a","changes":[{"rev":"1-x"}]}],"last_seq":3}', 3),
+    # CouchDB 3: an opaque string, `pending` after it, lines between
+    ('{"results":[\n{"seq":"7-g1AAAA","id":"a","changes":[{"rev":"1-x"}]}\n],\n'
+     '"last_seq":"7-g1AAAA\\"x","pending":12}\n', '7-g1AAAA"x'),
+    (' { "results" : [ {"seq":1} ] , "last_seq" : 41 }\n', 41),
+    # a document's own last_seq key, and the words in a text, come before the real one
+    ('{"results":[{"doc":{"last_seq":99,"note":"\\"last_seq\\": 5"}}],"last_seq":4}', 4),
+    ('{"results":[],"last_seq":4}', END),
+    ('{"results":[\n\n],\n"last_seq":"4-abc","pending":0}', END),
+    ('{"last_seq":4,"results":[{"seq":4}]}', UNSURE),  # another order: not read off
+    ('{"results":[{"seq":4}]}', UNSURE),
+    ('{"results":[{"seq":4}],"last_seq":', UNSURE),
+    ('{"results":[{"seq":4}],"last_seq":"4-ab', UNSURE),
+    ('{"results":[{"seq":4}],"last_seq" 4}', UNSURE),
+    ('<html>busy</html>', UNSURE),
+])
+def test_where_the_next_page_starts_is_read_off_the_reply(body, expected):
+    assert raw(body).next_since() == expected if expected not in (END, UNSURE) \
+        else raw(body).next_since() is expected
+
+
+def test_a_page_that_is_not_json_is_a_couch_error(couch_server):
+    client = couch_server.client()
+    with pytest.raises(CouchError, match="not JSON"):
+        client.parse_changes(raw('{"results":[{"seq":4}],"last_seq":'))
+    with pytest.raises(CouchError, match="not a JSON object"):
+        client.parse_changes(raw("[1, 2]"))
