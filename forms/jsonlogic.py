@@ -790,6 +790,12 @@ class CompiledRule:
             result = self._run(data, _Evaluation(MAX_STEPS))
         return None if result is UNDEFINED else result
 
+    def truth_function(self) -> Callable[[Any], Any]:
+        """A function of the data as true or false (`truthy`) as `apply`'s result:
+        the rule's Python function itself where it has one (its UNDEFINED is
+        false like `apply`'s None), for callers that run it in bulk."""
+        return self._function if self._function is not None else self.apply
+
 
 def compile_rule(rule: Any) -> CompiledRule:
     """Compile a rule for repeated evaluation; costs a few interpreted evaluations.

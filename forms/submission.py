@@ -44,6 +44,7 @@ from forms.answers import (
     repeat_limit,
 )
 from forms.definition import check_definition
+from forms.fastpath import SurelyValid, surely_valid
 from forms.model import (
     ANSWER_TYPES,
     CHOICE_KEY,
@@ -80,6 +81,8 @@ class CompiledForm:
     flat: dict[int, tuple[list, list[dict]]] = field(default_factory=dict)
     resolving: dict[int, tuple[list, list[_ResolveStep]]] = field(default_factory=dict)
     checking: dict[int, tuple[list, list[_CheckStep]]] = field(default_factory=dict)
+    # True only for answers `validate_submission` finds no error in (forms/fastpath.py)
+    surely_valid: SurelyValid | None = None
 
     def fields_of(self, items: list) -> list[dict]:
         """`flatten(items)` of one of the definition's levels, worked out once."""
@@ -140,6 +143,7 @@ def compile_form(defn: dict) -> CompiledForm:
     if not problems:
         compiled.schema = answer_schema(defn)
         compiled.rules = _compile_rules(defn)
+        compiled.surely_valid = surely_valid(compiled, MAX_ANSWER_DEPTH)
     if key is not None:
         if len(_compiled) >= _CACHE_SIZE:
             _compiled.pop(next(iter(_compiled)))
@@ -339,6 +343,14 @@ def validate_submission(form: dict | CompiledForm, answers: Any) -> list[FieldEr
     if compiled.problems:
         detail = "; ".join(p.en for p in compiled.problems[:3])
         return [field_error("$", "form_invalid", detail=detail)]
+    if compiled.surely_valid is not None and compiled.surely_valid(answers):
+        return []
+    return full_validation(compiled, answers)
+
+
+def full_validation(compiled: CompiledForm, answers: Any) -> list[FieldError]:
+    """`validate_submission` of a checked form without its fast path: every step,
+    with the paths and messages of what is wrong."""
     if not isinstance(answers, dict):
         return [field_error("$", "not_object")]
     if nested_deeper_than(answers, MAX_ANSWER_DEPTH):

@@ -116,6 +116,10 @@ def make_member(**overrides: Any) -> dict:
 
 @pytest.fixture
 def household_answers() -> dict:
+    return valid_household()
+
+
+def valid_household() -> dict:
     """A complete, valid household survey with two members."""
     return {
         "consent": "yes", "residential_group": "tdp03",
@@ -131,6 +135,10 @@ def household_answers() -> dict:
 
 @pytest.fixture
 def enterprise_answers() -> dict:
+    return valid_enterprise()
+
+
+def valid_enterprise() -> dict:
     """A complete, valid enterprise survey."""
     return {
         "consent": "yes", "name": "Công ty TNHH Thành Nam Xanh", "tax_code": "0100233488",
