@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from contextlib import contextmanager
 
 import psycopg
@@ -144,6 +145,24 @@ def test_expired_session_gets_401(app, client, volunteer):
     assert_couch_shaped(client.get(f"/sync/{volunteer.couch_db}/"), 401, "401.2",
                         "unauthorized")
     assert client.get_cookie(app.config["SESSION_COOKIE_NAME"]) is None, "cookie kept"
+
+
+def test_a_cookie_is_checked_once_for_a_burst_of_requests(app, client, volunteer, monkeypatch):
+    """A replication sends the same cookie hundreds of times: its signature is
+    checked once in a few seconds, its lifetime on every request."""
+    from server.views import gateway
+
+    checked = []
+    real = gateway.cookie_session
+    monkeypatch.setattr(gateway, "cookie_session", lambda *args: checked.append(1) or real(*args))
+    log_in(client, volunteer)
+    for _ in range(5):
+        assert client.get(f"/sync/{volunteer.couch_db}/").status_code == 200
+    assert len(checked) == 1
+    later = time.time() + app.permanent_session_lifetime.total_seconds() + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert client.get(f"/sync/{volunteer.couch_db}/").status_code == 401
+    assert len(checked) == 1  # refused on the session remembered: it is too old
 
 
 def test_a_401_without_a_cookie_sets_none(client, volunteer):
