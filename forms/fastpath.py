@@ -52,6 +52,18 @@ def _storable(value: Any) -> Any:
     return value
 
 
+# A calculation can nest lists in lists far deeper than answers may (each one
+# wraps the last), and a rule reading such a value recurses as deep. The full
+# validation calls rules a few frames deeper than this code: a value nesting
+# within a few levels of Python's recursion limit could evaluate here and fail
+# there. Surveys whose calculations nest deeper than this are left to it.
+CALCULATED_DEPTH = 64
+
+
+def _deep(value: Any) -> bool:
+    return isinstance(value, list | dict) and nested_deeper_than(value, CALCULATED_DEPTH)
+
+
 class _Writer:
     """The source of the generated functions, and the namespace their names refer to."""
 
@@ -59,7 +71,8 @@ class _Writer:
         self.form = form
         self.names: dict[str, Any] = {"truthy": jsonlogic.truthy, "storable": _storable,
                                       "ROW_ID": ROW_ID, "CHOICE_KEY": CHOICE_KEY,
-                                      "EMPTY": ("", []), "uuid": _UUID.match}
+                                      "EMPTY": ("", []), "uuid": _UUID.match,
+                                      "deep": _deep}
         self.lines: list[str] = []
         self.levels = 0
         self.levels_of: dict[int, int] = {}  # id(repeat item) -> the level of its rows
@@ -124,7 +137,9 @@ class _Writer:
         if kind == "calculate":
             calculation = self.rule(item.get("calculation"))
             out += ["    else:",
-                    f"        values[{name}] = storable({calculation}(data))"]
+                    f"        values[{name}] = storable({calculation}(data))",
+                    f"        if deep(values[{name}]):",
+                    "            return False"]
             if not top:
                 out.append(f"        data[{name}] = values[{name}]")
         elif kind == "repeat":
@@ -275,11 +290,13 @@ def surely_valid(form: CompiledForm, max_depth: int) -> SurelyValid | None:
         f"fits_{fits_top}"]
 
     def valid(answers: Any) -> bool:
-        if type(answers) is not dict or nested_deeper_than(answers, max_depth):
+        if type(answers) is not dict:
             return False
-        values = dict(answers)
         relevant: dict = {}
         try:
+            if nested_deeper_than(answers, max_depth):
+                return False
+            values = dict(answers)
             return bool(resolve(values, values, relevant) and fits(values)
                         and check(values, values, relevant))
         except Exception:  # whatever it is, the full validation says it

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -83,7 +84,8 @@ COUCH_ERROR_NAMES = {401: "unauthorized", 403: "forbidden", 404: "not_found",
 # still stops sync at once: it deletes the volunteer's CouchDB user, whose
 # credentials every forwarded request carries.
 IDENTITY_SECONDS = 5.0
-MAX_SESSIONS = 10_000  # cookies remembered at once
+MAX_SESSIONS = 10_000  # cookies remembered at once ...
+MAX_COOKIE_HEADER = 4096  # ... each at most a browser's cookie size: 40 MB at worst
 # The ingest on PouchDB Server learns of new writes from marks in SQL; one mark
 # per database a second is enough, since the ingest looks back MARK_OVERLAP.
 MARK_SECONDS = 1.0
@@ -187,8 +189,11 @@ class SyncGateway:
         known = self._sessions.get(header)
         if known is not None and now - known[0] < IDENTITY_SECONDS:
             return known[1]
-        data = cookie_session(self.app, environ)
-        if data:
+        data = MappingProxyType(dict(cookie_session(self.app, environ)))
+        # Only what a browser sends (a few hundred bytes) is remembered: the header
+        # is the client's, and waitress takes headers of 256 kB; nor a session
+        # naming no one (e.g. a reviewer's, refused next anyway).
+        if isinstance(data.get("uid"), int) and len(header) <= MAX_COOKIE_HEADER:
             if len(self._sessions) >= MAX_SESSIONS:
                 self._sessions.clear()  # thousands of phones within seconds: start again
             self._sessions[header] = (now, data)

@@ -353,3 +353,38 @@ def test_values_of_the_form_are_not_written_into_the_code():
     assert compiled.surely_valid({"consent": "yes", "q": "y"}) is False
     assert [e.code for e in validate_submission(compiled, {"consent": "yes", "q": "y"})] == [
         "constraint"]
+
+
+def chained_form(depth: int) -> dict:
+    """Calculations wrapping a text in `depth` lists, 60 at a time, read by a
+    constraint two repeats down (found by a review helper)."""
+    def wrap(rule: Any, times: int) -> Any:
+        for _ in range(times):
+            rule = [rule]
+        return rule
+    fields, last, number = [field("x")], "x", 0
+    while depth > 0:
+        fields.append(field(f"c{number}", "calculate",
+                            calculation=wrap({"var": last}, min(60, depth))))
+        last, depth, number = f"c{number}", depth - 60, number + 1
+    fields.append(field("r0", "repeat", fields=[field("r1", "repeat", fields=[
+        field("t", constraint={"!=": [{"cat": [{"var": last}]}, "zz"]})])]))
+    return {"id": "chained", "version": "1", "title": {"vi": "t", "en": "t"},
+            "subject": "household", "choices": {}, "fields": fields}
+
+
+def test_calculations_nested_near_the_recursion_limit_are_left_to_the_full_validation():
+    """The full validation calls rules a few frames deeper than the fast path: a
+    calculated value nesting near Python's recursion limit failed there (a rule
+    error) and passed here. Whatever the depth, the two now agree."""
+    answers = {"x": "v", "r0": [{"_row": row_id(), "r1": [{"_row": row_id(), "t": "hi"}]}]}
+    for depth in [*range(1, 70, 17), *range(100, 330)]:
+        compiled = compile_form(chained_form(depth))
+        assert compiled.problems == [], depth
+        full = full_validation(compiled, answers)
+        fast = compiled.surely_valid(answers)
+        assert not fast or full == [], depth  # True only where the full validation agrees
+        if depth > fastpath.CALCULATED_DEPTH:
+            assert fast is False, depth
+        else:
+            assert fast is (full == []) is True, depth

@@ -165,6 +165,21 @@ def test_a_cookie_is_checked_once_for_a_burst_of_requests(app, client, volunteer
     assert len(checked) == 1  # refused on the session remembered: it is too old
 
 
+def test_long_cookie_headers_are_not_remembered(app, client, volunteer):
+    """The Cookie header is the client's: one padded with other cookies (waitress
+    takes 256 kB) must not fill the server's memory (found by a review helper)."""
+    from server.views import gateway
+
+    log_in(client, volunteer)
+    assert client.get(f"/sync/{volunteer.couch_db}/").status_code == 200
+    for number in range(5):
+        client.set_cookie(f"pad{number}", "y" * 2000)
+        assert client.get(f"/sync/{volunteer.couch_db}/").status_code == 200
+    remembered = app.wsgi_app._sessions
+    assert remembered and all(len(header) <= gateway.MAX_COOKIE_HEADER for header in remembered)
+    assert len(remembered) == 2  # the two headers short enough, of 6 sent
+
+
 def test_a_401_without_a_cookie_sets_none(client, volunteer):
     reply = client.get(f"/sync/{volunteer.couch_db}/")
     assert_couch_shaped(reply, 401, "401.2", "unauthorized")
