@@ -4,6 +4,8 @@ repeats, language switch, and saving every change locally at once."""
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from tests.browser.phone_app import local_docs, make_photo, wait_saved
 
 
@@ -36,12 +38,14 @@ def test_constraint_message_in_vietnamese_then_english(app_page):
     field = page.locator(".field[data-name=size]")
     assert field.locator(".error").inner_text() == "Từ 1 đến 30 người."
     page.click("#lang")
-    assert field.locator(".error").inner_text() == "Between 1 and 30 people."
+    # The page is drawn again in English: wait for it rather than read it at once
+    # (read at once, it was empty in one run of the suite).
+    expect(field.locator(".error")).to_have_text("Between 1 and 30 people.")
     page.fill("#f-phone", "0123")
     phone_error = page.locator(".field[data-name=phone] .error")
-    assert phone_error.inner_text() == "Not a valid Vietnamese mobile number."
+    expect(phone_error).to_have_text("Not a valid Vietnamese mobile number.")
     page.fill("#f-phone", "0912 345 678")
-    assert page.locator(".field[data-name=phone] .error").inner_text() == ""
+    expect(page.locator(".field[data-name=phone] .error")).to_have_text("")
 
 
 def test_required_answers_block_the_next_page(app_page):
