@@ -21,7 +21,6 @@ the generated code by name from its namespace, never written into its source.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,19 +36,19 @@ from forms.answers import (
     flatten,
     repeat_limit,
 )
-from forms.model import ANSWER_TYPES, CHOICE_KEY, ROW_ID, SELECT_TYPES, nested_deeper_than
+from forms.model import (
+    ANSWER_TYPES,
+    CHOICE_KEY,
+    ROW_ID,
+    SELECT_TYPES,
+    nested_deeper_than,
+    storable,
+)
 
 if TYPE_CHECKING:
     from forms.submission import CompiledForm
 
 SurelyValid = Callable[[Any], bool]
-
-
-def _storable(value: Any) -> Any:
-    """As `forms.submission._storable`: NaN and infinities are stored as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # A calculation can nest lists in lists far deeper than answers may (each one
@@ -69,7 +68,7 @@ class _Writer:
 
     def __init__(self, form: CompiledForm) -> None:
         self.form = form
-        self.names: dict[str, Any] = {"truthy": jsonlogic.truthy, "storable": _storable,
+        self.names: dict[str, Any] = {"truthy": jsonlogic.truthy, "storable": storable,
                                       "ROW_ID": ROW_ID, "CHOICE_KEY": CHOICE_KEY,
                                       "EMPTY": ("", []), "uuid": _UUID.match,
                                       "deep": _deep}
@@ -187,16 +186,15 @@ class _Writer:
         for key, answer in declared.items():
             name = self.value(key, "n")
             if isinstance(answer, RepeatAnswer):
+                # Resolution has already refused more rows than `answer.limit`.
                 rows = self.fits(answer.inner.schema.fields)
-                most = self.value(answer.limit, "c")
                 out += [f"    value = values.get({name})",
                         "    if value is not None:",
                         "        if type(value) is not list:",
                         "            return False",
-                        f"        if len(value) <= {most}:",
-                        "            for row in value:",
-                        f"                if type(row) is not dict or not fits_{rows}(row):",
-                        "                    return False"]
+                        "        for row in value:",
+                        f"            if type(row) is not dict or not fits_{rows}(row):",
+                        "                return False"]
             elif isinstance(answer, RowId):
                 out += [f"    value = values.get({name})",
                         "    if type(value) is not str or uuid(value) is None:",

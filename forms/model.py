@@ -9,6 +9,7 @@ same order and the same scopes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -88,6 +89,13 @@ def text(value: Any, language: str = "vi") -> str:
     if isinstance(value, dict):
         return str(value.get(language) or value.get("vi") or "")
     return ""
+
+
+def storable(value: Any) -> Any:
+    """A calculation's result as stored: NaN and infinities have no JSON form, null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:

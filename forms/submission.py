@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +51,7 @@ from forms.model import (
     RULE_KEYS,
     SELECT_TYPES,
     nested_deeper_than,
+    storable,
     text,
     walk,
 )
@@ -184,13 +184,6 @@ def run_rule(
     return None
 
 
-def _storable(value: Any) -> Any:
-    """NaN and infinities have no JSON form: a calculation giving one stores null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
@@ -254,7 +247,7 @@ class _Resolver:
                     data.pop(name, None)
                 continue
             if kind == _CALCULATE:
-                values[name] = _storable(run_rule(step.calculation, data, path, "calculation",
+                values[name] = storable(run_rule(step.calculation, data, path, "calculation",
                                                   result.errors))
                 data[name] = values[name]
             elif kind == _REPEAT:

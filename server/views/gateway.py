@@ -189,7 +189,7 @@ class SyncGateway:
         known = self._sessions.get(header)
         if known is not None and now - known[0] < IDENTITY_SECONDS:
             return known[1]
-        data = MappingProxyType(dict(cookie_session(self.app, environ)))
+        data = MappingProxyType(cookie_session(self.app, environ))
         # Only what a browser sends (a few hundred bytes) is remembered: the header
         # is the client's, and waitress takes headers of 256 kB; nor a session
         # naming no one (e.g. a reviewer's, refused next anyway).
