@@ -12,8 +12,9 @@ rate against the rate CouchDB can be read at.
    with the gateway, so neither way always runs on a fuller server); goal
    >= 0.85.
 2. The ingest (validation, revision and merge bookkeeping, SQL; duplicates
-   are found later, off its path; validation in a process of its own, as
-   the worker does with two cores or more) of 5,000 surveys without photos (photo
+   are found later, off its path; validation where the worker does it: in
+   its own thread on two cores or fewer, in a process of its own on more)
+   of 5,000 surveys without photos (photo
    derivation has its own bench, bench_media.py) against a bare read of the
    same database's `_changes?include_docs=true` in pages of the same size.
    Ratio = ingest docs/s / read docs/s, the median over rounds (each round
@@ -62,7 +63,7 @@ from server.queries.bulk import insert_rows  # noqa: E402
 from server.queries.users import get_user_by_name  # noqa: E402
 from sync import embedded  # noqa: E402
 from sync.ingest import PAGE_SIZE, ingest_dbs  # noqa: E402
-from sync.validation import Validator, collect_less_often, validator_for  # noqa: E402
+from sync.validation import Validator, tune_for_ingest, validator_for  # noqa: E402
 from tests.conftest import (  # noqa: E402
     PG_ADMIN_URL,
     CouchServer,
@@ -221,10 +222,10 @@ def main() -> None:
                             for number in range(args.replication_rounds)]
             server.close()
             backend = make_url(url).get_backend_name()
-            # As the worker does: cycles collected less often, validation in a
-            # process of its own where there is more than one core, started
-            # once when the worker starts.
-            collect_less_often()
+            # As the worker does: cycles collected less often, threads taking
+            # turns sooner, validation in a process of its own where there are
+            # more than two cores, started once when the worker starts.
+            tune_for_ingest()
             validator = stack.enter_context(closing(validator_for(None)))
             validator.warm()
             print(f"ingest: validation by {type(validator).__name__}", flush=True)

@@ -44,7 +44,7 @@ from server.queries.users import get_user_by_name
 from sync import embedded
 from sync.ingest import PAGE_SIZE, follow
 from sync.provision import provision_forms_db
-from sync.validation import collect_less_often, validator_for
+from sync.validation import tune_for_ingest, validator_for
 
 
 def _fail(err: Problem) -> None:
@@ -98,7 +98,7 @@ def worker_command() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     limits = Limits(max_bytes=app.config["PHOTO_MAX_BYTES"])
-    collect_less_often()
+    tune_for_ingest()
     feedback = threading.Thread(target=_background_loop, args=(app, stop), daemon=True)
     feedback.start()
     validator = validator_for(app.config.get("INGEST_VALIDATION_PROCESSES"))

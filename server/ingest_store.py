@@ -88,18 +88,24 @@ class SqlIngestStore:
         surveys = [outcome for outcome in outcomes if isinstance(outcome, SurveyRevision)]
         touched = {outcome.doc["_id"] for outcome in surveys}
         try:
+            if all(isinstance(outcome, SurveyRevision | PhotoReceived) for outcome in outcomes):
+                # Pages with merges (written back to CouchDB once committed) or
+                # quarantined documents wait for the disk, as before.
+                q.commit_without_waiting_for_disk()
             with db.session.no_autoflush:
-                q.store_surveys(couch_db, surveys, volunteer)
+                surveys_have_photos = q.store_surveys(couch_db, surveys, volunteer)
                 for outcome in outcomes:
                     if isinstance(outcome, PhotoReceived):
                         q.store_photo(outcome, volunteer)
                         touched.add(outcome.doc["survey_id"])
+                        surveys_have_photos = True
                     elif isinstance(outcome, Quarantined):
                         q.store_quarantined(outcome)
                     elif isinstance(outcome, MergeNeeded):
                         q.store_merge(outcome)
             db.session.flush()
-            refresh_flags(couch_db, sorted(touched))
+            if surveys_have_photos is not False:  # else there are no flags to refresh
+                refresh_flags(couch_db, sorted(touched))
             q.save_checkpoint(couch_db, last_seq)
             db.session.commit()
         except BaseException:

@@ -4,8 +4,16 @@ Validation is pure CPU work on a page's answers. In the ingest's own process
 it holds the interpreter lock that reading the next page and committing the
 previous one need too, so the three steps take turns instead of overlapping.
 `OwnProcess` validates a page in a separate process while the ingest reads
-and commits (bench/bench_sync.py); `InProcess` validates on the spot, for one
-core or a handful of surveys.
+and commits; `InProcess` validates on the spot, in the ingest's thread.
+
+Which is faster depends on the cores. On two, the validation process shares
+them with CouchDB, PostgreSQL and the worker, and sending a page (pickling it
+both ways, the executor's threads waking each other) costs more than it
+frees: with the worker's 1 ms switch interval (`tune_for_ingest`),
+bench/bench_sync.py's ingest of 5,000 surveys took 7-8% less time in process,
+in rounds alternating the two. So the worker validates in process on one or
+two cores, in a process of its own on more (where that process can have a
+core to itself; not measured here, the machines of this project have two).
 
 Either way a page's validation is started when the page has been handled
 and its results are taken just before the page is committed. A survey whose
@@ -22,6 +30,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -50,11 +59,22 @@ MIN_SENT = 20
 # ingests peaked at 176 MB of memory with these thresholds and with CPython's.
 INGEST_GC_THRESHOLDS = (50_000, 20, 10)
 
+# How long a thread of the worker may hold the interpreter lock while another
+# waits for it (CPython's default is 5 ms). The ingest's threads hand work to
+# each other many times a page: the committer's SQL call returns and waits for
+# the lock while the ingest's thread parses and validates, the reading thread
+# waits with a reply in hand. Each wait sat on the path every page takes, up
+# to 5 ms at a time. At 1 ms, 5,000 surveys ingested 7-11% faster in rounds
+# alternating with 5 ms (bench/bench_sync.py's ingest, two cores, validation
+# in a process of its own); 0.5 and 0.2 ms were no faster than 1 ms.
+INGEST_SWITCH_SECONDS = 0.001
 
-def collect_less_often() -> None:
-    """Set this process's cycle collector for the ingest (the worker and its
-    validation process): cycles are still collected, less often."""
+
+def tune_for_ingest() -> None:
+    """Set this process for the ingest (the worker and its validation process):
+    cycles are still collected, less often, and threads take turns sooner."""
     gc.set_threshold(*INGEST_GC_THRESHOLDS)
+    sys.setswitchinterval(INGEST_SWITCH_SECONDS)
 
 
 class Validator(Protocol):
@@ -96,14 +116,14 @@ class InProcess:
 def _leave_with_parent(parent: int) -> None:
     """In the validation process: exit once the ingest that started it is gone.
 
-    The process collects cycles as the worker does (`collect_less_often`). A
+    The process is set as the worker is (`tune_for_ingest`). A
     killed ingest (kill -9, a crash) cannot say so, and the process's pipe
     from it never reports its end (the process holds a copy of both ends).
     Ctrl-C in a terminal reaches the whole process group: the ingest decides
     when this process stops, so it ignores it.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    collect_less_often()
+    tune_for_ingest()
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -209,8 +229,13 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+# Cores above which the worker validates in a process of its own by default.
+IN_PROCESS_UP_TO_CORES = 2
+
+
 def validator_for(processes: int | None) -> Validator:
-    """`OwnProcess` when asked for a process (None: when it may use more than one core)."""
+    """`OwnProcess` when asked for a process (None: when it may use more than
+    `IN_PROCESS_UP_TO_CORES` cores)."""
     if processes is None:
-        processes = 1 if usable_cores() > 1 else 0
+        processes = 1 if usable_cores() > IN_PROCESS_UP_TO_CORES else 0
     return OwnProcess() if processes > 0 else InProcess()

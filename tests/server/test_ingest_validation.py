@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import sys
 import time
 import uuid
 
@@ -130,11 +131,26 @@ def test_validation_that_raises_fails_one_survey_not_the_page(monkeypatch):
     assert results[1] == FAILED + "ValueError('boom')"
 
 
-def test_the_worker_validates_in_a_process_where_there_are_cores():
+@pytest.mark.parametrize(("cores", "expected"), [(1, InProcess), (2, InProcess),
+                                                (3, OwnProcess), (8, OwnProcess)])
+def test_the_worker_validates_in_a_process_where_there_are_cores(monkeypatch, cores, expected):
+    """In process on one or two cores (measured faster on two), in a process of its
+    own on more; the setting decides whatever the cores."""
+    monkeypatch.setattr(validation, "usable_cores", lambda: cores)
+    assert isinstance(validator_for(None), expected)
     assert isinstance(validator_for(0), InProcess)
     assert isinstance(validator_for(1), OwnProcess)
-    expected = OwnProcess if validation.usable_cores() > 1 else InProcess
-    assert isinstance(validator_for(None), expected)
+
+
+def test_tuning_for_the_ingest_sets_the_collector_and_the_switch_interval():
+    thresholds, interval = gc.get_threshold(), sys.getswitchinterval()
+    try:
+        validation.tune_for_ingest()
+        assert gc.get_threshold() == validation.INGEST_GC_THRESHOLDS
+        assert sys.getswitchinterval() == pytest.approx(validation.INGEST_SWITCH_SECONDS)
+    finally:
+        gc.set_threshold(*thresholds)
+        sys.setswitchinterval(interval)
 
 
 def test_ingest_with_validation_in_its_own_process(app, volunteer, own_process, monkeypatch):

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
+from sqlalchemy import event, select
+
+from server.models import Photo, db
 from tests.conftest import log_in, make_account
 from tests.server.helpers import household_answers, photo_doc, photo_jpeg, survey_doc
 from tests.server.test_ingest import put, run_ingest
@@ -71,3 +76,55 @@ def test_media_reprocess_rederives_from_originals(app, client, volunteer):
     assert "1/1" in result.output
     with app.app_context():
         assert services.photo_store().get(key)[:2] == b"\xff\xd8"
+
+
+def photo_taken(when: str) -> bytes:
+    """A JPEG whose EXIF says it was taken at `when` ("YYYY:MM:DD hh:mm:ss")."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(photo_jpeg(6)))
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = when
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85, exif=exif)
+    return buffer.getvalue()
+
+
+def test_a_photo_that_came_before_its_survey_is_checked_when_the_survey_comes(
+        app, client, volunteer):
+    """The survey's page holds no photo, yet its photo, stored a page earlier, gets
+    the checks that need the visit; pages whose surveys have no photos skip them."""
+    log_in(client, volunteer)
+    photo = photo_doc("survey:later", photo_taken("2020:01:02 08:00:00"))
+    survey = survey_doc(household_answers(photos=[photo["_id"]]), volunteer=volunteer.username)
+    photo["survey_id"] = survey["_id"]
+    put(client, volunteer, photo)
+    run_ingest(app)
+
+    def flags() -> list[str]:
+        with app.app_context():
+            row = db.session.execute(select(Photo)).scalar_one()
+            return [flag["code"] for flag in row.flags]
+
+    assert "photo.taken_before_visit" not in flags()  # no visit to compare with yet
+    put(client, volunteer, survey)
+    run_ingest(app)
+    assert "photo.taken_before_visit" in flags()
+
+    photo_queries: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        if "FROM photos" in statement:
+            photo_queries.append(statement)
+
+    lone = survey_doc(household_answers(), volunteer=volunteer.username)
+    put(client, volunteer, lone)
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert run_ingest(app) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    if engine.dialect.name == "postgresql":  # told by the page's own statement
+        assert len(photo_queries) == 1 and "INSERT INTO submissions" in photo_queries[0]

@@ -99,8 +99,9 @@ def worker_env(app, folder: Path) -> dict[str, str]:
             "SOTAY_INGEST_POLL_SECONDS": "0.2",
             # More, smaller pages: more commits for the kills to fall between.
             "SOTAY_INGEST_PAGE_SIZE": "100",
-            # As on any machine with two cores or more: validation in a process
-            # of its own, which must go when its worker is killed.
+            # Validation in a process of its own, which must go when its worker
+            # is killed (every other worker validates in its own thread instead,
+            # as it does on two cores: `crash_until_caught_up`).
             "SOTAY_INGEST_VALIDATION_PROCESSES": "1"}
 
 
@@ -148,21 +149,27 @@ def crash_until_caught_up(app, couch, dbs: list[str], folder: Path,
     and the most processes seen for one worker (itself and what it started).
 
     After its first committed page, a worker lives a random time averaging a
-    25th of a clean ingest, so the kills spread over the whole ingest; every
-    fifth is instead at a random moment from its start. Once it has been killed
-    MIN_KILLS times, the next worker is left to catch up (and is killed idle).
+    40th of a clean ingest (the worker, with its own process settings, can
+    ingest faster than the clean ingest in this process, and MIN_KILLS must
+    land before it catches up), so the kills spread over at least the first
+    half of the ingest; every fifth is instead at a random moment from its
+    start. Every other worker validates in its own thread, the others in a
+    process of their own. Once it has been killed MIN_KILLS times, the next
+    worker is left to catch up (and is killed idle).
     """
     rng = random.Random()
     engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
     env = worker_env(app, folder)
-    life = clean_seconds / (MIN_KILLS + 5)
+    life = clean_seconds / (2 * MIN_KILLS)
     kills = most = 0
     try:
         while not caught_up(couch, dbs, read_checkpoints(engine)):
             assert kills < 10 * MIN_KILLS, "the worker makes no progress between kills"
             before = read_checkpoints(engine)
+            processes = "0" if kills % 2 else env["SOTAY_INGEST_VALIDATION_PROCESSES"]
             worker = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], cwd=ROOT,
-                                      env=env, stdout=subprocess.DEVNULL,
+                                      env={**env, "SOTAY_INGEST_VALIDATION_PROCESSES": processes},
+                                      stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL)
             try:
                 if kills >= MIN_KILLS:
