@@ -13,7 +13,8 @@ rate against the rate CouchDB can be read at.
    >= 0.85.
 2. The ingest (validation, revision and merge bookkeeping, SQL; duplicates
    are found later, off its path; validation where the worker does it: in
-   its own thread on two cores or fewer, in a process of its own on more)
+   its own thread on two cores or fewer, in a process of its own on more
+   or, with more than one core, on SQLite)
    of 5,000 surveys without photos (photo
    derivation has its own bench, bench_media.py) against a bare read of the
    same database's `_changes?include_docs=true` in pages of the same size.
@@ -224,16 +225,19 @@ def main() -> None:
             backend = make_url(url).get_backend_name()
             # As the worker does: cycles collected less often, threads taking
             # turns sooner, validation in a process of its own where there are
-            # more than two cores, started once when the worker starts.
+            # more than two cores (on SQLite, more than one), started once.
             tune_for_ingest()
-            validator = stack.enter_context(closing(validator_for(None)))
-            validator.warm()
-            print(f"ingest: validation by {type(validator).__name__}", flush=True)
-            rates = {backend: rounds_of(lambda: ingest_against_read(
-                app, couch, args.surveys, validator), args.rounds)}
             sqlite_app = sotay_app(couch, f"sqlite:///{folder / 'sotay.db'}", folder / "lite")
-            rates["sqlite"] = rounds_of(lambda: ingest_against_read(
-                sqlite_app, couch, args.surveys, validator), args.rounds)
+            rates = {}
+            for name, ingest_app in ((backend, app), ("sqlite", sqlite_app)):
+                validator = stack.enter_context(closing(validator_for(
+                    None, sql_in_process=name == "sqlite")))
+                validator.warm()
+                print(f"ingest into {name}: validation by {type(validator).__name__}",
+                      flush=True)
+                rates[name] = rounds_of(lambda ingest_app=ingest_app, validator=validator:
+                                        ingest_against_read(ingest_app, couch, args.surveys,
+                                                            validator), args.rounds)
         finally:
             embedded.stop(process)
     print()

@@ -101,7 +101,8 @@ def worker_command() -> None:
     tune_for_ingest()
     feedback = threading.Thread(target=_background_loop, args=(app, stop), daemon=True)
     feedback.start()
-    validator = validator_for(app.config.get("INGEST_VALIDATION_PROCESSES"))
+    validator = validator_for(app.config.get("INGEST_VALIDATION_PROCESSES"),
+                              sql_in_process=db.engine.dialect.name == "sqlite")
     click.echo("ingest worker: following volunteer databases")
     try:
         validator.warm()

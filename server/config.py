@@ -62,7 +62,7 @@ def build_config(folder: Path | None = None) -> dict[str, Any]:
         "INGEST_SWEEP_SECONDS": float(os.environ.get("SOTAY_INGEST_SWEEP_SECONDS", 300)),
         "INGEST_PAGE_SIZE": int(os.environ.get("SOTAY_INGEST_PAGE_SIZE", PAGE_SIZE)),
         # 1: the worker validates surveys in a process of its own; 0: in its own
-        # process; unset: 1 where the machine has more than two cores.
+        # process; unset: 1 where the machine has more than two cores (SQLite: one).
         "INGEST_VALIDATION_PROCESSES": _optional_int(
             os.environ.get("SOTAY_INGEST_VALIDATION_PROCESSES")),
         "TIMEZONE": os.environ.get("SOTAY_TIMEZONE", "Asia/Ho_Chi_Minh"),

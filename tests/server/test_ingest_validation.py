@@ -138,6 +138,8 @@ def test_the_worker_validates_in_a_process_where_there_are_cores(monkeypatch, co
     own on more; the setting decides whatever the cores."""
     monkeypatch.setattr(validation, "usable_cores", lambda: cores)
     assert isinstance(validator_for(None), expected)
+    on_sqlite = OwnProcess if cores > 1 else InProcess  # SQLite's work needs the worker's lock
+    assert isinstance(validator_for(None, sql_in_process=True), on_sqlite)
     assert isinstance(validator_for(0), InProcess)
     assert isinstance(validator_for(1), OwnProcess)
 
