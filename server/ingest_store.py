@@ -88,10 +88,6 @@ class SqlIngestStore:
         surveys = [outcome for outcome in outcomes if isinstance(outcome, SurveyRevision)]
         touched = {outcome.doc["_id"] for outcome in surveys}
         try:
-            if all(isinstance(outcome, SurveyRevision | PhotoReceived) for outcome in outcomes):
-                # Pages with merges (written back to CouchDB once committed) or
-                # quarantined documents wait for the disk, as before.
-                q.commit_without_waiting_for_disk()
             with db.session.no_autoflush:
                 surveys_have_photos = q.store_surveys(couch_db, surveys, volunteer)
                 for outcome in outcomes:

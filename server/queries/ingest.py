@@ -67,26 +67,6 @@ def store_merge(outcome: MergeNeeded) -> None:
               conflicts=len(outcome.record["conflicts"]))
 
 
-def commit_without_waiting_for_disk() -> None:
-    """Let this transaction's commit return before PostgreSQL has flushed it to disk
-    (`synchronous_commit` off for it alone; nothing on other databases).
-
-    For a page of the ingest's surveys and photos, which does nothing outside
-    SQL once committed (its photo files are stored by content before): the
-    page's rows and its checkpoint are one transaction, so a PostgreSQL crash
-    can lose only whole pages, the last ones committed (at most about 0.6 s of
-    them), and their checkpoints with them; the ingest then reads those pages
-    again from CouchDB, which still holds them, and stores them once. A later
-    commit that waits for the disk (a reviewer's decision, a merge) flushes
-    every commit before it, so nothing that depends on such a page can
-    outlive it. The commit no longer waits for the disk on the path every
-    page takes: 3-4% less time for an ingest of 5,000 surveys in rounds
-    alternating with and without (bench/bench_sync.py, two cores).
-    """
-    if dialect_name() == "postgresql":
-        db.session.connection().exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-
-
 def save_checkpoint(couch_db: str, seq: Any) -> None:
     """One statement per page: the checkpoint row inserted or moved."""
     def build() -> Any:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from media.pipeline import Limits
 from server import services
@@ -266,36 +266,3 @@ def test_page_insert_keeps_every_value_as_sent(app, volunteer):
                 SubmissionRevision.doc_id == doc["_id"])).scalar_one()
             assert revision.body == doc and revision.received_at is not None
 
-
-def test_only_pages_of_surveys_and_photos_commit_without_waiting_for_the_disk(
-        app, client, volunteer):
-    """A page of surveys commits with `synchronous_commit` off on PostgreSQL (its rows
-    and checkpoint are lost together or kept together); a page holding a quarantined
-    document waits for the disk, and the setting ends with each page's transaction."""
-    log_in(client, volunteer)
-    settings: list[str] = []
-
-    def seen(_conn, _cursor, statement, *_args) -> None:
-        if "synchronous_commit" in statement:
-            settings.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        put(client, volunteer, survey_doc(household_answers(), volunteer=volunteer.username))
-        assert run_ingest(app) == 1
-        relaxed = list(settings)
-        put(client, volunteer, survey_doc(household_answers(), form_version="1999.9",
-                                          volunteer=volunteer.username))
-        assert run_ingest(app) == 1
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-    if engine.dialect.name == "postgresql":
-        assert relaxed == ["SET LOCAL synchronous_commit TO OFF"]
-        with engine.connect() as conn:
-            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar_one() == "on"
-    else:
-        assert relaxed == []
-    assert settings == relaxed
-    assert count(app, Submission) == 1 and count(app, Quarantine) == 1

@@ -4,9 +4,9 @@ in exactly the state of one clean ingest: nothing lost, nothing doubled.
 5,000 documents (valid surveys, drafts, surveys with validation errors, unknown
 forms, malformed and unknown documents, a few photos, some updated once) are
 written straight into four volunteer databases. `sotay worker` runs as a real
-subprocess on the test's SQL database and is killed at least 20 times, each
-time at a random moment (mostly while it is writing pages), and restarted
-until it has caught up. A fresh database with the same accounts and forms then
+subprocess on the test's SQL database and is killed 20 times, each time at a
+random point of the ingest (spread over all of it, mostly while it is writing
+pages), and restarted until it has caught up. A fresh database with the same accounts and forms then
 gets one uninterrupted ingest, and every table is compared row for row.
 """
 
@@ -23,14 +23,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import DateTime, create_engine, insert, select
+from sqlalchemy import DateTime, create_engine, func, insert, select
 from sqlalchemy.exc import OperationalError
 
 from media.pipeline import Limits
 from server import services
 from server.app import create_app
 from server.ingest_store import SqlIngestStore
-from server.models import Checkpoint, db
+from server.models import Checkpoint, Quarantine, SubmissionRevision, db
 from sync.ingest import ingest_all
 from tests.conftest import PG_ADMIN_URL, ROOT, make_account, make_config
 from tests.server.helpers import member, photo_doc, photo_jpeg, survey_doc
@@ -133,58 +133,83 @@ def caught_up(couch, dbs: list[str], checkpoints: dict | None) -> bool:
         db_name, checkpoints[db_name], 1).results for db_name in dbs)
 
 
-def wait_for_progress(engine, before: dict | None, seconds: float) -> bool:
+def stored_rows(engine) -> int | None:
+    """How far the ingest has got: the revisions and quarantined documents committed
+    (None while a crashed writer's lock still blocks reading)."""
+    try:
+        with engine.connect() as conn:
+            return sum(conn.execute(select(func.count()).select_from(model)).scalar_one()
+                       for model in (SubmissionRevision, Quarantine))
+    except OperationalError:
+        return None
+
+
+def wait_for_rows(engine, rows: float, seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        now = read_checkpoints(engine)
-        if now is not None and now != before:
+        now = stored_rows(engine)
+        if now is not None and now >= rows:
             return True
         time.sleep(0.02)
     return False
 
 
-def crash_until_caught_up(app, couch, dbs: list[str], folder: Path,
-                          clean_seconds: float) -> tuple[int, int]:
-    """Run the worker, SIGKILL it at random moments, restart; return how many kills,
-    and the most processes seen for one worker (itself and what it started).
+# The kills' targets lie in this share of the ingest, each kill in a slice of its own.
+KILLED_SHARE = 0.95
 
-    After its first committed page, a worker lives a random time averaging a
-    40th of a clean ingest (the worker, with its own process settings, can
-    ingest faster than the clean ingest in this process, and MIN_KILLS must
-    land before it catches up), so the kills spread over at least the first
-    half of the ingest; every fifth is instead at a random moment from its
+
+def crash_until_caught_up(app, couch, dbs: list[str], folder: Path,
+                          clean_rows: int) -> tuple[int, int]:
+    """Run the worker, SIGKILL it at random points of the ingest, restart; return how
+    many kills, and the most processes seen for one worker (itself and what it started).
+
+    Kill k of MIN_KILLS waits until the ingest has stored a random share of a
+    clean ingest's rows within the k-th slice of the first KILLED_SHARE, then
+    a random moment of up to 50 ms (a page's commit takes about 30): the kills
+    spread over the whole ingest, by progress rather than time, however fast the
+    machine runs. Every fifth is instead at a random moment from the worker's
     start. Every other worker validates in its own thread, the others in a
-    process of their own. Once it has been killed MIN_KILLS times, the next
-    worker is left to catch up (and is killed idle).
+    process of their own. Then one last worker is left to catch up.
     """
     rng = random.Random()
     engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
     env = worker_env(app, folder)
-    life = clean_seconds / (2 * MIN_KILLS)
+
+    def start(processes: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], cwd=ROOT,
+                                env={**env, "SOTAY_INGEST_VALIDATION_PROCESSES": processes},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(worker: subprocess.Popen) -> None:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+
     kills = most = 0
     try:
-        while not caught_up(couch, dbs, read_checkpoints(engine)):
-            assert kills < 10 * MIN_KILLS, "the worker makes no progress between kills"
-            before = read_checkpoints(engine)
-            processes = "0" if kills % 2 else env["SOTAY_INGEST_VALIDATION_PROCESSES"]
-            worker = subprocess.Popen([sys.executable, "-m", "server.cli", "worker"], cwd=ROOT,
-                                      env={**env, "SOTAY_INGEST_VALIDATION_PROCESSES": processes},
-                                      stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
+        while kills < MIN_KILLS:
+            assert not caught_up(couch, dbs, read_checkpoints(engine)), \
+                f"the ingest caught up after {kills} kills"
+            share = rng.uniform(kills, kills + 1) / MIN_KILLS * KILLED_SHARE
+            worker = start("0" if kills % 2 else "1")
             try:
-                if kills >= MIN_KILLS:
-                    while not caught_up(couch, dbs, read_checkpoints(engine)):
-                        time.sleep(0.2)
-                    break
                 if kills % 5 == 4:
                     time.sleep(rng.uniform(0.1, 2.0))
-                elif wait_for_progress(engine, before, 30):
+                else:
+                    assert wait_for_rows(engine, share * clean_rows, 120), \
+                        f"the worker made no progress towards {share:.0%} of the ingest"
                     most = max(most, len(processes_of(folder)))
-                    time.sleep(rng.uniform(0.0, 2 * life))
+                    time.sleep(rng.uniform(0.0, 0.05))
             finally:
-                worker.send_signal(signal.SIGKILL)
-                worker.wait()
+                stop(worker)
             kills += 1
+        worker = start("1")
+        try:
+            deadline = time.monotonic() + 300
+            while not caught_up(couch, dbs, read_checkpoints(engine)):
+                assert time.monotonic() < deadline, "the last worker did not catch up"
+                time.sleep(0.2)
+        finally:
+            stop(worker)
     finally:
         engine.dispose()
     return kills, most
@@ -255,8 +280,9 @@ def test_killed_worker_ends_like_a_clean_ingest(app, couch_server, corpus, fresh
     assert len(clean["submission_revisions"]) > 0.8 * DOCUMENTS
     assert len(clean["quarantine"]) > 0.02 * DOCUMENTS
     started = time.monotonic()
-    kills, most = crash_until_caught_up(app, couch_server.client(), corpus,
-                                        tmp_path / "worker", clean_seconds)
+    kills, most = crash_until_caught_up(
+        app, couch_server.client(), corpus, tmp_path / "worker",
+        len(clean["submission_revisions"]) + len(clean["quarantine"]))
     crashed_seconds = time.monotonic() - started
     with app.app_context():
         crashed = snapshot()
