@@ -14,8 +14,9 @@ and nothing doubled. A change that cannot be accepted becomes a
 Per database, reading, handling, validating and committing overlap:
 `_ReadAhead` reads the next page, the caller's thread handles this one, the
 `Validator` (sync/validation.py: in the caller's thread on two cores, else
-in a process of its own) validates its surveys, `_Committer` commits the page before, in order, with
-its own store session, once that page's validation is done.
+in a process of its own) validates its surveys, `_Committer` commits the
+page before, in order, with its own store session, once that page's
+validation is done.
 
 `sync/` never imports `server/`: the SQL side is the `IngestStore` the server
 passes in.

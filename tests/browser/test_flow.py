@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 import requests
+from playwright.sync_api import expect
 
 from tests.browser.phone_app import (
     HOUSEHOLD_MEMBERS,
@@ -95,7 +96,7 @@ def finalised_offline_and_synced(page, base: str, account, tmp_path) -> dict:
     rows = [add_household_member(page, m) for m in HOUSEHOLD_MEMBERS[:2]]
     page.reload()
     page.wait_for_selector(f".row[data-row='{rows[1]}']")
-    assert page.locator(".repeat[data-name=members] .row").count() == 2
+    expect(page.locator(".repeat[data-name=members] .row")).to_have_count(2)
     rows.append(add_household_member(page, HOUSEHOLD_MEMBERS[2]))
     finish_household(page, make_photo(tmp_path / "house.jpg"))
     page.click("#finalise")
@@ -104,16 +105,16 @@ def finalised_offline_and_synced(page, base: str, account, tmp_path) -> dict:
     assert [m["_row"] for m in survey["answers"]["members"]] == rows
 
     page.click("#tabs a[data-tab=sync]")
-    assert page.inner_text("#unsynced-surveys") == "1"
-    assert page.inner_text("#unsynced-photos") == "1"
+    expect(page.locator("#unsynced-surveys")).to_have_text("1", use_inner_text=True)
+    expect(page.locator("#unsynced-photos")).to_have_text("1", use_inner_text=True)
     page.click("#sync-button")
     page.wait_for_selector("body[data-sync=error-offline]")
-    assert "Không có mạng" in page.inner_text("#sync-message")
+    expect(page.locator("#sync-message")).to_contain_text("Không có mạng", use_inner_text=True)
 
     page.context.set_offline(False)  # the app syncs by itself when the connection returns
     page.wait_for_selector("body[data-sync=done]", timeout=20_000)
     page.wait_for_selector("#unsynced-surveys:text-is('0')")
-    assert page.inner_text("#unsynced-photos") == "0"
+    expect(page.locator("#unsynced-photos")).to_have_text("0", use_inner_text=True)
     return survey
 
 
@@ -127,14 +128,14 @@ def test_household_survey_from_phone_to_dashboard(
     desk = office.new_page()
     log_in_office(desk, base, reviewer)
     desk.goto(f"{base}/dashboard")
-    assert desk.locator("#indicators").count() == 0
+    expect(desk.locator("#indicators")).to_have_count(0)
     open_in_review(desk, base, survey["_id"], survey["_rev"])
     decide(desk, "approved")
     desk.goto(f"{base}/dashboard")
     smartphone = desk.locator("tr[data-indicator=smartphone] td[data-group=tdp03]")
-    assert smartphone.inner_text().replace("\n", " ") == "33.3 % 1/3"
+    expect(smartphone).to_have_text("33.3 % 1/3", use_inner_text=True)
     skills = desk.locator("tr[data-indicator=basic_skills] td[data-group=tdp03]")
-    assert skills.inner_text().replace("\n", " ") == "33.3 % 1/3"
+    expect(skills).to_have_text("33.3 % 1/3", use_inner_text=True)
 
     feedback_delivered(couch_server, volunteer, survey, survey["_rev"], "approved")
     sync_on_phone(page)
@@ -157,9 +158,9 @@ def test_sent_back_survey_is_corrected_on_the_phone(
     page.click("#tabs a[data-tab=surveys]")
     card = page.locator(f".survey[data-id='{survey['_id']}']")
     card.locator(".badge.needs_correction").wait_for()
-    assert card.locator(".comment-text").inner_text() == COMMENT
+    expect(card.locator(".comment-text")).to_have_text(COMMENT, use_inner_text=True)
     card.locator("a.button").click()
-    assert page.inner_text(".form-head .comment-text") == COMMENT
+    expect(page.locator(".form-head .comment-text")).to_have_text(COMMENT, use_inner_text=True)
     for _ in range(3):
         page.click("#next")
     page.fill("#f-volunteer_note", "Đã bổ sung số điện thoại 0912345678.")
@@ -192,8 +193,8 @@ def test_drafts_stay_on_the_phone_until_finalised(
     add_household_member(page, HOUSEHOLD_MEMBERS[0])
     finish_household(page, make_photo(tmp_path / "house.jpg", (1200, 900)))
     sync_on_phone(page)
-    assert page.inner_text("#unsynced-surveys") == "0"
-    assert page.inner_text("#drafts") == "1"
+    expect(page.locator("#unsynced-surveys")).to_have_text("0", use_inner_text=True)
+    expect(page.locator("#drafts")).to_have_text("1", use_inner_text=True)
     assert on_server() == set()
 
     page.goto(f"{live_server.url}/app/#/")

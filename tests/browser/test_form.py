@@ -4,6 +4,8 @@ repeats, language switch, and saving every change locally at once."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
 from tests.browser.phone_app import local_docs, make_photo, wait_saved
@@ -36,7 +38,7 @@ def test_constraint_message_in_vietnamese_then_english(app_page):
     start_survey(page)
     page.fill("#f-size", "40")
     field = page.locator(".field[data-name=size]")
-    assert field.locator(".error").inner_text() == "Từ 1 đến 30 người."
+    expect(field.locator(".error")).to_have_text("Từ 1 đến 30 người.", use_inner_text=True)
     page.click("#lang")
     # The page is drawn again in English: wait for it rather than read it at once
     # (read at once, it was empty in one run of the suite).
@@ -52,12 +54,13 @@ def test_required_answers_block_the_next_page(app_page):
     page = app_page
     start_survey(page)
     page.click("#next")
-    assert page.locator("#form-message").inner_text().startswith("Còn 2 câu cần sửa")
-    assert page.locator(".field.invalid").count() == 2
+    expect(page.locator("#form-message")).to_have_text(re.compile(r"^Còn 2 câu cần sửa"),
+                                                       use_inner_text=True)
+    expect(page.locator(".field.invalid")).to_have_count(2)
     fill_household_page(page)
     page.click("#next")
     page.wait_for_selector(".repeat[data-name=members]")
-    assert page.url.endswith("/1")
+    expect(page).to_have_url(re.compile(r"/1$"))
 
 
 def test_repeat_rows_relevance_choice_filter_and_calculations(app_page):
@@ -69,18 +72,18 @@ def test_repeat_rows_relevance_choice_filter_and_calculations(app_page):
     child = add_member(page, "Nguyễn Thị Bình", 9)
     add_member(page, "Trần Văn Cường", 70)
     rows = page.locator(".repeat[data-name=members] .row")
-    assert rows.count() == 3
+    expect(rows).to_have_count(3)
     adult_row = page.locator(f".row[data-row='{adult}']")
     child_row = page.locator(f".row[data-row='{child}']")
-    assert adult_row.locator("[data-name=smartphone]").is_visible()
-    assert not child_row.locator("[data-name=smartphone]").is_visible()
-    assert adult_row.locator("[data-name=channels] input[value=bank]").count() == 1
-    assert child_row.locator("[data-name=channels] input[value=bank]").count() == 0
+    expect(adult_row.locator("[data-name=smartphone]")).to_be_visible()
+    expect(child_row.locator("[data-name=smartphone]")).not_to_be_visible()
+    expect(adult_row.locator("[data-name=channels] input[value=bank]")).to_have_count(1)
+    expect(child_row.locator("[data-name=channels] input[value=bank]")).to_have_count(0)
     adult_row.locator("[data-name=smartphone] input[value=own]").check()
     page.once("dialog", lambda dialog: dialog.accept())
     rows.nth(2).locator(".remove-row").click()
     wait_saved(page)
-    assert rows.count() == 2
+    expect(rows).to_have_count(2)
 
     [survey] = local_docs(page, "survey:")
     answers = survey["answers"]
@@ -102,13 +105,13 @@ def test_every_change_survives_a_reload(app_page):
     wait_saved(page)
     page.reload()
     page.wait_for_selector(f".row[data-row='{row}']")
-    assert page.url.endswith("/1")
+    expect(page).to_have_url(re.compile(r"/1$"))
     restored = page.locator(f".row[data-row='{row}']")
-    assert restored.locator("[data-name=name] input").input_value() == "Lê Văn Dũng"
-    assert restored.locator("[data-name=smartphone] input[value=shared]").is_checked()
+    expect(restored.locator("[data-name=name] input")).to_have_value("Lê Văn Dũng")
+    expect(restored.locator("[data-name=smartphone] input[value=shared]")).to_be_checked()
     page.click("#prev")
-    assert page.input_value("#f-address") == "12 Trần Hưng Đạo"
-    assert page.input_value("#f-residential_group") == "tdp03"
+    expect(page.locator("#f-address")).to_have_value("12 Trần Hưng Đạo")
+    expect(page.locator("#f-residential_group")).to_have_value("tdp03")
 
 
 def test_photo_is_downscaled_and_keeps_capture_time_and_gps(app_page, tmp_path):
@@ -162,7 +165,7 @@ def test_finalise_keeps_only_relevant_answers(app_page, tmp_path):
     page.click("#next")
     page.click("#finalise")
     photo_error = page.locator(".field[data-name=evidence_photo] .error")
-    assert photo_error.inner_text() == "Câu này bắt buộc."
+    expect(photo_error).to_have_text("Câu này bắt buộc.", use_inner_text=True)
     page.set_input_files("#f-evidence_photo", make_photo(tmp_path / "house.jpg", (800, 600)))
     page.wait_for_selector(".photo img")
     wait_saved(page)
@@ -176,7 +179,7 @@ def test_finalise_keeps_only_relevant_answers(app_page, tmp_path):
 
     page.click(".survey[data-state=final] > a")
     page.wait_for_selector("fieldset.page[disabled]")
-    assert page.locator("#finalise, #discard").count() == 0
+    expect(page.locator("#finalise, #discard")).to_have_count(0)
     assert local_docs(page, "survey:")[0]["_rev"] == survey["_rev"]
 
 
@@ -193,7 +196,7 @@ def test_a_draft_can_be_discarded_with_its_photos(app_page, tmp_path):
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#discard")
     page.wait_for_selector("a[data-form=sample]")
-    assert page.locator(".survey").count() == 0
+    expect(page.locator(".survey")).to_have_count(0)
     assert local_docs(page, "survey:") == []
     assert local_docs(page, "photo:") == []
 

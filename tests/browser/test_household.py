@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+from playwright.sync_api import expect
+
 from forms.submission import validate_submission
 from tests.browser.phone_app import (
     HOUSEHOLD_MEMBERS,
@@ -40,18 +42,18 @@ def test_household_survey_offline_with_reload_and_finalise(app_page, tmp_path):
 
     page.reload()
     page.wait_for_selector(f".row[data-row='{rows[1]}']")
-    assert page.locator(".repeat[data-name=members] .row").count() == 2
+    expect(page.locator(".repeat[data-name=members] .row")).to_have_count(2)
     first = page.locator(f".row[data-row='{rows[0]}']")
-    assert first.locator("[data-name=name] input").input_value() == "Nguyễn Văn An"
-    assert first.locator("[data-name=k4] input[value=ignore_check]").is_checked()
+    expect(first.locator("[data-name=name] input")).to_have_value("Nguyễn Văn An")
+    expect(first.locator("[data-name=k4] input[value=ignore_check]")).to_be_checked()
 
     rows.append(add_household_member(page, HOUSEHOLD_MEMBERS[2]))
     third = page.locator(f".row[data-row='{rows[2]}']")
-    assert not third.locator("[data-name=skills_check]").is_visible()
+    expect(third.locator("[data-name=skills_check]")).not_to_be_visible()
     finish_household(page, make_photo(tmp_path / "house.jpg"))
     page.click("#finalise")
     page.wait_for_selector(".survey[data-state=final]")
-    assert page.locator(".survey .badge.unsynced").count() == 1
+    expect(page.locator(".survey .badge.unsynced")).to_have_count(1)
 
     [survey] = local_docs(page, "survey:")
     [photo] = local_docs(page, "photo:")

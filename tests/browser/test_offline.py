@@ -3,6 +3,8 @@ service worker serves it from its cache and PouchDB still holds the forms."""
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 
 def test_app_opens_offline_from_the_service_worker_cache(app_page):
     page = app_page
@@ -12,14 +14,14 @@ def test_app_opens_offline_from_the_service_worker_cache(app_page):
     page.context.set_offline(True)
     page.reload()
     page.wait_for_selector("body[data-ready]")
-    assert page.locator("#net").inner_text() == "Không có mạng"
+    expect(page.locator("#net")).to_have_text("Không có mạng", use_inner_text=True)
     page.click("a[data-form=sample]")
     page.wait_for_selector("#f-address")
     page.fill("#f-address", "Số 5 ngõ 3")
     page.wait_for_selector("#save-state[data-state=saved]")
     page.reload()
     page.wait_for_selector("#f-address")
-    assert page.input_value("#f-address") == "Số 5 ngõ 3"
+    expect(page.locator("#f-address")).to_have_value("Số 5 ngõ 3")
     page.context.set_offline(False)
 
 

@@ -5,7 +5,10 @@ session that asks for a login only when syncing and keeps the phone's data."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
+
+from playwright.sync_api import expect
 
 from forms.submission import validate_submission
 from tests.browser.phone_app import (
@@ -33,9 +36,9 @@ def test_enterprise_survey_checks_the_tax_code_and_finalises(app_page, tmp_path)
     page.fill("#f-name", "Công ty TNHH Thành Nam")
     page.fill("#f-tax_code", "0100109105")
     tax = page.locator(".field[data-name=tax_code]")
-    assert tax.locator(".error").inner_text() != ""
+    expect(tax.locator(".error")).not_to_have_text("", use_inner_text=True)
     page.fill("#f-tax_code", "0100109106")
-    assert tax.locator(".error").inner_text() == ""
+    expect(tax.locator(".error")).to_have_text("", use_inner_text=True)
     page.select_option("#f-residential_group", "tdp05")
     page.fill("#f-address", "Số 3 phố Lê Lợi")
     page.fill("#f-respondent_name", "Trần Thị Hoa")
@@ -51,14 +54,15 @@ def test_enterprise_survey_checks_the_tax_code_and_finalises(app_page, tmp_path)
                         ("incident", "no"), ("innovation", "yes")]:
         choose(page, name, value)
     choose(page, "cashless", "none")
-    assert not page.locator(".field[data-name=cashless_share]").is_visible()
+    expect(page.locator(".field[data-name=cashless_share]")).not_to_be_visible()
     choose(page, "cashless", "qr_transfer")
-    assert page.locator(".field[data-name=cashless]").locator(".error").inner_text() != ""
+    cashless_error = page.locator(".field[data-name=cashless]").locator(".error")
+    expect(cashless_error).not_to_have_text("", use_inner_text=True)
     page.locator("[data-name=cashless] input[value=none]").uncheck()
     page.fill("#f-cashless_share", "40")
     page.fill("#f-staff_trained", "20")
     page.click("#next")
-    assert page.locator(".field[data-name=staff_trained].invalid").count() == 1
+    expect(page.locator(".field[data-name=staff_trained].invalid")).to_have_count(1)
     page.fill("#f-staff_trained", "6")
     page.click("#next")
     page.set_input_files("#f-evidence_photo", make_photo(tmp_path / "shop.jpg", (1200, 900)))
@@ -98,23 +102,26 @@ def test_my_progress_counts_this_week_and_by_group_offline(app_page):
     page.context.set_offline(True)
     page.click("#tabs a[data-tab=progress]")
     page.wait_for_selector("#progress-groups")
-    assert page.inner_text("#progress-week") == "2"
-    assert page.inner_text("#progress-total") == "3"
-    assert page.inner_text("#progress-drafts") == "1"
+    expect(page.locator("#progress-week")).to_have_text("2", use_inner_text=True)
+    expect(page.locator("#progress-total")).to_have_text("3", use_inner_text=True)
+    expect(page.locator("#progress-drafts")).to_have_text("1", use_inner_text=True)
     rows = page.locator("#progress-groups tbody tr")
-    assert rows.all_inner_texts() == ["Tổ 3 (được giao)\t2", "Tổ 5\t1"]
-    assert page.locator("#progress-groups tr.assigned").count() == 1
+    # Regexes, not strings: to_have_text would normalise the tab between the cells.
+    expect(rows).to_have_text([re.compile(r"^Tổ 3 \(được giao\)\t2$"), re.compile(r"^Tổ 5\t1$")],
+                              use_inner_text=True)
+    expect(page.locator("#progress-groups tr.assigned")).to_have_count(1)
 
 
 def test_english_is_one_tap_away_and_remembered(app_page):
     page = app_page
-    assert page.inner_text("#tabs a[data-tab=sync]").startswith("Đồng bộ")
+    sync_tab = page.locator("#tabs a[data-tab=sync]")
+    expect(sync_tab).to_have_text(re.compile(r"^Đồng bộ"), use_inner_text=True)
     page.click("#lang")
-    assert page.inner_text("#tabs a[data-tab=sync]").startswith("Sync")
-    assert page.inner_text("#lang") == "Tiếng Việt"
+    expect(sync_tab).to_have_text(re.compile(r"^Sync"), use_inner_text=True)
+    expect(page.locator("#lang")).to_have_text("Tiếng Việt", use_inner_text=True)
     page.reload()
     page.wait_for_selector("a[data-form=sample]")
-    assert page.inner_text("#title") == "Survey notebook"
+    expect(page.locator("#title")).to_have_text("Survey notebook", use_inner_text=True)
 
 
 def test_expired_session_asks_for_login_at_sync_and_keeps_local_data(
@@ -129,12 +136,12 @@ def test_expired_session_asks_for_login_at_sync_and_keeps_local_data(
     page.click("#tabs a[data-tab=sync]")
     page.click("#sync-button")
     page.wait_for_selector("body[data-sync=error-login]")
-    assert "Đăng nhập lại" in page.inner_text("#sync-message")
+    expect(page.locator("#sync-message")).to_contain_text("Đăng nhập lại", use_inner_text=True)
     page.click("#login-again")
-    assert page.input_value("input[name=username]") == volunteer.username
+    expect(page.locator("input[name=username]")).to_have_value(volunteer.username)
     page.fill("input[name=password]", volunteer.password)
     page.click("form.login button[type=submit]")
     page.wait_for_selector("body[data-sync=done]")
     [draft] = local_docs_of(volunteer.couch_db)(page, "survey:")
     assert draft["answers"]["consent"] == "yes"
-    assert page.locator(".survey[data-state=draft]").count() == 1
+    expect(page.locator(".survey[data-state=draft]")).to_have_count(1)
