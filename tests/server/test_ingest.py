@@ -265,4 +265,3 @@ def test_page_insert_keeps_every_value_as_sent(app, volunteer):
             revision = db.session.execute(select(SubmissionRevision).where(
                 SubmissionRevision.doc_id == doc["_id"])).scalar_one()
             assert revision.body == doc and revision.received_at is not None
-

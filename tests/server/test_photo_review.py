@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 
+from PIL import Image
 from sqlalchemy import event, select
 
 from server.models import Photo, db
 from tests.conftest import log_in, make_account
+from tests.media.conftest import encode, exif_block
 from tests.server.helpers import household_answers, photo_doc, photo_jpeg, survey_doc
 from tests.server.test_ingest import put, run_ingest
 
@@ -79,15 +81,9 @@ def test_media_reprocess_rederives_from_originals(app, client, volunteer):
 
 
 def photo_taken(when: str) -> bytes:
-    """A JPEG whose EXIF says it was taken at `when` ("YYYY:MM:DD hh:mm:ss")."""
-    from PIL import Image
-
-    image = Image.open(io.BytesIO(photo_jpeg(6)))
-    exif = Image.Exif()
-    exif.get_ifd(0x8769)[0x9003] = when
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=85, exif=exif)
-    return buffer.getvalue()
+    """A JPEG whose EXIF says only that it was taken at `when` ("YYYY:MM:DD hh:mm:ss")."""
+    return encode(Image.open(io.BytesIO(photo_jpeg(6))), quality=85, exif=exif_block(
+        taken_at=when, offset=None, gps=None, make=None, model=None))
 
 
 def test_a_photo_that_came_before_its_survey_is_checked_when_the_survey_comes(
