@@ -10,10 +10,13 @@ plain HTTP (`requests`) because ibmcloudant cannot do them:
   no call for it;
 - the sync gateway's pass-through (`forward`): the SDK parses and buffers
   bodies, the gateway must stream arbitrary replication requests both ways.
-  This one uses urllib3 (what `requests` is built on) directly: a phone's
-  pull is hundreds of small requests, and `requests`' per-call work (proxy
-  settings read from the environment, cookie jar, hooks) was half the
-  gateway's CPU time (bench/bench_sync.py);
+  This one uses the standard library's `http.client` directly, with a pool
+  of kept-alive connections of its own (`_ForwardPool`): a phone's pull is
+  hundreds of small requests, each one forwarded. `requests`' per-call work
+  (proxy settings read from the environment, cookie jar, hooks) was half the
+  gateway's CPU time; urllib3's, under `requests`, was still 0.3-0.4 ms of
+  the gateway's 1.7 ms of CPU per request, twice what `http.client` needs
+  for the same forward (bench/bench_sync.py);
 - reading `_changes` with a timeout: the SDK's `ChangesFollower` waits for
   CouchDB's `pending` field, which PouchDB Server never sends.
 
@@ -23,16 +26,21 @@ Sequence values are opaque: they are passed back exactly as received
 
 from __future__ import annotations
 
+import base64
+import functools
+import http.client
 import json
 import re
+import select
+import ssl
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
-import urllib3
 from ibm_cloud_sdk_core import ApiException
 from ibm_cloud_sdk_core.authenticators import BasicAuthenticator, NoAuthAuthenticator
 from ibmcloudant.cloudant_v1 import CloudantV1
@@ -78,18 +86,153 @@ def _path(*segments: str) -> str:
 class Upstream:
     """CouchDB's streaming reply to a forwarded request."""
 
-    def __init__(self, reply: urllib3.BaseHTTPResponse) -> None:
+    def __init__(self, reply: http.client.HTTPResponse, release: Callable[[bool], None],
+                 bodiless: bool = False) -> None:
         self._reply = reply
+        self._release = release
+        # A reply to HEAD, or a 1xx, 204 or 304, has no body, whatever its headers say.
+        self._bodiless = bodiless or reply.status < 200 or reply.status in (204, 304)
         self.status_code = reply.status
-        self.headers = reply.headers
+        self.headers = reply.msg
 
     def stream(self, chunk_size: int) -> Iterator[bytes]:
-        """The body as CouchDB sent it (still compressed if it was)."""
-        return self._reply.stream(chunk_size, decode_content=False)
+        """The body as CouchDB sent it (still compressed if it was), each piece as soon
+        as it arrives (a longpoll's heartbeats too), at most `chunk_size` bytes.
+        A body that ends before its Content-Length is an `http.client.IncompleteRead`."""
+        reply = self._reply
+        while chunk := reply.read1(chunk_size):
+            if reply.length == 0 and not reply.chunked:
+                # The last byte of a body of known length: the connection can serve
+                # another request now, whether or not the caller asks for more.
+                self.close()
+                yield chunk
+                return
+            yield chunk
+        short = reply.length
+        self.close()
+        if short and not reply.chunked and not self._bodiless:
+            raise http.client.IncompleteRead(b"", short)
 
     def close(self) -> None:
-        """Give the connection back for reuse, or drop it if the body was not read to the end."""
-        self._reply.release_conn()
+        """Give the connection back for reuse if the body was read to its end, else
+        drop it (unread bytes would be taken for the next reply)."""
+        reply = self._reply
+        if self._bodiless:
+            read = True
+        elif reply.length is not None and not reply.chunked:
+            read = reply.length == 0  # not merely closed: CouchDB may have cut it short
+        else:
+            read = reply.isclosed()
+        reusable = read and not reply.will_close
+        reply.close()
+        release, self._release = self._release, _released
+        release(reusable)
+
+
+class _ForwardPool:
+    """Kept-alive connections to CouchDB for the gateway, shared by its threads.
+
+    One is taken for a request and given back once its reply has been read to
+    the end. A connection CouchDB has closed meanwhile (Node closes idle ones
+    after 5 s, a restart closes all) is seen before it is used and dropped; if
+    it closes in the instant between, a GET or HEAD is sent once more on a new
+    connection (a write is not: CouchDB may have applied it).
+    No cookies are kept: each request carries its own volunteer's credentials.
+    """
+
+    CONNECT_TIMEOUT = 5.0
+    BLOCK = 64 * 1024  # bytes of a request body read and sent at a time
+    RESENDABLE = frozenset({"GET", "HEAD"})
+
+    def __init__(self, base_url: str, size: int) -> None:
+        parts = urlsplit(base_url)
+        self._tls = ssl.create_default_context() if parts.scheme == "https" else None
+        self._host = parts.hostname or "localhost"
+        # Given always: http.client would read an IPv6 address's last group as a port.
+        self._port = parts.port or (443 if self._tls is not None else 80)
+        self._prefix = parts.path.rstrip("/")
+        self._size = size
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        # Idle connections are closed with the pool, not left to the garbage collector.
+        weakref.finalize(self, _close_all, self._idle)
+
+    def request(self, method: str, path: str, headers: Mapping[str, str], body: Any,
+                read_timeout: float | None) -> Upstream:
+        while True:
+            conn, reused = self._take()
+            try:
+                if conn.sock is None:
+                    conn.connect()
+                conn.sock.settimeout(read_timeout)
+                try:
+                    # With no Content-Length, http.client sends an iterator's pieces
+                    # chunked.
+                    conn.request(method, self._prefix + path, body=body,
+                                 headers=dict(headers))
+                except (BrokenPipeError, ConnectionResetError):
+                    if body is None:
+                        raise
+                    # CouchDB may have refused the request (401, 403, 413) and closed
+                    # without reading its body: its answer is still there to be read.
+                reply = conn.getresponse()
+            except ConnectionError:
+                conn.close()
+                if reused and body is None and method in self.RESENDABLE:
+                    continue  # the kept-alive connection was closed under us
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            return Upstream(reply, functools.partial(self._give_back, conn),
+                            bodiless=method == "HEAD")
+
+    def _take(self) -> tuple[http.client.HTTPConnection, bool]:
+        """A connection, and whether it has carried a request before."""
+        while True:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                break
+            if not _closed_by_peer(conn.sock):
+                return conn, True
+            conn.close()
+        if self._tls is not None:
+            return http.client.HTTPSConnection(self._host, self._port,
+                                               timeout=self.CONNECT_TIMEOUT,
+                                               blocksize=self.BLOCK, context=self._tls), False
+        return http.client.HTTPConnection(self._host, self._port, timeout=self.CONNECT_TIMEOUT,
+                                          blocksize=self.BLOCK), False
+
+    def _give_back(self, conn: http.client.HTTPConnection, reusable: bool) -> None:
+        if reusable and conn.sock is not None:
+            with self._lock:
+                if len(self._idle) < self._size:
+                    self._idle.append(conn)
+                    return
+        conn.close()
+
+
+def _close_all(connections: list[http.client.HTTPConnection]) -> None:
+    while connections:
+        connections.pop().close()
+
+
+def _released(reusable: bool) -> None:
+    """What closing an `Upstream` a second time does: nothing."""
+
+
+def _closed_by_peer(sock: Any) -> bool:
+    """Whether an idle kept-alive socket has anything to read: the peer's close (or
+    bytes no request asked for); either way it cannot carry a request."""
+    if sock is None:
+        return True
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    try:
+        return bool(poller.poll(0))
+    except OSError:
+        return True
 
 
 def _changes_params(since: Any, limit: int) -> dict[str, Any]:
@@ -159,10 +302,7 @@ class Couch:
         self._http = requests.Session()
         if admin:
             self._http.auth = (admin, password)
-        # Kept-alive connections for the gateway, shared by its threads. No cookies
-        # are kept: each request carries its own volunteer's credentials.
-        self._forwarding = urllib3.PoolManager(num_pools=4, maxsize=FORWARD_POOL, block=False,
-                                               retries=False)
+        self._forwarding = _ForwardPool(self.base_url, FORWARD_POOL)
         self._sdk = CloudantV1(authenticator=BasicAuthenticator(admin, password) if admin
                                else NoAuthAuthenticator())
         self._sdk.set_service_url(self.base_url)
@@ -410,20 +550,16 @@ class Couch:
         `body` is None, bytes, or a file-like object whose length `headers` give;
         with `chunked`, an iterator of bytes sent in chunks.
         """
-        url = f"{self.base_url}/{path}"
-        if query:
-            url = f"{url}?{query}"
+        target = f"/{path}?{query}" if query else f"/{path}"
         sent = dict(headers)
-        sent.update(urllib3.make_headers(basic_auth=f"{auth[0]}:{auth[1]}"))
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+        sent["Authorization"] = f"Basic {token}"
+        if chunked:
+            sent.pop("Content-Length", None)
         try:
-            reply = self._forwarding.urlopen(
-                method, url, body=body, headers=sent, preload_content=False,
-                decode_content=False, redirect=False, assert_same_host=False,
-                chunked=chunked,
-                timeout=urllib3.Timeout(connect=5, read=read_timeout))
-        except urllib3.exceptions.HTTPError as err:
-            raise CouchError(None, str(err)) from err
-        return Upstream(reply)
+            return self._forwarding.request(method, target, sent, body, read_timeout)
+        except (OSError, http.client.HTTPException) as err:
+            raise CouchError(None, f"{type(err).__name__}: {err}") from err
 
     # -- helpers --------------------------------------------------------
 

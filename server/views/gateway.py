@@ -67,7 +67,8 @@ FORMS_ENDPOINTS = {
 REQUEST_HEADERS = {"HTTP_ACCEPT": "Accept", "CONTENT_TYPE": "Content-Type",
                    "CONTENT_LENGTH": "Content-Length", "HTTP_IF_MATCH": "If-Match",
                    "HTTP_IF_NONE_MATCH": "If-None-Match", "HTTP_ACCEPT_ENCODING": "Accept-Encoding"}
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "trailers",
+              "upgrade",
               "proxy-authenticate", "proxy-authorization", "set-cookie", "www-authenticate",
               "server", "location"}
 CHUNK = 64 * 1024
@@ -156,17 +157,16 @@ class SyncGateway:
         except CouchError as err:
             raise problem("couch_unavailable") from err
         reply = _Reply(upstream)
+        status = upstream.status_code
         try:
-            if upstream.status_code < 400 and couch_db == user.couch_db and _writes_documents(
-                    method, rest):
+            if status < 400 and couch_db == user.couch_db and _writes_documents(method, rest):
                 self.mark_written(couch_db)
+            start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'unknown').upper()}",
+                           [(k, v) for k, v in upstream.headers.items()
+                            if k.lower() not in HOP_BY_HOP])
         except BaseException:
             reply.close()
             raise
-        status = upstream.status_code
-        start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'unknown').upper()}",
-                       [(k, v) for k, v in upstream.headers.items()
-                        if k.lower() not in HOP_BY_HOP])
         if method == "HEAD" or status < 200 or status in (204, 304):
             reply.close()
             return ()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import select
+import socket
 import time
 from contextlib import contextmanager
 
@@ -229,6 +231,62 @@ def test_head_answers_headers_only(client, volunteer):
         assert reply.status_code == 200
         assert reply.data == b""
         assert reply.headers["ETag"]
+
+
+def forwarding_pool(app):
+    """The gateway's pool of kept-alive connections to CouchDB."""
+    return app.wsgi_app.couch()._forwarding
+
+
+def test_forwarded_requests_reuse_one_kept_alive_connection(app, client, volunteer):
+    log_in(client, volunteer)
+    doc = survey_doc(household_answers(), status="draft", volunteer=volunteer.username)
+    assert client.put(f"/sync/{volunteer.couch_db}/{doc['_id']}", json=doc).status_code == 201
+    pool = forwarding_pool(app)
+    (conn,) = pool._idle
+    for _ in range(3):  # a sized reply, a reply without a body, a chunked one
+        assert body(client.get(f"/sync/{volunteer.couch_db}/{doc['_id']}"))["_id"] == doc["_id"]
+        assert client.head(f"/sync/{volunteer.couch_db}/{doc['_id']}").status_code == 200
+        assert body(client.get(f"/sync/{volunteer.couch_db}/_changes?since=0"))["results"]
+    assert pool._idle == [conn]
+
+
+def test_a_connection_couchdb_closed_while_idle_is_replaced(app, client, volunteer):
+    log_in(client, volunteer)
+    assert client.get(f"/sync/{volunteer.couch_db}/").status_code == 200
+    pool = forwarding_pool(app)
+    (conn,) = pool._idle
+    waiting = select.poll()
+    waiting.register(conn.sock, select.POLLIN)
+    assert waiting.poll(15_000), "Node closes kept-alive connections idle for 5 s"
+    # A write, which is never resent: only seeing the close beforehand saves it.
+    doc = survey_doc(household_answers(), status="draft", volunteer=volunteer.username)
+    assert client.put(f"/sync/{volunteer.couch_db}/{doc['_id']}", json=doc).status_code == 201
+    (fresh,) = pool._idle
+    assert fresh is not conn and conn.sock is None
+
+
+def test_a_read_is_resent_when_its_kept_alive_connection_breaks(app, client, volunteer,
+                                                               monkeypatch):
+    """CouchDB closes the connection in the instant after the pool found it open: a
+    GET goes again on a new connection; a write is not resent, it fails with a 503
+    that the phone's replicator retries."""
+    from sync import couch as couch_module
+
+    log_in(client, volunteer)
+    assert client.get(f"/sync/{volunteer.couch_db}/").status_code == 200
+    pool = forwarding_pool(app)
+    monkeypatch.setattr(couch_module, "_closed_by_peer", lambda sock: False)
+    (broken,) = pool._idle
+    broken.sock.shutdown(socket.SHUT_WR)
+    assert body(client.get(f"/sync/{volunteer.couch_db}/"))["db_name"] == volunteer.couch_db
+    (fresh,) = pool._idle
+    assert fresh is not broken
+    fresh.sock.shutdown(socket.SHUT_WR)
+    doc = survey_doc(household_answers(), status="draft", volunteer=volunteer.username)
+    reply = client.put(f"/sync/{volunteer.couch_db}/{doc['_id']}", json=doc)
+    assert_couch_shaped(reply, 503, "503.1", "unavailable")
+    assert client.get(f"/sync/{volunteer.couch_db}/{doc['_id']}").status_code == 404
 
 
 def test_reply_headers_are_filtered(client, volunteer):
