@@ -91,7 +91,7 @@ class Upstream:
         self._reply = reply
         self._release = release
         # A reply to HEAD, or a 1xx, 204 or 304, has no body, whatever its headers say.
-        self._bodiless = bodiless or reply.status < 200 or reply.status in (204, 304)
+        self.bodiless = bodiless or reply.status < 200 or reply.status in (204, 304)
         self.status_code = reply.status
         self.headers = reply.msg
 
@@ -101,32 +101,33 @@ class Upstream:
         A body that ends before its Content-Length is an `http.client.IncompleteRead`."""
         reply = self._reply
         while chunk := reply.read1(chunk_size):
-            if reply.length == 0 and not reply.chunked:
-                # The last byte of a body of known length: the connection can serve
-                # another request now, whether or not the caller asks for more.
+            if self._read_to_end():
+                # The connection can serve another request now, whether or not the
+                # caller asks for more.
                 self.close()
                 yield chunk
                 return
             yield chunk
         short = reply.length
         self.close()
-        if short and not reply.chunked and not self._bodiless:
+        if short and not reply.chunked and not self.bodiless:
             raise http.client.IncompleteRead(b"", short)
 
     def close(self) -> None:
         """Give the connection back for reuse if the body was read to its end, else
         drop it (unread bytes would be taken for the next reply)."""
-        reply = self._reply
-        if self._bodiless:
-            read = True
-        elif reply.length is not None and not reply.chunked:
-            read = reply.length == 0  # not merely closed: CouchDB may have cut it short
-        else:
-            read = reply.isclosed()
-        reusable = read and not reply.will_close
-        reply.close()
+        reusable = self._read_to_end() and not self._reply.will_close
+        self._reply.close()
         release, self._release = self._release, _released
         release(reusable)
+
+    def _read_to_end(self) -> bool:
+        reply = self._reply
+        if self.bodiless:
+            return True
+        if reply.length is not None and not reply.chunked:
+            return reply.length == 0  # not merely closed: CouchDB may have cut it short
+        return reply.isclosed()
 
 
 class _ForwardPool:
@@ -168,8 +169,7 @@ class _ForwardPool:
                 try:
                     # With no Content-Length, http.client sends an iterator's pieces
                     # chunked.
-                    conn.request(method, self._prefix + path, body=body,
-                                 headers=dict(headers))
+                    conn.request(method, self._prefix + path, body=body, headers=headers)
                 except (BrokenPipeError, ConnectionResetError):
                     if body is None:
                         raise

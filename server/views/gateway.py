@@ -167,7 +167,7 @@ class SyncGateway:
         except BaseException:
             reply.close()
             raise
-        if method == "HEAD" or status < 200 or status in (204, 304):
+        if upstream.bodiless:
             reply.close()
             return ()
         return reply
