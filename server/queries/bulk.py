@@ -108,22 +108,27 @@ def json_records(columns: Iterable[tuple[str, TypeEngine]]) -> TableValuedAlias:
     ).render_derived(name="page", with_types=True)
 
 
-def page_payload(rows: list[dict]) -> str | None:
-    """The `page` parameter for `json_records`; None if PostgreSQL's JSON
-    functions would refuse it (they refuse \\u0000, which a json column keeps).
+def json_text(value: Any) -> str:
+    """`value` as JSON text, encoded by orjson.
 
-    Encoded by orjson: `json.dumps` of a page of surveys was the ingest
-    worker's largest piece of CPU (2.7 ms per 300 surveys; orjson 0.5 ms).
-    What orjson refuses, integers beyond 64 bits and strings holding a lone
-    surrogate, `json.dumps` encodes (the first exactly; PostgreSQL refuses the
-    second, and the page is stored one outcome at a time). Where `json.dumps`
-    would write NaN, orjson writes null; the documents come from CouchDB's
-    JSON, which has no NaN.
+    `json.dumps` of a page of surveys was the ingest worker's largest piece of
+    CPU (2.7 ms per 300 surveys; orjson 0.5 ms). What orjson refuses,
+    integers beyond 64 bits and strings holding a lone surrogate, `json.dumps`
+    encodes (the first exactly; PostgreSQL refuses the second, and the page is
+    stored one outcome at a time). Where `json.dumps` would write NaN, orjson
+    writes null; the documents come from CouchDB's JSON, which has no NaN.
     """
     try:
-        payload = orjson.dumps(rows, default=_json_default).decode()
+        return orjson.dumps(value, default=_json_default).decode()
     except orjson.JSONEncodeError:
-        payload = json.dumps(rows, default=_json_default, ensure_ascii=False)
+        return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+def page_payload(rows: list[dict]) -> str | None:
+    """The `page` parameter for `json_records` (`json_text` of the rows); None if
+    PostgreSQL's JSON functions would refuse it (they refuse \\u0000, which a json
+    column keeps)."""
+    payload = json_text(rows)
     return None if "\\u0000" in payload else payload
 
 

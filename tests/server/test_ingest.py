@@ -237,27 +237,46 @@ def test_writes_between_throttled_marks_are_not_missed(app, client, volunteer):
         thread.join(10)
 
 
-def test_page_insert_keeps_every_value_as_sent(app, volunteer):
-    """A page goes to PostgreSQL as one JSON parameter (json_to_recordset), and back to the
-    per-row insert when it holds a NUL; either way the rows read back exactly as sent."""
+def test_page_insert_keeps_every_value_as_sent(app, volunteer, monkeypatch):
+    """On PostgreSQL a page's columns go as texts split on ASCII's record separator, NULL as
+    its unit separator; a page with a text value those cannot carry goes the two-statement
+    way. Either way, and on SQLite, the rows read back exactly as sent."""
+    from server.queries import ingest as queries
     from sync.ingest import SurveyRevision
 
     answers = household_answers()
     answers.update(address="Số 12 ngõ 5 phố Lê Lợi — \"ngõ\" \\ 'x' 😀", household_size=4.0,
                    member_count=2**53 - 1, note=None, nested={"a": [1, 2.5, {"b": ""}]})
     plain = survey_doc(answers, volunteer=volunteer.username)
-    plain["_rev"], plain["gps"] = "1-aaa", {"lat": 21.02, "lon": 105.85, "accuracy": 7.5}
-    with_nul = survey_doc(dict(answers, address="a\x00b"), volunteer=volunteer.username)
-    with_nul["_rev"] = "1-bbb"
+    plain["gps"] = {"lat": 21.02, "lon": 105.85, "accuracy": 7.5}
+    docs = [plain, survey_doc(dict(answers, address="a\x00b"), volunteer=volunteer.username),
+            survey_doc(dict(answers, member_count=2**70), volunteer=volunteer.username)]
+    # Each alone on its page: a group holding a separator, being the NULL marker, holding
+    # it, and empty (one empty value is split into none).
+    awkward = ["tdp\x1e03", "\x1f", "tdp\x1f03", ""]
+    docs += [survey_doc(dict(answers, residential_group=group), volunteer=volunteer.username)
+             for group in awkward]
+    for number, doc in enumerate(docs):
+        doc["_rev"] = f"1-{number:03}"
+    ways = []
+    store_surveys = queries.store_surveys
+    monkeypatch.setattr(queries, "store_surveys",
+                        lambda *args: ways.append(store_surveys(*args)) or ways[-1])
     with app.app_context():
         store = SqlIngestStore()
-        for doc, seq in ((plain, 1), (with_nul, 2)):
+        for seq, doc in enumerate(docs, 1):
             store.apply(volunteer.couch_db, [SurveyRevision(volunteer.couch_db, doc, [])], seq)
         db.session.expire_all()
-        for doc in (plain, with_nul):
+        if db.engine.dialect.name == "postgresql":
+            # One statement (no photos: False) but for the awkward groups (None).
+            assert ways == [False] * 3 + [None] * len(awkward)
+        else:
+            assert ways == [None] * len(docs)
+        for doc in docs:
             row = db.session.execute(select(Submission).where(
                 Submission.doc_id == doc["_id"])).scalar_one()
             assert row.answers == doc["answers"] and row.rev == doc["_rev"]
+            assert row.residential_group == doc["answers"]["residential_group"]
             assert (row.review_state, row.volunteer, row.errors) == (
                 "pending", volunteer.username, [])
             assert row.gps == (doc["gps"] if doc is plain else None)
