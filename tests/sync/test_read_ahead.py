@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from sync.couch import END, UNSURE, CouchError, RawChanges
+from sync.couch import END, UNSURE, Couch, CouchError, RawChanges
 from sync.ingest import _ReadAhead
 
 
@@ -45,8 +45,13 @@ def test_starting_from_a_checkpoint_reads_only_what_follows(filled_db):
 
 def test_a_read_failure_is_raised_to_the_ingest(couch_server):
     client = couch_server.client()
-    with pytest.raises(CouchError):
+    with pytest.raises(CouchError) as missing:
         list(_ReadAhead(client, f"missing-{uuid.uuid4().hex[:8]}", None, 100))
+    assert missing.value.status == 404
+    wrong = Couch(client.base_url, client.admin, "not-the-password")
+    with pytest.raises(CouchError) as refused:
+        wrong.changes_raw("_users", None, 1)
+    assert refused.value.status == 401
 
 
 def test_stopping_early_stops_the_reader(filled_db):
