@@ -17,8 +17,8 @@ plain HTTP (`requests`) because ibmcloudant cannot do them:
   gateway's CPU time; urllib3's, under `requests`, was still 0.3-0.4 ms of
   the gateway's 1.7 ms of CPU per request, twice what `http.client` needs
   for the same forward (bench/bench_sync.py);
-- reading `_changes` with a timeout: the SDK's `ChangesFollower` waits for
-  CouchDB's `pending` field, which PouchDB Server never sends. The ingest's
+- reading `_changes`: the SDK's `ChangesFollower` waits for CouchDB's
+  `pending` field, which PouchDB Server never sends. The ingest's
   reads of pages and photos (`changes_raw`, `attachment`) go over the same
   `http.client` pool as the gateway: `requests` took 3.1-3.7 ms of CPU to
   read a page of 300 surveys (340 kB) from PouchDB Server, `http.client`
@@ -467,7 +467,7 @@ class Couch:
         query = "?" + urlencode({"rev": rev}) if rev else ""
         return self._read(f"/{_path(db, doc_id, name)}{query}", self.timeout, accept=None)
 
-    def changes(self, db: str, since: Any, limit: int, timeout_ms: int = 0) -> ChangesPage:
+    def changes(self, db: str, since: Any, limit: int) -> ChangesPage:
         """One page of `_changes` after `since`, with documents and all leaf revisions.
 
         A document nested too deeply for Python's JSON reader (a phone can
@@ -475,15 +475,14 @@ class Couch:
         ever; the page is then read again one document at a time, and such a
         document comes as a change with `unreadable` (an excerpt) and no `doc`.
         """
-        return self.parse_changes(self.changes_raw(db, since, limit, timeout_ms))
+        return self.parse_changes(self.changes_raw(db, since, limit))
 
-    def changes_raw(self, db: str, since: Any, limit: int, timeout_ms: int = 0) -> RawChanges:
+    def changes_raw(self, db: str, since: Any, limit: int) -> RawChanges:
         """`changes` without its parsing: the reply as it came (`parse_changes` reads it)."""
-        params = _changes_params(since, limit)
-        if timeout_ms:
-            params.update(feed="longpoll", timeout=timeout_ms)
-        body = self._read(f"/{_path(db)}/_changes?" + urlencode({**params, "include_docs": "true"}),
-                          self.timeout + timeout_ms / 1000)
+        # The normal feed only: PouchDB Server sends a longpoll's heartbeats (a newline
+        # every 6 s) whatever `timeout` asks, and each would restart the read timeout.
+        params = {**_changes_params(since, limit), "include_docs": "true"}
+        body = self._read(f"/{_path(db)}/_changes?{urlencode(params)}", self.timeout)
         return RawChanges(db, since, limit, body)
 
     def parse_changes(self, raw: RawChanges) -> ChangesPage:

@@ -154,16 +154,21 @@ _REPLACED_FIELDS = (*_PAGE_FIELDS, "answers", "volunteer", "updated_at")
 SEPARATOR, NULL = "\x1e", "\x1f"
 _orjson_dumps = orjson.dumps
 # The page's columns: `answers` is the survey's newest revision's, NULL for the page's
-# older revisions of it; the JSON ones are sent as JSON text and stored as json.
+# older revisions of it (never JSON null: `handle_survey` takes only an object), so
+# `answers IS NOT NULL` picks the revisions that make the survey rows; the JSON ones
+# are sent as JSON text and stored as json.
 _PAGE_COLUMNS = ("doc_id", "rev", "body", "answers", *_PAGE_FIELDS[1:])
 _JSON_TEXT = ("body", "answers", "errors", "gps")
 
 
 def page_column(values: list[str | None]) -> str | None:
     """Values as one text for `string_to_array(text, SEPARATOR, NULL)`; None if
-    it cannot carry them (a value holding a separator, or one empty value, which
-    PostgreSQL splits into no value at all)."""
-    text = SEPARATOR.join(NULL if value is None else value for value in values)
+    it cannot carry them (a value that is not text or holds a separator, or one
+    empty value, which PostgreSQL splits into no value at all)."""
+    try:
+        text = SEPARATOR.join(NULL if value is None else value for value in values)
+    except TypeError:  # not text: the two-statement way converts it as before
+        return None
     if (text.count(SEPARATOR) != len(values) - 1
             or text.count(NULL) != sum(value is None for value in values)
             or values == [""]):

@@ -237,6 +237,15 @@ def test_writes_between_throttled_marks_are_not_missed(app, client, volunteer):
         thread.join(10)
 
 
+def test_a_page_column_is_one_text_or_none():
+    from server.queries.ingest import NULL, SEPARATOR, page_column
+
+    assert page_column(["a", None, ""]) == f"a{SEPARATOR}{NULL}{SEPARATOR}"
+    assert page_column([None]) == NULL
+    for awkward in (["a", f"b{SEPARATOR}c"], ["a", NULL], ["a", f"b{NULL}"], [""], ["a", 3]):
+        assert page_column(awkward) is None, awkward
+
+
 def test_page_insert_keeps_every_value_as_sent(app, volunteer, monkeypatch):
     """On PostgreSQL a page's columns go as texts split on ASCII's record separator, NULL as
     its unit separator; a page with a text value those cannot carry goes the two-statement
@@ -266,12 +275,20 @@ def test_page_insert_keeps_every_value_as_sent(app, volunteer, monkeypatch):
         store = SqlIngestStore()
         for seq, doc in enumerate(docs, 1):
             store.apply(volunteer.couch_db, [SurveyRevision(volunteer.couch_db, doc, [])], seq)
+        # An empty group beside other values is carried: only one value alone is not.
+        together = [survey_doc(dict(answers, residential_group=group), volunteer=volunteer.username)
+                    for group in ("", "tdp04")]
+        for doc in together:
+            doc["_rev"] = "2-000"
+        store.apply(volunteer.couch_db, [SurveyRevision(volunteer.couch_db, doc, [])
+                                         for doc in together], len(docs) + 1)
+        docs += together
         db.session.expire_all()
         if db.engine.dialect.name == "postgresql":
             # One statement (no photos: False) but for the awkward groups (None).
-            assert ways == [False] * 3 + [None] * len(awkward)
+            assert ways == [False] * 3 + [None] * len(awkward) + [False]
         else:
-            assert ways == [None] * len(docs)
+            assert ways == [None] * (len(docs) - 1)
         for doc in docs:
             row = db.session.execute(select(Submission).where(
                 Submission.doc_id == doc["_id"])).scalar_one()
