@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import secrets
 import statistics
 import sys
@@ -78,6 +79,53 @@ GATEWAY_GOAL = 0.85
 INGEST_GOAL = 0.8
 
 
+# CPU seconds per process, from Linux's /proc (None elsewhere): where a side's time
+# goes when two cores are shared by PouchDB Server, the phone or the worker, and
+# PostgreSQL.
+def _proc_cpu(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command name) of every process we can see."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name = text[text.find("(") + 1:text.rfind(")")]
+        found.append((int(stat.parent.name), int(text.rsplit(")", 1)[1].split()[1]), name))
+    return found
+
+
+def cpu_now(couch_pid: int) -> dict[str, float]:
+    """CPU seconds so far: PouchDB Server, this process (the web server or the worker,
+    with all their threads), our other children (the phone, a validation process) and
+    PostgreSQL's processes (all of them: backends and background writers)."""
+    own = os.times()
+    processes = _processes()
+    others = [pid for pid, parent, _ in processes if parent == os.getpid() and pid != couch_pid]
+    postgres = [pid for pid, _, name in processes if name == "postgres"]
+    return {"PouchDB Server": _proc_cpu(couch_pid) or 0.0, "Python": own.user + own.system,
+            "children": own.children_user + own.children_system
+            + sum(_proc_cpu(pid) or 0.0 for pid in others),
+            "PostgreSQL": sum(_proc_cpu(pid) or 0.0 for pid in postgres)}
+
+
+def cpu_since(before: dict[str, float], couch_pid: int) -> dict[str, float]:
+    after = cpu_now(couch_pid)
+    return {name: after[name] - before[name] for name in before}
+
+
+def cpu_text(cpu: dict[str, float], names: dict[str, str]) -> str:
+    return ", ".join(f"{label} {cpu[name]:.2f} s" for name, label in names.items())
+
+
 def serve(app):
     from waitress.server import create_server
 
@@ -87,8 +135,8 @@ def serve(app):
     return server
 
 
-def replication(app, base: str, couch: CouchServer, folder: Path, surveys: int,
-                photos: int, gateway_first: bool = False) -> dict[str, float]:
+def replication(app, base: str, couch: CouchServer, couch_pid: int, folder: Path,
+                surveys: int, photos: int, gateway_first: bool = False) -> dict[str, float]:
     """Seconds to push and to pull, through the gateway and direct (in that order,
     or the other)."""
     docs = phone_docs("bench", surveys, photos)
@@ -107,17 +155,22 @@ def replication(app, base: str, couch: CouchServer, folder: Path, surveys: int,
                       for name in ("pusher", "puller")]
         pusher, puller = phones
         _, push = pusher.run(pusher.docs_file(docs), {"op": "push"})
+        before = cpu_now(couch_pid)
         (pull,) = puller.run({"op": "pull"})
+        cpu = cpu_since(before, couch_pid)
         assert push["ok"] and pull["ok"], (push, pull)
         assert push["docs_written"] == len(docs), push
         seconds[f"push {way}"] = push["seconds"]
         seconds[f"pull {way}"] = pull["seconds"]
         print(f"  {way:8} push {push['seconds']:6.1f} s   pull {pull['seconds']:6.1f} s"
               f"   requests: push {push['requests']}, pull {pull['requests']}", flush=True)
+        print(f"{'':11}CPU of the pull: " + cpu_text(cpu, {
+            "PouchDB Server": "PouchDB Server", "children": "phone",
+            "Python": "web server (this process)"}), flush=True)
     return seconds
 
 
-def ingest_against_read(app, couch: CouchServer, surveys: int,
+def ingest_against_read(app, couch: CouchServer, couch_pid: int, surveys: int,
                         validator: Validator) -> dict[str, float]:
     """Docs/s of the ingest, of a bare `_changes` read and of a bare read-and-insert
     loop (each page's bodies inserted and committed, nothing else), over one
@@ -127,17 +180,21 @@ def ingest_against_read(app, couch: CouchServer, surveys: int,
     docs = phone_docs(account.username, surveys, 0)
     for start in range(0, len(docs), 500):
         client.bulk_write(account.couch_db, docs[start:start + 500])
+    before = cpu_now(couch_pid)
     started = time.perf_counter()
     since, read = None, 0
     while (page := client.changes(account.couch_db, since, PAGE_SIZE)).results:
         read += len(page.results)
         since = page.last_seq
     read_seconds = time.perf_counter() - started
+    read_cpu = cpu_since(before, couch_pid)
     with app.app_context():
+        before = cpu_now(couch_pid)
         started = time.perf_counter()
         ingested = ingest_dbs(services.couch(), SqlIngestStore(), services.photo_store(),
                               Limits(), [account.couch_db], validator=validator)
         ingest_seconds = time.perf_counter() - started
+        ingest_cpu = cpu_since(before, couch_pid)
         started = time.perf_counter()
         since, inserted = None, 0
         while (page := client.changes(account.couch_db, since, PAGE_SIZE)).results:
@@ -150,7 +207,10 @@ def ingest_against_read(app, couch: CouchServer, surveys: int,
         insert_seconds = time.perf_counter() - started
     assert ingested == read == inserted, (ingested, read, inserted)
     return {"ingest": ingested / ingest_seconds, "read": read / read_seconds,
-            "read+insert": inserted / insert_seconds}
+            "read+insert": inserted / insert_seconds,
+            **{f"read cpu {name}": value for name, value in read_cpu.items()},
+            **{f"ingest cpu {name}": value for name, value in ingest_cpu.items()},
+            "read seconds": read_seconds, "ingest seconds": ingest_seconds}
 
 
 def rounds_of(measure: Callable[[], dict[str, float]], rounds: int) -> dict[str, list[float]]:
@@ -217,7 +277,8 @@ def main() -> None:
             base = f"http://127.0.0.1:{server.effective_port}"
             print(f"replication of {args.surveys} surveys with {args.photos} photos "
                   f"(PouchDB 9, Node, LevelDB)", flush=True)
-            replications = [replication(app, base, couch, folder / f"replication-{number}",
+            replications = [replication(app, base, couch, process.pid,
+                                        folder / f"replication-{number}",
                                         args.surveys, args.photos,
                                         gateway_first=number % 2 == 1)
                             for number in range(args.replication_rounds)]
@@ -236,8 +297,9 @@ def main() -> None:
                 print(f"ingest into {name}: validation by {type(validator).__name__}",
                       flush=True)
                 rates[name] = rounds_of(lambda ingest_app=ingest_app, validator=validator:
-                                        ingest_against_read(ingest_app, couch, args.surveys,
-                                                            validator), args.rounds)
+                                        ingest_against_read(ingest_app, couch, process.pid,
+                                                            args.surveys, validator),
+                                        args.rounds)
         finally:
             embedded.stop(process)
     print()
@@ -256,6 +318,16 @@ def main() -> None:
               f"{INGEST_GOAL}); a bare read-and-insert loop: "
               f"{statistics.median(rate['read+insert']):.0f} docs/s, {bare:.2f} "
               f"({bare_low:.2f}-{bare_high:.2f})")
+        median = {key: statistics.median(values) for key, values in rate.items()}
+        print(f"  CPU seconds (medians) of the read, {median['read seconds']:.2f} s: "
+              f"PouchDB Server {median['read cpu PouchDB Server']:.2f}, "
+              f"reader {median['read cpu Python']:.2f}; of the ingest, "
+              f"{median['ingest seconds']:.2f} s: PouchDB Server "
+              f"{median['ingest cpu PouchDB Server']:.2f}, worker "
+              f"{median['ingest cpu Python']:.2f}, validation process "
+              f"{median['ingest cpu children']:.2f}"
+              + (f", PostgreSQL {median['ingest cpu PostgreSQL']:.2f}"
+                 if database != "sqlite" else "") + f" ({os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":
