@@ -83,6 +83,13 @@ def split_credentials(url: str) -> tuple[str, str, str]:
     return base, parts.username or "", parts.password or ""
 
 
+def _utf8(user: str, password: str) -> tuple[bytes, bytes]:
+    """Basic credentials for `requests` as CouchDB reads them: UTF-8 (`requests`
+    encodes text as Latin-1, which turns `pässword` into other bytes and refuses
+    `mật khẩu`); bytes go through as they are."""
+    return user.encode("utf-8"), password.encode("utf-8")
+
+
 def _path(*segments: str) -> str:
     return "/".join(quote(s, safe="") for s in segments)
 
@@ -310,7 +317,7 @@ class Couch:
         self.timeout = timeout
         self._http = requests.Session()
         if admin:
-            self._http.auth = (admin, password)
+            self._http.auth = _utf8(admin, password)
         self._forwarding = _ForwardPool(self.base_url, FORWARD_POOL)
         self._sdk = CloudantV1(authenticator=BasicAuthenticator(admin, password) if admin
                                else NoAuthAuthenticator())
@@ -347,7 +354,7 @@ class Couch:
         PouchDB Server starts in "admin party" mode; CouchDB 3 refuses to start
         without an admin, so there this finds the admin already in place.
         """
-        check = requests.get(f"{self.base_url}/_session", auth=(self.admin, self._password),
+        check = requests.get(f"{self.base_url}/_session", auth=_utf8(self.admin, self._password),
                              timeout=self.timeout)
         if check.ok and "_admin" in check.json().get("userCtx", {}).get("roles", []):
             return
