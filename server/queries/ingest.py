@@ -152,7 +152,7 @@ _REPLACED_FIELDS = (*_PAGE_FIELDS, "answers", "volunteer", "updated_at")
 # are, as the ingest stores a page's photos after its surveys. The inserts in WITH run
 # whether or not anything reads them.
 SEPARATOR, NULL = "\x1e", "\x1f"
-_orjson_dumps = orjson.dumps
+_SEPARATOR_BYTES, _NULL_BYTES = SEPARATOR.encode(), NULL.encode()
 # The page's columns: `answers` is the survey's newest revision's, NULL for the page's
 # older revisions of it (never JSON null: `handle_survey` takes only an object), so
 # `answers IS NOT NULL` picks the revisions that make the survey rows; the JSON ones
@@ -181,8 +181,8 @@ def json_column(values: list) -> str:
     JSON text holds no raw control character, so no separator. One orjson call per
     value and one decode for the whole column."""
     try:
-        return b"\x1e".join(b"\x1f" if value is None else _orjson_dumps(value)
-                            for value in values).decode()
+        return _SEPARATOR_BYTES.join(_NULL_BYTES if value is None else orjson.dumps(value)
+                                     for value in values).decode()
     except orjson.JSONEncodeError:  # what orjson refuses, `json_text` encodes
         return SEPARATOR.join(NULL if value is None else json_text(value) for value in values)
 
@@ -193,7 +193,8 @@ def _revision_number_sql(rev: str) -> str:
 
 
 def _page_sql() -> str:
-    split = ", ".join(f"string_to_array(%({name})s, E'\\x1e', E'\\x1f')"
+    separator, null = (f"E'\\x{ord(mark):02x}'" for mark in (SEPARATOR, NULL))
+    split = ", ".join(f"string_to_array(%({name})s, {separator}, {null})"
                       for name in _PAGE_COLUMNS)
     survey_columns = ["couch_db", "doc_id", "volunteer", "answers", "received_at",
                       "updated_at", "review_state", *_PAGE_FIELDS]
