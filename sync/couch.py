@@ -90,6 +90,11 @@ def _utf8(user: str, password: str) -> tuple[bytes, bytes]:
     return user.encode("utf-8"), password.encode("utf-8")
 
 
+def _basic_authorization(user: str, password: str) -> str:
+    """An `Authorization` header's value for CouchDB's basic auth (UTF-8)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
 def _path(*segments: str) -> str:
     return "/".join(quote(s, safe="") for s in segments)
 
@@ -319,6 +324,9 @@ class Couch:
         if admin:
             self._http.auth = _utf8(admin, password)
         self._forwarding = _ForwardPool(self.base_url, FORWARD_POOL)
+        # What the admin's own reads over that pool send (`_read`).
+        self._admin_headers = {"Authorization": _basic_authorization(admin, password)} \
+            if admin else {}
         self._sdk = CloudantV1(authenticator=BasicAuthenticator(admin, password) if admin
                                else NoAuthAuthenticator())
         self._sdk.set_service_url(self.base_url)
@@ -506,7 +514,6 @@ class Couch:
         return ChangesPage(body.get("results", []), body.get("last_seq", raw.since))
 
     def _changes_doc_by_doc(self, db: str, params: dict[str, Any]) -> ChangesPage:
-        params = {key: value for key, value in params.items() if key not in ("feed", "timeout")}
         reply = self._get(f"{self.base_url}/{_path(db)}/_changes", params=params,
                           timeout=self.timeout)
         self._raise_for(reply)
@@ -562,8 +569,7 @@ class Couch:
         """
         target = f"/{path}?{query}" if query else f"/{path}"
         sent = dict(headers)
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-        sent["Authorization"] = f"Basic {token}"
+        sent["Authorization"] = _basic_authorization(*auth)
         if chunked:
             sent.pop("Content-Length", None)
         try:
@@ -585,10 +591,7 @@ class Couch:
               accept: str | None = "application/json") -> bytes:
         """GET `target` as the admin over the kept-alive pool; the whole body of a 2xx
         reply, else a CouchError, as `_get` and `_raise_for` give."""
-        headers = {"Accept": accept} if accept else {}
-        if self.admin:
-            token = base64.b64encode(f"{self.admin}:{self._password}".encode()).decode("ascii")
-            headers["Authorization"] = f"Basic {token}"
+        headers = {**self._admin_headers, "Accept": accept} if accept else self._admin_headers
         try:
             reply = self._forwarding.request("GET", target, headers, None, read_timeout)
             try:

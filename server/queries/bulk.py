@@ -132,13 +132,50 @@ def page_payload(rows: list[dict]) -> str | None:
     return None if "\\u0000" in payload else payload
 
 
+# A page's column as one text, for PostgreSQL's `string_to_array(text, SEPARATOR,
+# NULL)` (ASCII's record and unit separators), as server/queries/ingest.py sends it.
+SEPARATOR, NULL = "\x1e", "\x1f"
+_SEPARATOR_BYTES, _NULL_BYTES = SEPARATOR.encode(), NULL.encode()
+
+
+def page_column(values: list[str | None]) -> str | None:
+    """Values as one text for `string_to_array(text, SEPARATOR, NULL)`; None if
+    it cannot carry them (a value that is not text or holds a separator, or one
+    empty value, which PostgreSQL splits into no value at all)."""
+    try:
+        text = SEPARATOR.join(NULL if value is None else value for value in values)
+    except TypeError:  # not text: the caller sends the page another way
+        return None
+    if (text.count(SEPARATOR) != len(values) - 1
+            or text.count(NULL) != sum(value is None for value in values)
+            or values == [""]):
+        return None
+    return text
+
+
+def json_column(values: list) -> str:
+    """The JSON text of each value (None as NULL) as one text for `string_to_array`:
+    JSON text holds no raw control character, so no separator. One orjson call per
+    value and one decode for the whole column."""
+    try:
+        return _SEPARATOR_BYTES.join(_NULL_BYTES if value is None else orjson.dumps(value)
+                                     for value in values).decode()
+    except orjson.JSONEncodeError:  # what orjson refuses, `json_text` encodes
+        return SEPARATOR.join(NULL if value is None else json_text(value)
+                              for value in values)
+
+
+# The generation of a CouchDB revision: its leading digits before "-" or the end.
+REVISION_DIGITS = r"^([0-9]+)(-|$)"
+
+
 def revision_number(rev: Any) -> ColumnElement:
     """The generation of a CouchDB revision (`3` of `3-abc`) in SQL; 0 when it has none.
 
     What `int(rev.split("-", 1)[0])` gives for digits, in either database.
     """
     if dialect_name() == "postgresql":
-        digits = func.substring(rev, r"^([0-9]+)(-|$)")
+        digits = func.substring(rev, REVISION_DIGITS)
         return func.coalesce(cast(digits, Numeric), 0)
     head = case((func.instr(rev, "-") > 0, func.substr(rev, 1, func.instr(rev, "-") - 1)),
                 else_=rev)

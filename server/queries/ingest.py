@@ -10,7 +10,6 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     JSON,
     bindparam,
@@ -31,11 +30,15 @@ from server.models import (
 )
 from server.queries.audit import audit
 from server.queries.bulk import (
+    NULL,
+    REVISION_DIGITS,
+    SEPARATOR,
     built,
     dialect_insert,
     dialect_name,
     insert_rows,
-    json_text,
+    json_column,
+    page_column,
     revision_number,
 )
 from sync.conflicts import MergeNeeded
@@ -151,8 +154,7 @@ _REPLACED_FIELDS = (*_PAGE_FIELDS, "answers", "volunteer", "updated_at")
 # are photos): it sees the photos as they were before the statement, which is all there
 # are, as the ingest stores a page's photos after its surveys. The inserts in WITH run
 # whether or not anything reads them.
-SEPARATOR, NULL = "\x1e", "\x1f"
-_SEPARATOR_BYTES, _NULL_BYTES = SEPARATOR.encode(), NULL.encode()
+#
 # The page's columns: `answers` is the survey's newest revision's, NULL for the page's
 # older revisions of it (never JSON null: `handle_survey` takes only an object), so
 # `answers IS NOT NULL` picks the revisions that make the survey rows; the JSON ones
@@ -161,35 +163,9 @@ _PAGE_COLUMNS = ("doc_id", "rev", "body", "answers", *_PAGE_FIELDS[1:])
 _JSON_TEXT = ("body", "answers", "errors", "gps")
 
 
-def page_column(values: list[str | None]) -> str | None:
-    """Values as one text for `string_to_array(text, SEPARATOR, NULL)`; None if
-    it cannot carry them (a value that is not text or holds a separator, or one
-    empty value, which PostgreSQL splits into no value at all)."""
-    try:
-        text = SEPARATOR.join(NULL if value is None else value for value in values)
-    except TypeError:  # not text: the two-statement way converts it as before
-        return None
-    if (text.count(SEPARATOR) != len(values) - 1
-            or text.count(NULL) != sum(value is None for value in values)
-            or values == [""]):
-        return None
-    return text
-
-
-def json_column(values: list) -> str:
-    """The JSON text of each value (None as NULL) as one text for `string_to_array`:
-    JSON text holds no raw control character, so no separator. One orjson call per
-    value and one decode for the whole column."""
-    try:
-        return _SEPARATOR_BYTES.join(_NULL_BYTES if value is None else orjson.dumps(value)
-                                     for value in values).decode()
-    except orjson.JSONEncodeError:  # what orjson refuses, `json_text` encodes
-        return SEPARATOR.join(NULL if value is None else json_text(value) for value in values)
-
-
 def _revision_number_sql(rev: str) -> str:
     """`revision_number` of a column, as PostgreSQL SQL text."""
-    return f"coalesce(substring({rev} from '^([0-9]+)(-|$)')::numeric, 0)"
+    return f"coalesce(substring({rev} from '{REVISION_DIGITS}')::numeric, 0)"
 
 
 def _page_sql() -> str:

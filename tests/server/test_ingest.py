@@ -238,7 +238,7 @@ def test_writes_between_throttled_marks_are_not_missed(app, client, volunteer):
 
 
 def test_a_page_column_is_one_text_or_none():
-    from server.queries.ingest import NULL, SEPARATOR, page_column
+    from server.queries.bulk import NULL, SEPARATOR, page_column
 
     assert page_column(["a", None, ""]) == f"a{SEPARATOR}{NULL}{SEPARATOR}"
     assert page_column([None]) == NULL
