@@ -137,3 +137,58 @@ def test_bodies_of_a_page_are_stored_exactly(app, volunteer):
             select(SubmissionRevision)).scalars()}
     assert stored == {awkward["_id"]: awkward, huge["_id"]: huge}
     assert stored[huge["_id"]]["count"] == 2**70 + 1
+
+
+def test_insert_rows_stores_what_sqlalchemys_own_insert_stores(app):
+    """`insert_rows` (on SQLite the compiled statement run over tuples it binds
+    itself, on PostgreSQL one JSON parameter) gives the rows SQLAlchemy's own
+    executemany gives: JSON values (None, awkward text, a lone surrogate, an
+    integer beyond 64 bits), times, defaults filled in, and the conflict clause's
+    own constants (the survey row moves only to a newer revision)."""
+    from sqlalchemy import text
+
+    from server.models import Submission, utcnow
+    from server.queries.bulk import dialect_insert
+    from server.queries.ingest import _newer_revision_wins
+
+    now = utcnow()
+    whole_second = now.replace(microsecond=0)  # stored with its ".000000" all the same
+
+    def rows(couch_db: str, rev: str) -> list[dict]:
+        # PostgreSQL keeps no NUL and no lone surrogate in text; SQLite keeps both.
+        extra = [] if db.session.get_bind().dialect.name == "postgresql" else ["\ud800", "a\x00b"]
+        values = [*AWKWARD[:-1], *extra, 2**70 + 1, None, {"n": [1.5, None, True]}]
+        return [{"couch_db": couch_db, "doc_id": f"s{i}", "volunteer": "v", "rev": rev,
+                 "answers": {"value": value}, "gps": value if i % 2 else None,
+                 "received_at": now if i % 3 else whole_second, "updated_at": now,
+                 "status": "submitted",
+                 "form_id": "household", "form_version": 1, "residential_group": None,
+                 "visited_at": AWKWARD[i % 6]}
+                for i, value in enumerate(values)]
+
+    def stored(couch_db: str) -> list[tuple]:
+        db.session.expire_all()
+        found = db.session.execute(select(Submission).where(Submission.couch_db == couch_db)
+                                   .order_by(Submission.doc_id)).scalars()
+        return [(row.doc_id, row.rev, row.answers, row.gps, row.errors, row.received_at,
+                 row.review_state, row.visited_at) for row in found]
+
+    with app.app_context():
+        for rev in ("2-b", "1-a", "10-c"):  # the second is older: no change
+            insert_rows(Submission, rows("ours", rev), _newer_revision_wins)
+            db.session.execute(_newer_revision_wins(dialect_insert(Submission.__table__)),
+                               rows("theirs", rev))
+            db.session.commit()
+            ours, theirs = stored("ours"), stored("theirs")
+            assert ours and ours == theirs
+        assert {row[1] for row in ours} == {"10-c"}
+        if db.session.get_bind().dialect.name == "sqlite":  # the way compared is the one taken
+            from server.queries.bulk import _sqlite_insert
+            assert _sqlite_insert(Submission.__table__, rows("direct", "1-a"),
+                                  _newer_revision_wins)
+        # Times stored alike, and on SQLite the same JSON nulls (SQLAlchemy binds None as
+        # JSON null; PostgreSQL's page parameter gives SQL NULL, read back as None too).
+        null = "gps IS NULL" if db.session.get_bind().dialect.name == "sqlite" else "0"
+        raw = f"SELECT doc_id, {null}, received_at FROM submissions WHERE couch_db = '{{}}'"
+        assert (db.session.execute(text(raw.format("ours"))).all()
+                == db.session.execute(text(raw.format("theirs"))).all())
