@@ -219,6 +219,8 @@ def insert_rows(model: type[db.Model], rows: list[dict],
     """
     if not rows:
         return
+    if db.session.autoflush:  # what the session's own execute does first
+        db.session.flush()
     table = model.__table__
     if dialect_name() == "sqlite" and _sqlite_insert(table, rows, on_conflict):
         return
@@ -244,10 +246,13 @@ def insert_rows(model: type[db.Model], rows: list[dict],
 
 
 def _sqlite_json(value: Any) -> str:
-    """What SQLAlchemy's JSON type binds on SQLite (None as JSON null, as the models'
-    JSON columns do), encoded by orjson where it can (`json_text`); what it refuses,
-    `json.dumps` as SQLAlchemy calls it, whose escapes keep a lone surrogate
-    storable."""
+    """What SQLAlchemy's JSON type binds on SQLite (None and `JSON.NULL` as JSON
+    null, as the models' JSON columns do), encoded by orjson where it can: the same
+    value read back, as compact text. What orjson refuses, `json.dumps` encodes as
+    SQLAlchemy did, its escapes keeping a lone surrogate storable; NaN and the
+    infinities, which JSON has not, become null, as in `json_text`."""
+    if value is None or value is JSON.NULL:
+        return "null"
     try:
         return orjson.dumps(value).decode()
     except orjson.JSONEncodeError:
@@ -261,10 +266,11 @@ def _sqlite_json_or_null(value: Any) -> str | None:
 def _sqlite_insert(table: Table, rows: list[dict], on_conflict: OnConflict | None) -> bool:
     """`insert_rows` on SQLite: the statement compiled once and run by the DB-API's
     executemany over tuples bound as SQLAlchemy binds them (its JSON columns through
-    orjson). SQLAlchemy's own executemany spent about 2 ms of Python per page of
-    300 surveys on each row's parameters and JSON (stdlib `json.dumps`), as much
-    as SQLite itself. False, having done nothing, where the compiled statement takes
-    a parameter this does not know how to give (the caller inserts the usual way)."""
+    orjson, `_sqlite_json`). SQLAlchemy's own executemany spent about as much Python
+    per page of 300 surveys on each row's parameters and JSON (stdlib `json.dumps`)
+    as SQLite's own work. False, having done nothing, where the compiled statement
+    takes a parameter this does not know how to give (one expanded when run, such as
+    an IN list, or none at all): the caller inserts the usual way."""
     given = tuple(rows[0])
     defaults = _python_defaults(table, set(given))
     names = given + tuple(defaults)
@@ -274,7 +280,8 @@ def _sqlite_insert(table: Table, rows: list[dict], on_conflict: OnConflict | Non
         dialect = db.session.get_bind().dialect
         compiled = (on_conflict(statement) if on_conflict else statement).compile(
             dialect=dialect, column_keys=list(names))
-        if compiled.insert_prefetch or compiled.positiontup is None:
+        if (compiled.insert_prefetch or not compiled.positiontup
+                or compiled.literal_execute_params or compiled.post_compile_params):
             return ()
         # Per parameter: a column of the rows and how to bind it, or a constant bound once.
         params: list = []
@@ -288,7 +295,7 @@ def _sqlite_insert(table: Table, rows: list[dict], on_conflict: OnConflict | Non
                 params.append((name, process))
                 continue
             bind = compiled.binds[name]
-            if bind.required or bind.callable is not None:
+            if bind.required or bind.callable is not None or bind.expanding:
                 return ()
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             params.append((None, process(bind.value) if process else bind.value))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from server.models import Checkpoint, db
 from server.queries.bulk import insert_rows, one_of
@@ -192,3 +192,38 @@ def test_insert_rows_stores_what_sqlalchemys_own_insert_stores(app):
         raw = f"SELECT doc_id, {null}, received_at FROM submissions WHERE couch_db = '{{}}'"
         assert (db.session.execute(text(raw.format("ours"))).all()
                 == db.session.execute(text(raw.format("theirs"))).all())
+
+
+def test_insert_rows_with_a_conflict_clause_expanded_when_run(app):
+    """A conflict clause whose parameter SQLAlchemy expands when it runs the
+    statement (an IN list) is run the usual way on SQLite, not sent unexpanded
+    (SQLAlchemy expands it for a page of one row only)."""
+    from sqlalchemy import JSON
+
+    from server.models import utcnow
+    from server.queries.bulk import _sqlite_insert, dialect_insert
+
+    def unless_listed(insert):
+        return insert.on_conflict_do_update(
+            index_elements=["couch_db"], set_={"seq": insert.excluded.seq},
+            where=Checkpoint.couch_db.not_in(["kept", "other"]))
+
+    with app.app_context():
+        for seq in (1, 2):
+            for name in ("kept", "moved"):
+                insert_rows(Checkpoint, [{"couch_db": name, "seq": {"seq": seq},
+                                          "updated_at": utcnow()}], unless_listed)
+        db.session.commit()
+        stored = dict(db.session.execute(select(Checkpoint.couch_db, Checkpoint.seq)).all())
+        assert stored == {"kept": {"seq": 1}, "moved": {"seq": 2}}
+        if db.session.get_bind().dialect.name == "sqlite":
+            rows = [{"couch_db": "x", "seq": 1, "updated_at": utcnow()}]
+            assert not _sqlite_insert(Checkpoint.__table__, rows, unless_listed)
+            # SQLAlchemy's JSON null marker binds as its JSON type binds it.
+            insert_rows(Checkpoint, [{"couch_db": "null", "seq": JSON.NULL,
+                                      "updated_at": utcnow()}])
+            db.session.execute(dialect_insert(Checkpoint.__table__), [
+                {"couch_db": "null-theirs", "seq": JSON.NULL, "updated_at": utcnow()}])
+            raw = db.session.execute(text(
+                "SELECT couch_db, seq FROM checkpoints WHERE couch_db LIKE 'null%'")).all()
+            assert sorted(raw) == [("null", "null"), ("null-theirs", "null")]
