@@ -7,7 +7,7 @@ rate against the rate CouchDB can be read at.
    database straight at the CouchDB-API server (basic auth as that
    volunteer's CouchDB user, so CouchDB's own checks cost the same on both
    sides). Then a fresh phone pulls each database back the same two ways.
-   Ratio = direct seconds / gateway seconds, the median over rounds (three
+   Ratio = direct seconds / gateway seconds, the median over rounds (six
    by default, each with databases of its own; every other round starts
    with the gateway, so neither way always runs on a fuller server); goal
    >= 0.85.
@@ -255,7 +255,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5,
                         help="ingest rounds per SQL database, each ratio taken within a round")
-    parser.add_argument("--replication-rounds", type=int, default=3,
+    parser.add_argument("--replication-rounds", type=int, default=6,
                         help="replication rounds (push and pull, both ways), each ratio taken "
                              "within a round; every other round starts with the gateway")
     parser.add_argument("--database-url",
