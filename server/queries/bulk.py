@@ -221,10 +221,10 @@ def insert_rows(model: type[db.Model], rows: list[dict],
         return
     if db.session.autoflush:  # what the session's own execute does first
         db.session.flush()
-    table = model.__table__
-    if dialect_name() == "sqlite" and _sqlite_insert(table, rows, on_conflict):
+    table, dialect = model.__table__, dialect_name()
+    if dialect == "sqlite" and _sqlite_insert(table, rows, on_conflict):
         return
-    if dialect_name() == "postgresql":
+    if dialect == "postgresql":
         defaults = _python_defaults(table, set(rows[0]))
         full = [{**defaults, **row} for row in rows] if defaults else rows
         payload = page_payload(full)
