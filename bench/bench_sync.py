@@ -6,11 +6,15 @@ rate against the rate CouchDB can be read at.
    (waitress, session cookie), and the same documents to another volunteer's
    database straight at the CouchDB-API server (basic auth as that
    volunteer's CouchDB user, so CouchDB's own checks cost the same on both
-   sides). Then a fresh phone pulls each database back the same two ways.
+   sides), and to a third straight through a bare streaming pass-through
+   (`passthrough.py`: the same WSGI server, no checks, the phone's basic
+   auth sent on). Then a fresh phone pulls each database back the same way.
    Ratio = direct seconds / gateway seconds, the median over rounds (six
-   by default, each with databases of its own; every other round starts
-   with the gateway, so neither way always runs on a fuller server); goal
-   >= 0.85.
+   by default, each with databases of its own; the rounds take turns at
+   which way goes first, so no way always runs on a fuller server); goal
+   >= 0.85. The pass-through's ratio, printed beside it, is the issue's
+   yardstick ("a bare streaming pass-through already reaches about 0.9
+   here, so authorisation must cost little").
 2. The ingest (validation, revision and merge bookkeeping, SQL; duplicates
    are found later, off its path; validation where the worker does it: in
    its own thread on two cores or fewer, in a process of its own on more
@@ -55,6 +59,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.passthrough import passthrough_app  # noqa: E402
 from media.pipeline import Limits  # noqa: E402
 from server import services  # noqa: E402
 from server.app import create_app  # noqa: E402
@@ -129,28 +134,33 @@ def cpu_text(cpu: dict[str, float], names: dict[str, str]) -> str:
 def serve(app):
     from waitress.server import create_server
 
-    # The settings `sotay serve` runs with, so the bench measures what ships.
+    # The settings `sotay serve` runs with, so the bench measures what ships (and
+    # the pass-through is measured on the same server).
     server = create_server(app, host="127.0.0.1", port=free_port(), **WAITRESS_OPTIONS)
     threading.Thread(target=server.run, daemon=True).start()
     return server
 
 
-def replication(app, base: str, couch: CouchServer, couch_pid: int, folder: Path,
-                surveys: int, photos: int, gateway_first: bool = False) -> dict[str, float]:
-    """Seconds to push and to pull, through the gateway and direct (in that order,
-    or the other)."""
+WAYS = ("direct", "gateway", "bare")
+
+
+def replication(app, bases: dict[str, str], couch: CouchServer, couch_pid: int,
+                folder: Path, surveys: int, photos: int, first: int = 0) -> dict[str, float]:
+    """Seconds to push and to pull each way (`WAYS`: straight to CouchDB, through
+    the gateway, through a bare pass-through at `bases[way]`), starting with
+    `WAYS[first]`."""
     docs = phone_docs("bench", surveys, photos)
     seconds = {}
-    for way in ("gateway", "direct") if gateway_first else ("direct", "gateway"):
+    for way in WAYS[first:] + WAYS[:first]:
         account = make_account(app, "volunteer", "tdp01")
         with app.app_context():
             couch_password = get_user_by_name(account.username).couch_password
         if way == "gateway":
-            phones = [Phone(base, account.couch_db, folder / way / name,
+            phones = [Phone(bases[way], account.couch_db, folder / way / name,
                             login={"username": account.username, "password": account.password})
                       for name in ("pusher", "puller")]
         else:
-            phones = [Phone(couch.base, account.couch_db, folder / way / name, prefix="",
+            phones = [Phone(bases[way], account.couch_db, folder / way / name, prefix="",
                             auth={"username": account.username, "password": couch_password})
                       for name in ("pusher", "puller")]
         pusher, puller = phones
@@ -256,8 +266,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5,
                         help="ingest rounds per SQL database, each ratio taken within a round")
     parser.add_argument("--replication-rounds", type=int, default=6,
-                        help="replication rounds (push and pull, both ways), each ratio taken "
-                             "within a round; every other round starts with the gateway")
+                        help="replication rounds (push and pull, each of the three ways), "
+                             "each ratio taken within a round; the rounds take turns at which "
+                             "way goes first")
     parser.add_argument("--database-url",
                         help="SQLAlchemy URL (default: a scratch PostgreSQL database)")
     args = parser.parse_args()
@@ -273,16 +284,17 @@ def main() -> None:
             couch = CouchServer(f"http://127.0.0.1:{port}", "admin", secrets.token_hex(8), port)
             couch.client().ensure_admin()
             app = sotay_app(couch, url, folder / "main")
-            server = serve(app)
-            base = f"http://127.0.0.1:{server.effective_port}"
+            servers = {"gateway": serve(app), "bare": serve(passthrough_app("127.0.0.1", port))}
+            bases = {"direct": couch.base, **{way: f"http://127.0.0.1:{server.effective_port}"
+                                              for way, server in servers.items()}}
             print(f"replication of {args.surveys} surveys with {args.photos} photos "
                   f"(PouchDB 9, Node, LevelDB)", flush=True)
-            replications = [replication(app, base, couch, process.pid,
+            replications = [replication(app, bases, couch, process.pid,
                                         folder / f"replication-{number}",
-                                        args.surveys, args.photos,
-                                        gateway_first=number % 2 == 1)
+                                        args.surveys, args.photos, first=number % len(WAYS))
                             for number in range(args.replication_rounds)]
-            server.close()
+            for server in servers.values():
+                server.close()
             backend = make_url(url).get_backend_name()
             # As the worker does: cycles collected less often, threads taking
             # turns sooner, validation in a process of its own where there are
@@ -304,11 +316,13 @@ def main() -> None:
             embedded.stop(process)
     print()
     for direction in ("push", "pull"):
-        ratios = sorted(run[f"{direction} direct"] / run[f"{direction} gateway"]
-                        for run in replications)
-        print(f"{direction} through the gateway vs direct: {statistics.median(ratios):.2f} "
-              f"(median of {len(ratios)} rounds, {ratios[0]:.2f}-{ratios[-1]:.2f}; "
-              f"goal >= {GATEWAY_GOAL})")
+        ratios = {way: sorted(run[f"{direction} direct"] / run[f"{direction} {way}"]
+                              for run in replications) for way in ("gateway", "bare")}
+        gateway, bare = ratios["gateway"], ratios["bare"]
+        print(f"{direction} through the gateway vs direct: {statistics.median(gateway):.2f} "
+              f"(median of {len(gateway)} rounds, {gateway[0]:.2f}-{gateway[-1]:.2f}; "
+              f"goal >= {GATEWAY_GOAL}); through a bare pass-through: "
+              f"{statistics.median(bare):.2f} ({bare[0]:.2f}-{bare[-1]:.2f})")
     for database, rate in rates.items():
         ingest, low, high = median_ratio(rate, "ingest")
         bare, bare_low, bare_high = median_ratio(rate, "read+insert")
