@@ -155,15 +155,13 @@ def replication(app, bases: dict[str, str], couch: CouchServer, couch_pid: int,
         account = make_account(app, "volunteer", "tdp01")
         with app.app_context():
             couch_password = get_user_by_name(account.username).couch_password
-        if way == "gateway":
-            phones = [Phone(bases[way], account.couch_db, folder / way / name,
-                            login={"username": account.username, "password": account.password})
-                      for name in ("pusher", "puller")]
-        else:
-            phones = [Phone(bases[way], account.couch_db, folder / way / name, prefix="",
-                            auth={"username": account.username, "password": couch_password})
-                      for name in ("pusher", "puller")]
-        pusher, puller = phones
+        # The gateway takes a session cookie; CouchDB and the pass-through, basic auth.
+        access = ({"login": {"username": account.username, "password": account.password}}
+                  if way == "gateway" else
+                  {"prefix": "", "auth": {"username": account.username,
+                                          "password": couch_password}})
+        pusher, puller = (Phone(bases[way], account.couch_db, folder / way / name, **access)
+                          for name in ("pusher", "puller"))
         _, push = pusher.run(pusher.docs_file(docs), {"op": "push"})
         before = cpu_now(couch_pid)
         (pull,) = puller.run({"op": "pull"})

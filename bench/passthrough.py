@@ -4,7 +4,7 @@ Issue 4 sets the gateway's goal against it ("a bare streaming pass-through
 already reaches about 0.9 here, so authorisation must cost little"), so the
 bench measures it in the same run as the gateway: the same WSGI server with
 the same settings, `http.client` kept-alive connections to CouchDB (one per
-server thread), bodies streamed both ways in pieces of the gateway's size.
+server thread), bodies streamed both ways as the gateway streams them.
 It checks nothing: the phone's own Authorization header goes through, and so
 does every path. Never serve it to anyone; it exists to be measured.
 """
@@ -15,7 +15,7 @@ import http.client
 import threading
 from collections.abc import Callable, Iterable, Iterator
 
-from server.views.gateway import CHUNK, HOP_BY_HOP
+from server.views.gateway import CHUNK, HOP_BY_HOP, _request_body
 
 # What a WSGI server gives as CONTENT_TYPE and CONTENT_LENGTH, not as HTTP_ keys.
 _CONTENT_HEADERS = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
@@ -26,14 +26,13 @@ def passthrough_app(host: str, port: int) -> Callable:
     local = threading.local()
 
     def connection(fresh: bool = False) -> http.client.HTTPConnection:
-        previous = getattr(local, "reply", None)
-        if previous is not None and not previous.isclosed():
-            fresh = True  # the phone did not read the last body: it would be in the way
-        if fresh or getattr(local, "conn", None) is None:
-            if getattr(local, "conn", None) is not None:
-                local.conn.close()
-            local.conn = http.client.HTTPConnection(host, port, timeout=120)
-        return local.conn
+        conn, reply = getattr(local, "conn", None), getattr(local, "reply", None)
+        # A body the phone did not read to its end would be in the next reply's way.
+        if conn is None or fresh or (reply is not None and not reply.isclosed()):
+            if conn is not None:
+                conn.close()
+            conn = local.conn = http.client.HTTPConnection(host, port, timeout=120)
+        return conn
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items()
@@ -41,15 +40,15 @@ def passthrough_app(host: str, port: int) -> Callable:
                    and key[5:].replace("_", "-").lower() not in HOP_BY_HOP}
         headers.update({name: environ[key] for key, name in _CONTENT_HEADERS.items()
                         if environ.get(key)})
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        stream = environ["wsgi.input"]
-        body = iter(lambda: stream.read(min(CHUNK, length)), b"") if length else None
+        # As the gateway sends it on: the stream with its Content-Length, or chunks
+        # (http.client then sends them chunked itself).
+        body, _ = _request_body(environ)
         method, path = environ["REQUEST_METHOD"], environ["REQUEST_URI"]
         try:
             conn = connection()
             conn.request(method, path, body=body, headers=headers)
         except (OSError, http.client.HTTPException):
-            if length:
+            if body is not None:
                 raise  # part of the body is gone: nothing to send again
             conn = connection(fresh=True)  # CouchDB closed a kept-alive connection
             conn.request(method, path, body=body, headers=headers)
