@@ -9,14 +9,15 @@ from typing import Any
 from flask import Flask, Response
 
 from server import errors, services
-from server.config import build_config
+from server.config import DEFAULTS, build_config
 from server.models import db
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(build_config() if test_config is None else test_config)
-    app.config.setdefault("SESSION_HOURS", 24 * 14)
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
     app.config.update(
         PERMANENT_SESSION_LIFETIME=timedelta(hours=app.config["SESSION_HOURS"]),
         SESSION_COOKIE_HTTPONLY=True,

@@ -132,8 +132,9 @@ def _background_loop(app: Flask, stop: threading.Event) -> None:
 
 
 # PouchDB fetches attachments in parallel; waitress's default of 100 open
-# connections is reached by a single phone pulling photos.
-WAITRESS_OPTIONS = {"threads": 32, "channel_timeout": 180, "connection_limit": 1000}
+# connections is reached by a single phone pulling photos. The sync gateway
+# takes at most SYNC_CONCURRENCY (48) threads, leaving the rest to pages.
+WAITRESS_OPTIONS = {"threads": 64, "channel_timeout": 180, "connection_limit": 1000}
 
 
 @click.command("serve")
@@ -145,7 +146,10 @@ def serve_command(host: str, port: int) -> None:
     from waitress import serve
 
     click.echo(f"web: http://{host}:{port}/")
-    serve(current_app._get_current_object(), host=host, port=port, **WAITRESS_OPTIONS)
+    app = current_app._get_current_object()
+    # waitress refuses (413) a body past the gateway's limit before buffering it.
+    serve(app, host=host, port=port, **WAITRESS_OPTIONS,
+          max_request_body_size=app.config["SYNC_MAX_BODY_BYTES"] + 1024 * 1024)
 
 
 @click.group("users")

@@ -17,6 +17,18 @@ from typing import Any
 from sync.ingest import PAGE_SIZE
 
 DEFAULT_COUCH_PORT = 5984
+# Settings a test configuration may leave out (`create_app` fills them in).
+DEFAULTS: dict[str, Any] = {
+    "SESSION_HOURS": 24 * 14,
+    # The largest request body the sync gateway takes: a `_bulk_docs` of the
+    # phone's five documents with their downscaled photos is a few megabytes.
+    "SYNC_MAX_BODY_BYTES": 32 * 1024 * 1024,
+    # Requests one volunteer, and all volunteers together, may have in the
+    # gateway at once: below the web server's threads, so pages and /healthz
+    # keep some (WAITRESS_THREADS in server/cli.py).
+    "SYNC_USER_CONCURRENCY": 24,
+    "SYNC_CONCURRENCY": 48,
+}
 COUCH_ADMIN = "sotay_admin"
 
 
@@ -69,6 +81,12 @@ def build_config(folder: Path | None = None) -> dict[str, Any]:
         "PHASES": parse_phases(os.environ.get("SOTAY_PHASES", "")),
         "NODE_MODULES": os.environ.get("SOTAY_NODE_MODULES", str(Path("node_modules").resolve())),
         "INSTANCE": str(folder),
+        "SYNC_MAX_BODY_BYTES": int(os.environ.get("SOTAY_SYNC_MAX_BODY_BYTES",
+                                                  DEFAULTS["SYNC_MAX_BODY_BYTES"])),
+        "SYNC_USER_CONCURRENCY": int(os.environ.get("SOTAY_SYNC_USER_CONCURRENCY",
+                                                    DEFAULTS["SYNC_USER_CONCURRENCY"])),
+        "SYNC_CONCURRENCY": int(os.environ.get("SOTAY_SYNC_CONCURRENCY",
+                                               DEFAULTS["SYNC_CONCURRENCY"])),
     }
 
 

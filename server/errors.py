@@ -39,6 +39,10 @@ class Problem(Exception):
 
 _CATALOGUE: dict[str, tuple[str, str, str]] = {
     "invalid_input": ("400.1", "Dữ liệu gửi lên không hợp lệ.", "The data sent is not valid."),
+    "sync_bad_request": ("400.2", "Yêu cầu đồng bộ không đúng giao thức sao chép nên bị từ chối; "
+                                  "hãy cập nhật ứng dụng.",
+                         "This sync request is not part of the replication protocol and was "
+                         "refused; update the app."),
     "bad_credentials": ("401.1", "Sai tên đăng nhập hoặc mật khẩu.",
                         "Wrong username or password."),
     "login_required": ("401.2", "Phiên làm việc đã hết hạn, vui lòng đăng nhập lại.",
@@ -61,12 +65,23 @@ _CATALOGUE: dict[str, tuple[str, str, str]] = {
                             "publish a new version."),
     "review_stale": ("409.3", "Khảo sát đã thay đổi từ khi bạn mở; hãy xem lại.",
                      "The survey changed since you opened it; please look again."),
+    "sync_too_large": ("413.1", "Dữ liệu gửi lên quá lớn (tối đa {limit} byte).",
+                       "The data sent is too large (at most {limit} bytes)."),
+    "sync_unsupported_body": ("415.1", "Chỉ nhận dữ liệu JSON ở đây.",
+                              "Only JSON bodies are accepted here."),
     "couch_unavailable": ("503.1", "Máy chủ đồng bộ không phản hồi.",
                           "The sync server is not answering."),
     "database_unavailable": ("503.2", "Cơ sở dữ liệu của máy chủ tạm thời không truy cập "
                                       "được; hãy thử lại sau ít phút.",
                              "The server's database cannot be reached right now; try again "
                              "in a few minutes."),
+    "sync_busy": ("503.3", "Điện thoại đang gửi quá nhiều yêu cầu cùng lúc; hãy thử lại sau "
+                           "giây lát.",
+                  "Too many sync requests at once from this account; try again in a moment."),
+    "sync_db_isolated": ("503.4", "Dữ liệu của bạn trên máy chủ đang được kiểm tra sau một lỗi; "
+                                  "dữ liệu trên điện thoại vẫn an toàn. Hãy báo văn phòng.",
+                         "Your data on the server is held for a check after an error; the "
+                         "data on your phone is safe. Please tell the office."),
 }
 
 # SQL errors that say the database cannot be reached, not that a statement is wrong.
@@ -75,6 +90,8 @@ DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 def problem(key: str, **detail: Any) -> Problem:
     code, vi, en = _CATALOGUE[key]
+    if "{" in vi:  # a sentence that names a figure of the detail, e.g. a size limit
+        vi, en = vi.format_map(detail), en.format_map(detail)
     return Problem(code, vi, en, detail)
 
 

@@ -16,6 +16,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -56,16 +57,24 @@ class CouchServer:
         return Couch(self.base, self.admin, self.password)
 
 
-@pytest.fixture(scope="session")
-def couch_server(tmp_path_factory) -> Iterator[CouchServer]:
-    """A real PouchDB Server with an admin, for the whole session."""
+@contextmanager
+def pouchdb_server(folder: Path) -> Iterator[CouchServer]:
+    """A real PouchDB Server with an admin, data in `folder`, stopped on leaving."""
     port = free_port()
-    folder = tmp_path_factory.mktemp("couch")
     process = embedded.start(ROOT / "node_modules", folder, port)
     server = CouchServer(f"http://127.0.0.1:{port}", "admin", secrets.token_hex(8), port)
     server.client().ensure_admin()
-    yield server
-    embedded.stop(process)
+    try:
+        yield server
+    finally:
+        embedded.stop(process)
+
+
+@pytest.fixture(scope="session")
+def couch_server(tmp_path_factory) -> Iterator[CouchServer]:
+    """A real PouchDB Server with an admin, for the whole session."""
+    with pouchdb_server(tmp_path_factory.mktemp("couch")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -26,12 +26,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+import orjson
 from flask import Flask, Response
 from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
 from werkzeug.wsgi import get_content_length, get_input_stream
@@ -43,6 +44,7 @@ from server.models import db
 from server.queries.ingest import touch_db
 from server.views.session import active_user, cookie_session, session_fresh
 from sync.couch import Couch, CouchError, Upstream
+from sync.protocol import Refused, TooLarge, check_body, check_query, endpoint_of
 from sync.provision import FORMS_DB
 
 log = logging.getLogger(__name__)
@@ -71,13 +73,19 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
               "upgrade",
               "proxy-authenticate", "proxy-authorization", "set-cookie", "www-authenticate",
               "server", "location"}
+BODY_METHODS = frozenset({"POST", "PUT"})
 CHUNK = 64 * 1024
-# Longer than a longpoll's own limit (60 s by default); heartbeats keep a live one going.
-READ_TIMEOUT = 120
+# Longer than a longpoll may last (sync.protocol caps it at 30 s and drops heartbeats).
+READ_TIMEOUT = 60
+# A phone's PouchDB pulls up to a batch of photos at once (20 in the app); a
+# longpoll is for live replication, which the app does not use.
+LONGPOLLS_PER_USER = 2
+RETRY_AFTER_SECONDS = 2
 # CouchDB's error names, which PouchDB's replicator reads to tell a refusal (stop) from
 # an outage (back off and retry).
-COUCH_ERROR_NAMES = {401: "unauthorized", 403: "forbidden", 404: "not_found",
-                     405: "method_not_allowed"}
+COUCH_ERROR_NAMES = {400: "bad_request", 401: "unauthorized", 403: "forbidden",
+                     404: "not_found", 405: "method_not_allowed", 413: "too_large",
+                     415: "bad_content_type"}
 
 # A replication is hundreds of requests a minute (PouchDB fetches every photo on
 # its own); looking the volunteer up in SQL for each one cost more than
@@ -116,6 +124,10 @@ class SyncGateway:
         self._sessions: dict[str, tuple[float, Mapping[str, Any]]] = {}
         self._marked: dict[str, float] = {}
         self._lock = threading.Lock()
+        # Requests being forwarded: per volunteer, longpolls per volunteer, in all.
+        self._in_flight: dict[str, int] = {}
+        self._longpolls: dict[str, int] = {}
+        self._total = 0
 
     def __call__(self, environ: WSGIEnvironment,
                  start_response: StartResponse) -> Iterable[bytes]:
@@ -140,23 +152,31 @@ class SyncGateway:
         segments, query = _raw_path(environ)
         couch_db, rest = segments[0], segments[1:]
         authorize(user.couch_db, couch_db, method, rest)
-        feed = _query_args(query).get("feed", "normal")
-        if rest[:1] == ["_changes"] and feed not in ("normal", "longpoll"):
-            # A continuous feed would hold a web thread for as long as the phone likes.
-            raise problem("sync_forbidden", feed=feed)
+        endpoint = endpoint_of(rest)
+        try:
+            query = check_query(endpoint, method, query)
+        except Refused as err:
+            raise problem("sync_bad_request", reason=err.reason, **err.detail) from None
         # The path sent on is rebuilt from the checked segments, never passed through.
         upstream_path = "/".join(quote(part, safe=":@") for part in segments)
         headers = {name: environ[key] for key, name in REQUEST_HEADERS.items()
                    if environ.get(key)}
-        body, chunked = _request_body(environ)
+        longpoll = "feed=longpoll" in query.split("&")
+        release = self.take_slot(user.username, longpoll)
         try:
-            upstream = self.couch().forward(
-                method, upstream_path, query, headers, body,
-                auth=(user.username, user.couch_password), read_timeout=READ_TIMEOUT,
-                chunked=chunked)
-        except CouchError as err:
-            raise problem("couch_unavailable") from err
-        reply = _Reply(upstream)
+            body, chunked = self.checked_body(environ, endpoint, method, query, rest, headers)
+            try:
+                upstream = self.couch().forward(
+                    method, upstream_path, query, headers, body,
+                    auth=(user.username, user.couch_password), read_timeout=READ_TIMEOUT,
+                    chunked=chunked)
+            except CouchError as err:
+                raise problem("couch_unavailable") from err
+        except BaseException:
+            release()
+            raise
+        # The slot is held until the WSGI server has sent the reply and closes it.
+        reply = _Reply(upstream, release)
         status = upstream.status_code
         try:
             if status < 400 and couch_db == user.couch_db and _writes_documents(method, rest):
@@ -171,6 +191,71 @@ class SyncGateway:
             reply.close()
             return ()
         return reply
+
+    def checked_body(self, environ: WSGIEnvironment, endpoint: str, method: str, query: str,
+                     rest: list[str], headers: dict[str, str]) -> tuple[Any, bool]:
+        """The body to send on, checked: None for reads and deletes; an attachment's
+        bytes streamed when its length is declared; any other body read whole (at
+        most `SYNC_MAX_BODY_BYTES`), parsed and checked field by field."""
+        if method not in BODY_METHODS:
+            headers.pop("Content-Length", None)
+            headers.pop("Content-Type", None)
+            return None, False
+        config = self.app.config
+        if endpoint == "attachment":
+            limit = config["PHOTO_MAX_BYTES"]
+            declared = get_content_length(environ)
+            if declared is not None and declared > limit:
+                raise problem("sync_too_large", limit=limit)
+            if declared is not None:
+                return get_input_stream(environ), False
+            return _read_bounded(environ, limit, headers), False
+        content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if content_type not in ("", "application/json"):
+            raise problem("sync_unsupported_body", content_type=content_type[:100])
+        data = _read_bounded(environ, config["SYNC_MAX_BODY_BYTES"], headers)
+        try:
+            parsed = orjson.loads(data) if data else None
+            check_body(endpoint, method, parsed, config["PHOTO_MAX_BYTES"], _query_args(query),
+                       url_id="/".join(rest) if endpoint in ("doc", "_local") else None)
+        except orjson.JSONDecodeError:
+            raise problem("sync_bad_request", reason="the body is not JSON") from None
+        except TooLarge as err:
+            raise problem("sync_too_large", **err.detail) from None
+        except Refused as err:
+            raise problem("sync_bad_request", reason=err.reason, **err.detail) from None
+        return data, False
+
+    def take_slot(self, username: str, longpoll: bool) -> Callable[[], None]:
+        """Take one of the volunteer's sync slots (and a longpoll's) for a request,
+        or refuse with 503 beyond the limits, so that no one phone, nor all phones
+        together, can hold every web server thread. Returns the slot's release,
+        which may be called more than once."""
+        config = self.app.config
+        with self._lock:
+            mine = self._in_flight.get(username, 0)
+            polls = self._longpolls.get(username, 0)
+            if (mine >= config["SYNC_USER_CONCURRENCY"]
+                    or self._total >= config["SYNC_CONCURRENCY"]
+                    or (longpoll and polls >= LONGPOLLS_PER_USER)):
+                raise problem("sync_busy", retry_after_seconds=RETRY_AFTER_SECONDS)
+            self._in_flight[username] = mine + 1
+            self._total += 1
+            if longpoll:
+                self._longpolls[username] = polls + 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            with self._lock:
+                if released:
+                    return
+                released = True
+                self._total -= 1
+                _decrement(self._in_flight, username)
+                if longpoll:
+                    _decrement(self._longpolls, username)
+        return release
 
     def couch(self) -> Couch:
         if self._couch is None:
@@ -247,14 +332,18 @@ class _Reply:
     """CouchDB's reply body as the WSGI server sends it on; closing gives the
     connection back to the pool, even when the body was never read."""
 
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, release: Callable[[], None]) -> None:
         self._upstream = upstream
+        self._release = release
 
     def __iter__(self) -> Iterator[bytes]:
         return self._upstream.stream(CHUNK)
 
     def close(self) -> None:
-        self._upstream.close()
+        try:
+            self._upstream.close()
+        finally:
+            self._release()
 
 
 def couch_shaped_problem(app: Flask, err: Problem) -> Response:
@@ -270,6 +359,8 @@ def couch_shaped_problem(app: Flask, err: Problem) -> Response:
     response.status_code = err.status
     if err.status == 405:
         response.headers["Allow"] = ", ".join(sorted(METHODS))
+    if "retry_after_seconds" in err.detail:
+        response.headers["Retry-After"] = str(err.detail["retry_after_seconds"])
     return response
 
 
@@ -312,6 +403,39 @@ def _raw_path(environ: WSGIEnvironment) -> tuple[list[str], str]:
 
 def _query_args(query: str) -> dict[str, str]:
     return {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
+
+
+def _decrement(counts: dict[str, int], key: str) -> None:
+    left = counts.get(key, 0) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
+
+
+def _read_bounded(environ: WSGIEnvironment, limit: int, headers: dict[str, str]) -> bytes:
+    """The whole request body, refused with 413 past `limit` bytes; `headers` get
+    its length (a chunked body is sent on with one)."""
+    declared = get_content_length(environ)
+    if declared is not None and declared > limit:
+        raise problem("sync_too_large", limit=limit)
+    body, chunked = _request_body(environ)
+    if body is None:
+        data = b""
+    elif chunked:
+        pieces, size = [], 0
+        for piece in body:
+            size += len(piece)
+            if size > limit:
+                raise problem("sync_too_large", limit=limit)
+            pieces.append(piece)
+        data = b"".join(pieces)
+    else:
+        data = body.read(limit + 1)
+    if len(data) > limit:
+        raise problem("sync_too_large", limit=limit)
+    headers["Content-Length"] = str(len(data))
+    return data
 
 
 def _request_body(environ: WSGIEnvironment) -> tuple[Any, bool]:

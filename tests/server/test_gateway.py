@@ -329,7 +329,7 @@ def test_without_raw_path_the_request_is_refused(client, volunteer):
     log_in(client, volunteer)
     reply = client.get(f"/sync/{volunteer.couch_db}/",
                        environ_overrides={"REQUEST_URI": "", "RAW_URI": ""})
-    assert_couch_shaped(reply, 400, "400.1", "unavailable")
+    assert_couch_shaped(reply, 400, "400.1", "bad_request")
 
 
 def test_other_paths_are_still_flask(client, volunteer):

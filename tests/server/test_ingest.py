@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from media.pipeline import Limits
@@ -97,12 +98,14 @@ def test_unknown_form_version_is_quarantined_and_ingest_goes_on(app, client, vol
 
 @pytest.mark.parametrize("depth", [70, 960, 985, 3000])
 def test_a_document_nested_too_deep_is_quarantined_and_ingest_goes_on(app, client, volunteer,
-                                                                       depth):
+                                                                       couch_server, depth):
     """CouchDB takes documents nested thousands of levels deep. Past about a thousand
     Python's JSON reader refuses the whole page (it is then read again document by
     document); a little less deep, a page reads but its rows could not be written or
     read back. Either way the document is quarantined, cut short, and everything else
-    is stored, in every database."""
+    is stored, in every database. The gateway refuses such a document from a phone
+    (sync.protocol.MAX_DEPTH), so it is written straight into CouchDB here, as a
+    client with CouchDB credentials could."""
     other = make_account(app, "volunteer", "tdp04")
     deep = ('{"_id": "survey:deep", "type": "survey", "form_id": "household", '
             '"form_version": "2026.1", "status": "final", "answers": {"note": '
@@ -110,9 +113,13 @@ def test_a_document_nested_too_deep_is_quarantined_and_ingest_goes_on(app, clien
     log_in(client, volunteer)
     before = survey_doc(household_answers(), volunteer=volunteer.username)
     put(client, volunteer, before)
-    reply = client.put(f"/sync/{volunteer.couch_db}/survey:deep", data=deep,
-                       content_type="application/json")
-    assert reply.status_code == 201, reply.data
+    refused = client.put(f"/sync/{volunteer.couch_db}/survey:deep", data=deep,
+                         content_type="application/json")
+    assert refused.status_code == 400, refused.data
+    reply = requests.put(f"{couch_server.base}/{volunteer.couch_db}/survey:deep", data=deep,
+                         headers={"Content-Type": "application/json"},
+                         auth=(couch_server.admin, couch_server.password), timeout=30)
+    assert reply.status_code == 201, reply.text
     gone = survey_doc(household_answers(), volunteer=volunteer.username)
     rev = put(client, volunteer, gone)["rev"]
     assert client.delete(f"/sync/{volunteer.couch_db}/{gone['_id']}?rev={rev}").status_code \
