@@ -32,6 +32,7 @@ from server.actions import duplicates, reviews
 from server.actions.auth import CLI_ACTOR
 from server.actions.exports import totals_csv
 from server.actions.forms import publish
+from server.actions.health import held_list, release_database
 from server.actions.indicators import campaign_indicators
 from server.actions.media_admin import reprocess_photos
 from server.actions.users import create_user, deactivate_user
@@ -223,6 +224,31 @@ def media_reprocess() -> None:
     click.echo(f"{total - problems}/{total} ảnh đã xử lý lại / photos reprocessed")
 
 
+@click.group("ingest")
+def ingest_group() -> None:
+    """Volunteer databases the ingest holds."""
+
+
+@ingest_group.command("held")
+@with_appcontext
+def ingest_held() -> None:
+    """List the databases held after they stopped the CouchDB-API server."""
+    held = held_list()
+    for item in held:
+        click.echo(f"{item['couch_db']}  {item['volunteer'] or '?'}  {item['held_at']}  "
+                   f"{item['reason']}")
+    click.echo(f"{len(held)} cơ sở dữ liệu bị tạm giữ / databases held")
+
+
+@ingest_group.command("release")
+@click.argument("couch_db")
+@with_appcontext
+def ingest_release(couch_db: str) -> None:
+    """Let the ingest and the volunteer's phone at a held database again."""
+    _commit_or_fail(release_database, CLI_ACTOR, couch_db)
+    click.echo(f"{couch_db}: đã mở lại / released")
+
+
 @click.group("export")
 def export_group() -> None:
     """Export campaign data."""
@@ -240,8 +266,13 @@ def export_totals(fmt: str, output) -> None:
 
 # A child that stops is started again, unless it keeps stopping: then the
 # problem is not passing (a broken install, a port taken) and `run` stops all.
+# The CouchDB-API server is the exception: what stops it is usually one request
+# or one broken database, which the gateway and the ingest's held databases keep
+# from happening again; the web server and the worker go on meanwhile (/healthz
+# says CouchDB is down), so it is started again, waiting longer each time.
 RESTARTS_ALLOWED = 5
 RESTART_WINDOW_SECONDS = 60.0
+BACKOFF_MAX_SECONDS = 30.0
 
 
 @dataclass
@@ -252,11 +283,19 @@ class _Child:
     start: Callable[[], subprocess.Popen]
     process: subprocess.Popen | None = None
     restarts: deque = field(default_factory=deque)
+    keep_trying: bool = False  # restart with back-off for ever, never stop everything
+    not_before: float = 0.0  # when the next start may be tried
 
     def restart_allowed(self, now: float) -> bool:
         while self.restarts and now - self.restarts[0] > RESTART_WINDOW_SECONDS:
             self.restarts.popleft()
-        return len(self.restarts) < RESTARTS_ALLOWED
+        return self.keep_trying or len(self.restarts) < RESTARTS_ALLOWED
+
+    def backoff(self) -> float:
+        """Seconds to wait before the next start: none at first, then doubling."""
+        if not self.keep_trying or len(self.restarts) < 2:
+            return 0.0
+        return min(BACKOFF_MAX_SECONDS, 2.0 ** (len(self.restarts) - 2))
 
 
 @click.command("run")
@@ -271,7 +310,8 @@ def run_command() -> None:
         folder = Path(config["INSTANCE"]) / "couch"
         click.echo(f"CouchDB API (PouchDB Server) on 127.0.0.1:{config['COUCHDB_PORT']}")
         couch = _Child("PouchDB Server", functools.partial(
-            embedded.start, Path(config["NODE_MODULES"]), folder, config["COUCHDB_PORT"]))
+            embedded.start, Path(config["NODE_MODULES"]), folder, config["COUCHDB_PORT"]),
+            keep_trying=True)
         couch.process = couch.start()
         children.append(couch)
     try:
@@ -300,20 +340,32 @@ def _supervise(children: list[_Child]) -> None:
         for child in children:
             if child.process is not None and child.process.poll() is None:
                 continue
-            code = child.process.returncode if child.process is not None else None
             now = time.monotonic()
+            if now < child.not_before:
+                continue
+            code = child.process.returncode if child.process is not None else None
             if not child.restart_allowed(now):
                 click.echo(f"{child.name} đã dừng {RESTARTS_ALLOWED} lần trong một phút; dừng "
                            f"tất cả / stopped {RESTARTS_ALLOWED} times in a minute (exit "
                            f"{code}); stopping all", err=True)
                 return
-            child.restarts.append(now)
-            click.echo(f"{child.name} đã dừng / stopped (exit {code}); khởi động lại / "
-                       f"restarting", err=True)
+            if child.process is not None:  # it stopped (not a start that failed)
+                child.restarts.append(now)
+                wait = child.backoff()
+                if wait:
+                    child.process = None
+                    child.not_before = now + wait
+                    click.echo(f"{child.name} đã dừng / stopped (exit {code}); khởi động lại "
+                               f"sau / restarting in {wait:.0f} s", err=True)
+                    continue
+                click.echo(f"{child.name} đã dừng / stopped (exit {code}); khởi động lại / "
+                           f"restarting", err=True)
             try:
                 child.process = child.start()
             except (OSError, embedded.EmbeddedCouchError) as err:
                 child.process = None
+                child.restarts.append(now)
+                child.not_before = now + child.backoff()
                 click.echo(f"{child.name}: {err}", err=True)
         stopping.wait(0.5)
     click.echo("stopping…")
@@ -347,7 +399,7 @@ def register_commands(app: Flask) -> None:
     forms_group = click.Group("forms", commands={**forms_cli.commands, "publish": forms_publish},
                               help=forms_cli.help)
     for command in (init_command, worker_command, serve_command, users_group, media_group,
-                    export_group):
+                    ingest_group, export_group):
         app.cli.add_command(command)
     app.cli.add_command(forms_group)
 

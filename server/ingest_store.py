@@ -27,6 +27,7 @@ from server.queries.forms import get_form_version
 from server.queries.users import active_volunteer_dbs, volunteer_by_db
 from sync.conflicts import MergeNeeded, PendingMerge
 from sync.ingest import (
+    STRIKES_TO_HOLD,
     Outcome,
     PhotoReceived,
     Quarantined,
@@ -121,6 +122,23 @@ class SqlIngestStore:
         fields = expected_feedback(couch_db, survey_id)
         db.session.commit()  # end the read: another thread commits pages
         return fields
+
+    @_reachable
+    def troubles(self) -> dict[str, bool]:
+        troubles = q.database_troubles()
+        db.session.commit()
+        return troubles
+
+    @_reachable
+    def strike(self, couch_db: str, reason: str) -> bool:
+        held = q.strike_db(couch_db, reason, STRIKES_TO_HOLD)
+        db.session.commit()
+        return held
+
+    @_reachable
+    def clear(self, couch_db: str) -> None:
+        q.clear_db(couch_db)
+        db.session.commit()
 
     @_reachable
     def touched_since(self, marker: datetime | None) -> tuple[list[str], datetime]:

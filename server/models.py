@@ -201,6 +201,24 @@ class DuplicatePair(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class HeldDatabase(db.Model):
+    """A volunteer database the CouchDB-API server stopped on while the ingest read it.
+
+    `strikes` counts such stops in a row; from `sync.ingest.STRIKES_TO_HOLD` on
+    the database is held (`held_at`): the ingest and the sync gateway leave it
+    alone, so one broken database cannot stop the server for every volunteer,
+    until an administrator releases it (`sotay ingest release`).
+    """
+
+    __tablename__ = "held_databases"
+
+    couch_db: Mapped[str] = mapped_column(String(200), primary_key=True)
+    strikes: Mapped[int] = mapped_column(default=0)
+    held_at: Mapped[datetime | None] = mapped_column()
+    reason: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class DbActivity(db.Model):
     """When a phone last wrote to a database through the gateway: the ingest's hint."""
 

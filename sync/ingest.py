@@ -124,6 +124,19 @@ class IngestStore(MergeStore, Protocol):
         """The fields of the feedback the server gives this survey, or None."""
         ...
 
+    def troubles(self) -> dict[str, bool]:
+        """Databases with strikes against them, each with whether it is held."""
+        ...
+
+    def strike(self, couch_db: str, reason: str) -> bool:
+        """Count a stop of the CouchDB-API server while `couch_db` was read;
+        return whether the database is now held."""
+        ...
+
+    def clear(self, couch_db: str) -> None:
+        """`couch_db` was read to its end: forget the strikes against it."""
+        ...
+
     def touched_since(self, marker: Any) -> tuple[list[str], Any]:
         """Databases the gateway saw written after `marker` (all marks for None),
         and the marker to pass next time."""
@@ -590,19 +603,58 @@ def ingest_db(couch: Couch, store: IngestStore, photos: PhotoStore, couch_db: st
 def ingest_dbs(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,
                dbs: list[str], page_size: int = PAGE_SIZE,
                validator: Validator = IN_PROCESS) -> int:
-    """Drain the given databases; return the number of changes handled."""
+    """Drain the given databases; return the number of changes handled.
+
+    A database whose reading stopped the CouchDB-API server (PouchDB Server
+    dies on some broken revision trees) gets a strike; after `STRIKES_TO_HOLD`
+    in a row it is held and skipped, and the others go on being read.
+    """
     total = write_back_merges(couch, store)
+    troubles = store.troubles() if dbs else {}
+    dbs = [couch_db for couch_db in dbs if not troubles.get(couch_db)]
+    if dbs:
+        couch.server_info()  # up before the first read: a stop during one is that one's
     failed: list[str] = []
     for couch_db in dbs:
         try:
             total += ingest_db(couch, store, photos, couch_db, limits, page_size, validator)
         except CouchError as err:
+            if err.status is None and not _answers(couch):
+                _strike(store, couch_db, err)
+                raise CouchError(None, f"the server stopped while {couch_db} was read") from err
             # One database CouchDB cannot serve must not hold up the others.
             log.warning("ingest: %s skipped this turn: %s", couch_db, err)
             failed.append(couch_db)
+            continue
+        if couch_db in troubles:
+            store.clear(couch_db)
     if failed and len(failed) == len(dbs):
         raise CouchError(None, f"no volunteer database could be read ({len(failed)})")
     return total
+
+
+# Stops of the server in a row while one database was read before it is held: one
+# could be a coincidence (a restart), two on the same database are not.
+STRIKES_TO_HOLD = 2
+
+
+def _answers(couch: Couch) -> bool:
+    try:
+        couch.server_info()
+        return True
+    except CouchError:
+        return False
+
+
+def _strike(store: IngestStore, couch_db: str, err: CouchError) -> None:
+    held = store.strike(couch_db, str(err)[:500])
+    if held:
+        log.error("ingest: %s is held: the CouchDB-API server stopped while reading it "
+                  "%d times in a row; the other databases go on. Check it, then "
+                  "`sotay ingest release %s`", couch_db, STRIKES_TO_HOLD, couch_db)
+    else:
+        log.warning("ingest: the CouchDB-API server stopped while %s was read (%s)",
+                    couch_db, err)
 
 
 def ingest_all(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,

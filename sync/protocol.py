@@ -41,6 +41,10 @@ DOC_MEMBERS = frozenset({"_id", "_rev", "_revisions", "_deleted", "_attachments"
 STUB_MEMBERS = frozenset({"stub", "digest", "revpos", "length", "content_type", "encoding",
                           "encoded_length"})
 INLINE_MEMBERS = frozenset({"data", "content_type", "digest", "revpos"})
+# An attachment whose bytes follow the document in a multipart/related PUT
+# (how CouchDB's own replicator sends documents with attachments).
+FOLLOWS_MEMBERS = frozenset({"follows", "content_type", "length", "digest", "revpos",
+                             "encoding", "encoded_length"})
 
 
 class Refused(Exception):
@@ -272,7 +276,8 @@ def _revisions(value: Any, rev: str | None, doc_id: str) -> None:
             "_rev must be _revisions.start and the first of _revisions.ids", id=doc_id)
 
 
-def _attachments(value: Any, doc_id: str, max_attachment_bytes: int) -> None:
+def _attachments(value: Any, doc_id: str, max_attachment_bytes: int,
+                 multipart: bool = False) -> None:
     _expect(isinstance(value, dict), "_attachments must be an object", id=doc_id)
     for name, attachment in value.items():
         _expect(0 < len(name) <= 255 and not name.startswith("_") and "\x00" not in name,
@@ -286,6 +291,13 @@ def _attachments(value: Any, doc_id: str, max_attachment_bytes: int) -> None:
         if attachment.get("stub") is True:
             _expect(set(attachment) <= STUB_MEMBERS, "an attachment stub has unknown members",
                     id=doc_id, attachment=name)
+            continue
+        if multipart and attachment.get("follows") is True:
+            length = attachment.get("length")
+            _expect(set(attachment) <= FOLLOWS_MEMBERS and type(length) is int and length >= 0,
+                    "an attachment that follows needs its length", id=doc_id, attachment=name)
+            if length > max_attachment_bytes:
+                raise TooLarge(max_attachment_bytes, id=doc_id, attachment=name, size=length)
             continue
         _expect(set(attachment) <= INLINE_MEMBERS and isinstance(attachment.get("data"), str),
                 "an attachment must be a stub or carry its data in base64 "
@@ -309,7 +321,7 @@ class TooLarge(Refused):
 
 
 def check_doc(doc: Any, max_attachment_bytes: int, new_edits: bool = True,
-              url_id: str | None = None) -> None:
+              url_id: str | None = None, multipart: bool = False) -> None:
     """A document a client writes: its special members as CouchDB defines them.
 
     `url_id`: the id in the request's path, which the body's `_id` must repeat
@@ -336,8 +348,27 @@ def check_doc(doc: Any, max_attachment_bytes: int, new_edits: bool = True,
     _expect(isinstance(doc.get("_deleted", False), bool), "_deleted must be true or false",
             id=doc_id[:200])
     if "_attachments" in doc:
-        _attachments(doc["_attachments"], doc_id[:200], max_attachment_bytes)
+        _attachments(doc["_attachments"], doc_id[:200], max_attachment_bytes, multipart)
     _check_depth(doc, MAX_DEPTH)
+
+
+def multipart_document(data: bytes, content_type: str) -> Any:
+    """The JSON document that opens a multipart/related body (the attachments'
+    bytes follow it, each as long as the document says)."""
+    boundary = re.search(r'boundary="?([^";]{1,200})"?', content_type)
+    _expect(boundary is not None, "a multipart body needs its boundary")
+    delimiter = b"--" + boundary.group(1).encode("latin-1")
+    _expect(data.startswith(delimiter + b"\r\n"), "the multipart body does not open with its "
+                                                   "boundary")
+    head_end = data.find(b"\r\n\r\n", len(delimiter))
+    part_end = data.find(b"\r\n" + delimiter, head_end)
+    _expect(head_end > 0 and part_end > 0, "the multipart body's first part is not complete")
+    headers = data[len(delimiter) + 2:head_end].decode("latin-1").lower()
+    _expect("application/json" in headers, "the first part must be the JSON document")
+    try:
+        return orjson.loads(data[head_end + 4:part_end])
+    except orjson.JSONDecodeError as err:
+        raise Refused("the first part is not JSON") from err
 
 
 def check_local_doc(doc: Any, url_id: str) -> None:
@@ -394,7 +425,8 @@ def _check_id_list(body: Any, key: str) -> None:
 
 
 def check_body(endpoint: str, method: str, body: Any, max_attachment_bytes: int,
-               params: Mapping[str, str], url_id: str | None = None) -> None:
+               params: Mapping[str, str], url_id: str | None = None,
+               multipart: bool = False) -> None:
     """Check a parsed JSON body for this endpoint; raise `Refused` (or `TooLarge`)."""
     if endpoint == "_bulk_docs":
         _check_bulk_docs(body, max_attachment_bytes)
@@ -411,6 +443,9 @@ def check_body(endpoint: str, method: str, body: Any, max_attachment_bytes: int,
     elif endpoint == "_local":
         check_local_doc(body, url_id or "")
     elif endpoint == "doc":
-        check_doc(body, max_attachment_bytes, params.get("new_edits") != "false", url_id)
+        check_doc(body, max_attachment_bytes, params.get("new_edits") != "false", url_id,
+                  multipart)
+    elif multipart:
+        raise Refused("only a document's PUT may be multipart")
     else:
         raise Refused("this request takes no JSON body")

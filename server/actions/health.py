@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from server import services
+from server.actions.auth import Actor, require_role
+from server.errors import problem
+from server.queries.audit import audit
 from server.queries.health import checkpoints_by_db, sql_ping
-from server.queries.users import active_volunteer_dbs
+from server.queries.ingest import clear_db, held_databases
+from server.queries.users import active_volunteer_dbs, volunteer_by_db
 from sync.couch import CouchError
 
 
@@ -37,8 +41,12 @@ def health_report() -> dict[str, Any]:
         report["ok"] = False
         return report
     checkpoints = checkpoints_by_db()
+    held = held_list()
+    held_dbs = {item["couch_db"] for item in held}
     lag = 0
     for couch_db in active_volunteer_dbs():
+        if couch_db in held_dbs:
+            continue
         try:
             head = _seq_number(couch.db_info(couch_db).get("update_seq"))
         except CouchError:
@@ -48,5 +56,22 @@ def health_report() -> dict[str, Any]:
             lag += max(0, head - done)
     latest = max((at for _seq, at in checkpoints.values()), default=None)
     report["ingest"] = {"lag_changes": lag,
-                        "last_checkpoint_at": latest.isoformat() + "Z" if latest else None}
+                        "last_checkpoint_at": latest.isoformat() + "Z" if latest else None,
+                        "held_databases": held}
     return report
+
+
+def held_list() -> list[dict[str, Any]]:
+    """The volunteer databases the ingest and the gateway leave alone, and why."""
+    return [{"couch_db": row.couch_db, "volunteer": getattr(volunteer_by_db(row.couch_db),
+                                                            "username", None),
+             "held_at": row.held_at.isoformat() + "Z", "strikes": row.strikes,
+             "reason": row.reason} for row in held_databases()]
+
+
+def release_database(actor: Actor, couch_db: str) -> None:
+    """Let the ingest and the phone at a held database again (after it was checked)."""
+    require_role(actor, "admin")
+    if not clear_db(couch_db):
+        raise problem("not_found", couch_db=couch_db)
+    audit(actor.username, "database.released", couch_db)

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from server.models import (
     Checkpoint,
     DbActivity,
+    HeldDatabase,
     Merge,
     Photo,
     Quarantine,
@@ -322,3 +323,42 @@ def touched_since(after: datetime | None, overlap: timedelta) -> list[str]:
         return []
     return list(db.session.execute(select(DbActivity.couch_db).where(
         DbActivity.touched_at > after - overlap).order_by(DbActivity.couch_db)).scalars())
+
+
+def database_troubles() -> dict[str, bool]:
+    """Databases with strikes against them, each with whether it is held."""
+    return {row.couch_db: row.held_at is not None
+            for row in db.session.execute(select(HeldDatabase)).scalars()}
+
+
+def strike_db(couch_db: str, reason: str, strikes_to_hold: int) -> bool:
+    """Count a stop of the server while `couch_db` was read; whether it is now held."""
+    row = db.session.get(HeldDatabase, couch_db)
+    if row is None:
+        row = HeldDatabase(couch_db=couch_db, strikes=0, reason="")
+        db.session.add(row)
+    row.strikes += 1
+    row.reason = reason[:2000]
+    row.updated_at = utcnow()
+    if row.held_at is None and row.strikes >= strikes_to_hold:
+        row.held_at = utcnow()
+        audit("ingest", "database.held", couch_db, strikes=row.strikes, reason=row.reason)
+    return row.held_at is not None
+
+
+def clear_db(couch_db: str) -> bool:
+    """Forget the strikes against `couch_db` (and release it); whether there were any."""
+    row = db.session.get(HeldDatabase, couch_db)
+    if row is not None:
+        db.session.delete(row)
+    return row is not None
+
+
+def held_databases() -> list[HeldDatabase]:
+    return list(db.session.execute(select(HeldDatabase).where(
+        HeldDatabase.held_at.is_not(None)).order_by(HeldDatabase.held_at)).scalars())
+
+
+def is_held(couch_db: str) -> bool:
+    return db.session.execute(select(HeldDatabase.couch_db).where(
+        HeldDatabase.couch_db == couch_db, HeldDatabase.held_at.is_not(None))).first() is not None

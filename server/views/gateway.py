@@ -41,10 +41,17 @@ from server import services
 from server.errors import DATABASE_UNAVAILABLE, Problem, problem
 from server.ingest_store import MARK_OVERLAP
 from server.models import db
-from server.queries.ingest import touch_db
+from server.queries.ingest import is_held, touch_db
 from server.views.session import active_user, cookie_session, session_fresh
 from sync.couch import Couch, CouchError, Upstream
-from sync.protocol import Refused, TooLarge, check_body, check_query, endpoint_of
+from sync.protocol import (
+    Refused,
+    TooLarge,
+    check_body,
+    check_query,
+    endpoint_of,
+    multipart_document,
+)
 from sync.provision import FORMS_DB
 
 log = logging.getLogger(__name__)
@@ -106,6 +113,7 @@ class SyncIdentity:
     username: str
     couch_db: str
     couch_password: str
+    held: bool = False  # the ingest found the database breaks the server
 
 
 class SyncGateway:
@@ -119,6 +127,7 @@ class SyncGateway:
         self.app = app
         self.flask_wsgi = flask_wsgi
         self._couch: Couch | None = None
+        self._takes_multipart: bool | None = None
         self._identities: dict[int, tuple[float, SyncIdentity]] = {}
         # Cookie header -> (when its signature was checked, the session it holds)
         self._sessions: dict[str, tuple[float, Mapping[str, Any]]] = {}
@@ -152,6 +161,8 @@ class SyncGateway:
         segments, query = _raw_path(environ)
         couch_db, rest = segments[0], segments[1:]
         authorize(user.couch_db, couch_db, method, rest)
+        if user.held and couch_db == user.couch_db:
+            raise problem("sync_db_isolated")
         endpoint = endpoint_of(rest)
         try:
             query = check_query(endpoint, method, query)
@@ -210,14 +221,19 @@ class SyncGateway:
             if declared is not None:
                 return get_input_stream(environ), False
             return _read_bounded(environ, limit, headers), False
-        content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
-        if content_type not in ("", "application/json"):
-            raise problem("sync_unsupported_body", content_type=content_type[:100])
+        content_type = environ.get("CONTENT_TYPE", "")
+        kind = content_type.split(";")[0].strip().lower()
+        multipart = (kind == "multipart/related" and endpoint == "doc" and method == "PUT"
+                     and self.takes_multipart())
+        if kind not in ("", "application/json") and not multipart:
+            raise problem("sync_unsupported_body", content_type=kind[:100])
         data = _read_bounded(environ, config["SYNC_MAX_BODY_BYTES"], headers)
         try:
-            parsed = orjson.loads(data) if data else None
+            parsed = (multipart_document(data, content_type) if multipart
+                      else orjson.loads(data) if data else None)
             check_body(endpoint, method, parsed, config["PHOTO_MAX_BYTES"], _query_args(query),
-                       url_id="/".join(rest) if endpoint in ("doc", "_local") else None)
+                       url_id="/".join(rest) if endpoint in ("doc", "_local") else None,
+                       multipart=multipart)
         except orjson.JSONDecodeError:
             raise problem("sync_bad_request", reason="the body is not JSON") from None
         except TooLarge as err:
@@ -256,6 +272,18 @@ class SyncGateway:
                 if longpoll:
                     _decrement(self._longpolls, username)
         return release
+
+    def takes_multipart(self) -> bool:
+        """Whether the CouchDB-API server takes multipart/related documents (the way
+        CouchDB's own replicator sends attachments). Apache CouchDB does; PouchDB
+        Server reads every part as JSON and dies on the first attachment."""
+        if self._takes_multipart is None:
+            try:
+                info = self.couch().server_info()
+            except CouchError as err:
+                raise problem("couch_unavailable") from err
+            self._takes_multipart = "express-pouchdb" not in info
+        return self._takes_multipart
 
     def couch(self) -> Couch:
         if self._couch is None:
@@ -304,7 +332,8 @@ class SyncGateway:
                 raise problem("login_required")
             if user.role != "volunteer" or not user.couch_db:
                 raise problem("sync_forbidden")
-            identity = SyncIdentity(user.username, user.couch_db, user.couch_password or "")
+            identity = SyncIdentity(user.username, user.couch_db, user.couch_password or "",
+                                    is_held(user.couch_db))
         with self._lock:
             self._identities[uid] = (now, identity)
         return identity

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from server.actions import duplicates, exports, indicators, reviews
+from server.actions.health import held_list
 from server.actions.users import authenticate
 from server.errors import Problem
 from server.views.schemas import DecisionSchema, LoginSchema, SettleSchema, load
@@ -108,7 +109,7 @@ def review_decide(submission_id: int) -> Response:
 @bp.get("/review/quarantine")
 def quarantine():
     return _login_or(lambda: render_template(
-        "quarantine.html", items=reviews.quarantine_list(current_actor())))
+        "quarantine.html", items=reviews.quarantine_list(current_actor()), held=held_list()))
 
 
 @bp.get("/review/duplicates")

@@ -4,8 +4,9 @@ sent through it, sent again.
 Each request here once stopped the embedded PouchDB Server (or filled it up)
 when the gateway passed it on. This module runs its own PouchDB Server, so
 that a regression fails these tests and leaves the rest of the suite's
-server alive; each test checks the server still answers and still reads the
-volunteer's feed afterwards.
+server alive (against Apache CouchDB, the suite's own server serves); each
+test checks the server still answers and still reads the volunteer's feed
+afterwards.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ from tests.server.helpers import household_answers, survey_doc
 
 
 @pytest.fixture(scope="module")
-def couch_server(tmp_path_factory):
+def couch_server(couch_server, tmp_path_factory):
+    """A PouchDB Server of this module's own; the suite's server if it is Apache CouchDB,
+    which refuses these requests itself."""
+    if not is_pouchdb_server(couch_server):
+        yield couch_server
+        return
     with pouchdb_server(tmp_path_factory.mktemp("shield-couch")) as server:
         yield server
 
@@ -204,12 +210,58 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(client, volunteer, a
     assert stream.read_bytes == 0
 
 
-def test_a_multipart_document_is_refused_clearly(client, volunteer):
+def multipart(doc: dict, attachment: bytes, boundary: str = "b0undary") -> bytes:
+    """A document and its attachment as CouchDB's replicator PUTs them."""
+    return (f"--{boundary}\r\nContent-Type: application/json\r\n\r\n".encode()
+            + json.dumps(doc).encode() + f"\r\n--{boundary}\r\nContent-Type: image/jpeg\r\n"
+            f"Content-Length: {len(attachment)}\r\n\r\n".encode() + attachment
+            + f"\r\n--{boundary}--".encode())
+
+
+MULTIPART = "multipart/related; boundary=\"b0undary\""
+PHOTO_WITH_FOLLOWING_BYTES = {
+    "_id": "photo:m", "_rev": "1-d", "_revisions": {"start": 1, "ids": ["d"]}, "type": "photo",
+    "survey_id": "survey:good",
+    "_attachments": {"photo.jpg": {"follows": True, "content_type": "image/jpeg", "length": 4}}}
+
+
+def is_pouchdb_server(couch_server) -> bool:
+    return "express-pouchdb" in couch_server.client().server_info()
+
+
+def test_multipart_never_reaches_pouchdb_server(couch_server, client, volunteer):
+    """PouchDB Server reads every part of a multipart body as JSON and dies on the first
+    attachment: the gateway refuses multipart in front of it."""
+    if not is_pouchdb_server(couch_server):
+        pytest.skip("about PouchDB Server; Apache CouchDB takes multipart documents")
     log_in(client, volunteer)
-    reply = client.put(f"/sync/{volunteer.couch_db}/survey:m?new_edits=false",
-                       data=b"--x\r\n\r\n{}\r\n--x--", content_type="multipart/related; "
-                                                           "boundary=x")
+    reply = client.put(f"/sync/{volunteer.couch_db}/photo:m?new_edits=false",
+                       data=multipart(PHOTO_WITH_FOLLOWING_BYTES, b"jpeg"),
+                       content_type=MULTIPART)
     assert_refused(reply, 415, "415.1")
+    assert_server_still_reads(couch_server, client, volunteer)
+
+
+def test_a_multipart_document_is_checked_like_any_other(couch_server, client, volunteer, app):
+    """CouchDB's own replicator PUTs a document with attachments as multipart/related."""
+    if is_pouchdb_server(couch_server):
+        pytest.skip("about Apache CouchDB: PouchDB Server takes no multipart documents")
+    log_in(client, volunteer)
+    path = f"/sync/{volunteer.couch_db}/photo:m?new_edits=false"
+    kind, doc = MULTIPART, PHOTO_WITH_FOLLOWING_BYTES
+    reply = client.put(path, data=multipart(doc, b"jpeg"), content_type=kind)
+    assert reply.status_code == 201, reply.data
+    assert client.get(f"/sync/{volunteer.couch_db}/photo:m/photo.jpg").data == b"jpeg"
+    broken = {**doc, "_revisions": {"start": "x", "ids": 5}}
+    assert_refused(client.put(path, data=multipart(broken, b"jpeg"), content_type=kind), 400,
+                   "400.2")
+    huge = {**doc, "_attachments": {"photo.jpg": {"follows": True, "content_type": "image/jpeg",
+                                                  "length": app.config["PHOTO_MAX_BYTES"] + 1}}}
+    assert_refused(client.put(path, data=multipart(huge, b"jpeg"), content_type=kind), 413,
+                   "413.1")
+    assert_refused(client.post(f"/sync/{volunteer.couch_db}/_bulk_docs",
+                               data=multipart(doc, b"jpeg"), content_type=kind), 415, "415.1")
+    assert_server_still_reads(couch_server, client, volunteer)
 
 
 def test_longpolls_of_one_volunteer_leave_threads_for_everyone_else(live_server, app):
@@ -249,3 +301,27 @@ def test_longpolls_of_one_volunteer_leave_threads_for_everyone_else(live_server,
     finally:
         for sock in held:
             sock.close()
+
+
+def test_a_held_database_is_left_alone_until_released(app, client, volunteer):
+    """A database the ingest holds (it stopped the server) is not read for the phone either."""
+    from server.actions.auth import CLI_ACTOR
+    from server.actions.health import release_database
+    from server.ingest_store import SqlIngestStore
+    from server.models import db
+    from sync.ingest import STRIKES_TO_HOLD
+
+    with app.app_context():
+        store = SqlIngestStore()
+        assert [store.strike(volunteer.couch_db, "CouchDB unreachable")
+                for _ in range(STRIKES_TO_HOLD)][-1] is True
+    log_in(client, volunteer)
+    refused = client.get(f"/sync/{volunteer.couch_db}/_changes?since=0")
+    answer = assert_refused(refused, 503, "503.4")
+    assert "office" in answer["error"]["en"]
+    assert client.get("/sync/forms/_all_docs").status_code == 200
+    with app.app_context():
+        release_database(CLI_ACTOR, volunteer.couch_db)
+        db.session.commit()
+    time.sleep(5.1)  # the gateway remembers who a session is for 5 s
+    assert client.get(f"/sync/{volunteer.couch_db}/_changes?since=0").status_code == 200

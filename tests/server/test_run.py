@@ -6,15 +6,19 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.conftest import ROOT, free_port
+from tests.server.helpers import household_answers, survey_doc
 
 
 def healthy(port: int) -> bool:
@@ -51,12 +55,12 @@ def sotay_run(tmp_path):
     web, couch = free_port(), free_port()
     env = {**os.environ, "SOTAY_INSTANCE": str(tmp_path / "instance"), "SOTAY_PORT": str(web),
            "SOTAY_COUCHDB_PORT": str(couch), "SOTAY_NODE_MODULES": str(ROOT / "node_modules"),
-           "SOTAY_INGEST_POLL_SECONDS": "0.5"}
+           "SOTAY_INGEST_POLL_SECONDS": "0.5", "SOTAY_INGEST_SWEEP_SECONDS": "3"}
     for name in ("SOTAY_DATABASE_URL", "SOTAY_COUCHDB_URL"):
         env.pop(name, None)
     process = subprocess.Popen([sys.executable, "-m", "server.cli", "run"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    yield process, web
+    yield process, web, env
     if process.poll() is None:
         process.kill()
     for pid in children_of(process.pid):
@@ -67,7 +71,7 @@ def sotay_run(tmp_path):
 
 
 def test_a_dead_couchdb_api_is_restarted_and_ctrl_c_stops_everything(sotay_run):
-    process, web = sotay_run
+    process, web, _env = sotay_run
     assert wait_for(lambda: healthy(web), 90), "sotay run did not come up"
     children = children_of(process.pid)
     pouchdb = [pid for pid in children if "pouchdb-server" in command_of(pid)]
@@ -85,3 +89,69 @@ def test_a_dead_couchdb_api_is_restarted_and_ctrl_c_stops_everything(sotay_run):
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
             f"/proc/{pid}/status").read_text().lower()
+
+
+def health(port: int) -> dict:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
+            return json.load(reply)
+    except urllib.error.HTTPError as err:
+        return json.load(err)
+    except (OSError, ValueError):
+        return {}
+
+
+def add_volunteer(env: dict, name: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "server.cli", "users", "add", name, "--role",
+                          "volunteer", "--group", "tdp03"], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return out.split("database ")[1].split()[0]
+
+
+def test_a_database_that_stops_pouchdb_server_is_held_and_the_rest_goes_on(sotay_run):
+    """A broken revision tree (as the gateway once let through) kills PouchDB Server on
+    every read of its database's feed: the supervisor gave up after 5 restarts and
+    stopped everything, and a second `make run` died the same way."""
+    process, web, env = sotay_run
+    assert wait_for(lambda: healthy(web), 90), "sotay run did not come up"
+    broken_db, good_db = add_volunteer(env, "vol-broken"), add_volunteer(env, "vol-good")
+    instance = Path(env["SOTAY_INSTANCE"])
+    secrets = json.loads((instance / "secrets.json").read_text())
+    couch = requests.Session()
+    couch.auth = ("sotay_admin", secrets["couch_password"])
+    base = f"http://127.0.0.1:{env['SOTAY_COUCHDB_PORT']}"
+    good = survey_doc(household_answers(), volunteer="vol-good")
+    assert couch.put(f"{base}/{good_db}/{good['_id']}", json=good).status_code == 201
+    broken = couch.post(f"{base}/{broken_db}/_bulk_docs", json={"new_edits": False, "docs": [
+        {"_id": "survey:x", "_rev": "1-a", "_revisions": {"start": "x", "ids": 5}}]})
+    assert broken.status_code == 201  # PouchDB Server takes it: the gateway must not
+
+    def held() -> list[str]:
+        return [item["couch_db"] for item in health(web).get("ingest", {}).get(
+            "held_databases", [])]
+
+    assert wait_for(lambda: held() == [broken_db], 120), health(web)
+    assert wait_for(lambda: healthy(web), 60)
+
+    def stored() -> list[str]:
+        with sqlite3.connect(instance / "sotay.db") as conn:
+            return [row[0] for row in conn.execute(
+                "SELECT doc_id FROM submissions UNION ALL SELECT doc_id FROM quarantine")]
+
+    assert wait_for(lambda: stored() == [good["_id"]], 30), stored()
+    time.sleep(8)  # several sweeps: the held database is not read again
+    assert process.poll() is None and healthy(web)
+
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=30)
+    assert 0 < out.count("PouchDB Server đã dừng") <= 3, out
+    second = subprocess.Popen([sys.executable, "-m", "server.cli", "run"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert wait_for(lambda: healthy(web), 90), "the second run did not come up"
+        time.sleep(8)
+        assert second.poll() is None and healthy(web) and held() == [broken_db]
+    finally:
+        second.send_signal(signal.SIGTERM)
+        out, _ = second.communicate(timeout=30)
+    assert "PouchDB Server đã dừng" not in out, out
