@@ -23,7 +23,6 @@ other path goes to Flask unchanged.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -38,14 +37,10 @@ from werkzeug.wsgi import get_content_length, get_input_stream
 
 from server import services
 from server.errors import DATABASE_UNAVAILABLE, Problem, problem
-from server.ingest_store import MARK_OVERLAP
-from server.models import db
-from server.queries.ingest import touch_db
 from server.views.session import active_user, cookie_session, session_fresh
+from server.write_marks import WriteMarks
 from sync.couch import Couch, CouchError, Upstream
 from sync.provision import FORMS_DB
-
-log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -87,10 +82,6 @@ COUCH_ERROR_NAMES = {401: "unauthorized", 403: "forbidden", 404: "not_found",
 IDENTITY_SECONDS = 5.0
 MAX_SESSIONS = 10_000  # cookies remembered at once ...
 MAX_COOKIE_HEADER = 4096  # ... each at most a browser's cookie size: 40 MB at worst
-# The ingest on PouchDB Server learns of new writes from marks in SQL; one mark
-# per database a second is enough, since the ingest looks back MARK_OVERLAP.
-MARK_SECONDS = 1.0
-assert MARK_SECONDS < MARK_OVERLAP.total_seconds() / 2
 
 
 @dataclass(frozen=True)
@@ -114,7 +105,7 @@ class SyncGateway:
         self._identities: dict[int, tuple[float, SyncIdentity]] = {}
         # Cookie header -> (when its signature was checked, the session it holds)
         self._sessions: dict[str, tuple[float, Mapping[str, Any]]] = {}
-        self._marked: dict[str, float] = {}
+        self._marks = WriteMarks(app)
         self._lock = threading.Lock()
 
     def __call__(self, environ: WSGIEnvironment,
@@ -225,22 +216,9 @@ class SyncGateway:
         return identity
 
     def mark_written(self, couch_db: str) -> None:
-        """Tell the ingest that `couch_db` has new documents, at most once a second."""
-        now = time.monotonic()
-        if now - self._marked.get(couch_db, -MARK_SECONDS) < MARK_SECONDS:
-            return
-        self._marked[couch_db] = now
-        with self.app.app_context():
-            try:
-                touch_db(couch_db)
-                db.session.commit()
-            except DATABASE_UNAVAILABLE as err:
-                # The phone's write is in CouchDB: do not fail it for a hint. The
-                # worker's periodic sweep reads this database anyway.
-                db.session.rollback()
-                self._marked.pop(couch_db, None)
-                log.warning("sync: write mark for %s not saved: %s", couch_db,
-                            str(err).splitlines()[0][:200])
+        """Tell the ingest that `couch_db` has new documents (in SQL, by a thread of
+        its own: the phone's write is in CouchDB and does not wait for the mark)."""
+        self._marks.note(couch_db)
 
 
 class _Reply:
