@@ -4,7 +4,9 @@ dies is started again, and Ctrl-C (SIGTERM) leaves nothing behind."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -14,6 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from server.actions.auth import CLI_ACTOR
+from server.actions.health import ROOM_WARNING_SHARE
+from server.actions.users import create_user
+from server.app import create_app
+from server.config import build_config
+from server.models import db
+from sync import embedded
 from tests.conftest import ROOT, free_port
 
 
@@ -85,3 +94,61 @@ def test_a_dead_couchdb_api_is_restarted_and_ctrl_c_stops_everything(sotay_run):
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
             f"/proc/{pid}/status").read_text().lower()
+
+
+def start_run(folder: Path, web: int, couch: int, soft: int, hard: int) -> subprocess.Popen:
+    """`sotay run` started the way a shell whose `ulimit -n` is `soft` (of `hard`) starts it,
+    its output in `folder/run.log`."""
+    env = {**os.environ, "SOTAY_INSTANCE": str(folder / "instance"), "SOTAY_PORT": str(web),
+           "SOTAY_COUCHDB_PORT": str(couch), "SOTAY_NODE_MODULES": str(ROOT / "node_modules")}
+    for name in ("SOTAY_DATABASE_URL", "SOTAY_COUCHDB_URL"):
+        env.pop(name, None)
+    with (folder / "run.log").open("a") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "run"], cwd=ROOT, env=env, stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)))
+
+
+def stop_run(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(30)
+
+
+def test_run_raises_the_open_files_limit_says_the_room_and_warns_before_it_is_full(
+        tmp_path, monkeypatch):
+    web, couch = free_port(), free_port()
+    soft, hard = 200, 300
+    room = embedded.OpenFiles(hard).room_for
+    process = start_run(tmp_path, web, couch, soft, hard)
+    try:
+        assert wait_for(lambda: healthy(web), 90), (tmp_path / "run.log").read_text()
+        pouchdb = [pid for pid in children_of(process.pid) if "pouchdb-server" in
+                   command_of(pid)]
+        assert resource.prlimit(pouchdb[0], resource.RLIMIT_NOFILE) == (hard, hard)
+        assert f"room for about {room} volunteers" in (tmp_path / "run.log").read_text()
+
+        # The ward adds volunteers until their databases near what the limit allows.
+        monkeypatch.setenv("SOTAY_COUCHDB_PORT", str(couch))
+        app = create_app(build_config(tmp_path / "instance"))
+        with app.app_context():
+            for i in range(math.ceil(ROOM_WARNING_SHARE * room)):
+                create_user(CLI_ACTOR, f"tnv{i:03d}", "mat-khau-1", "volunteer", "tdp01")
+                db.session.commit()
+            db.engine.dispose()
+        with urllib.request.urlopen(f"http://127.0.0.1:{web}/healthz", timeout=5) as reply:
+            databases = json.load(reply)["couchdb"]["databases"]
+        assert databases["state"] == "near" and databases["room_for"] == room, databases
+        assert databases["open_files_limit"] == hard and databases["vi"] and databases["en"]
+    finally:
+        stop_run(process)
+
+    # Started again, `run` says so at once.
+    process = start_run(tmp_path, web, couch, soft, hard)
+    try:
+        assert wait_for(lambda: "there are" in (tmp_path / "run.log").read_text(), 90), (
+            tmp_path / "run.log").read_text()
+        log = (tmp_path / "run.log").read_text()
+        assert f"room for about {room} volunteer databases (limit of {hard} open files)" in log
+    finally:
+        stop_run(process)
