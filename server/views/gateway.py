@@ -17,8 +17,9 @@ half the gateway's CPU time, the forwarding the other half; on two cores a
 pull through the gateway ran at 0.63-0.8 of one straight to CouchDB
 (bench/bench_sync.py). Here a request costs a check of the signed cookie and
 the forward: an app context is pushed only to look a volunteer up in SQL (a
-session's identity is then remembered for 5 s) and to mark a write. Every
-other path goes to Flask unchanged.
+session's identity is then remembered for 5 s); a write is marked for the
+ingest in memory, and written to SQL by a thread of its own
+(`server/write_marks.py`). Every other path goes to Flask unchanged.
 """
 
 from __future__ import annotations

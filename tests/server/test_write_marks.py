@@ -18,7 +18,7 @@ import pytest
 
 from server import services
 from server.ingest_store import MARK_OVERLAP, SqlIngestStore
-from server.models import SQLITE_BUSY_SECONDS
+from server.models import SQLITE_BUSY_SECONDS, db
 from sync.ingest import ChangedDatabases
 from tests.conftest import log_in
 
@@ -90,3 +90,14 @@ def test_a_mark_that_meets_database_is_locked_is_kept_and_written_later(app, cli
     seconds = max(SQLITE_BUSY_SECONDS, 5.0) + 1.5
     seen = marks_seen_while_writing(app, client, volunteer, database_url, seconds)
     assert volunteer.couch_db in seen
+
+
+def test_sqlite_runs_in_wal_with_a_busy_timeout(app, database_url):
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's journal")
+    with app.app_context():
+        conn = db.session.connection()
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == int(
+            SQLITE_BUSY_SECONDS * 1000)
+        db.session.rollback()
