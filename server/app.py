@@ -10,7 +10,7 @@ from flask import Flask, Response
 
 from server import errors, services
 from server.config import build_config
-from server.models import db, prepare_sqlite
+from server.models import db
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -39,7 +39,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     register_commands(app)
     with app.app_context():
-        prepare_sqlite(db.engine)
         db.create_all()
     return app
 

@@ -8,6 +8,7 @@ migration.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,24 +29,23 @@ db = SQLAlchemy(model_class=Base)
 SQLITE_BUSY_SECONDS = 10.0
 
 
-def prepare_sqlite(engine: Engine) -> None:
-    """Set every SQLite connection of `engine` up for several processes at once: the
-    web server's threads, the ingest worker's two connections, the command line.
+@event.listens_for(Engine, "connect")
+def prepare_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """Set every SQLite connection up for several processes at once: the web
+    server's threads, the ingest worker's two connections, the command line.
 
     WAL lets readers go on while one connection writes (the rollback journal locked
     them out during every commit, and a web request or a write mark waited or
     failed). `synchronous` stays FULL, SQLite's default: a reviewer's decision,
     once shown as saved, survives a power cut, for an fsync of the WAL a commit.
+    Every engine of the process, so no connection to the file is left without.
     """
-    if engine.dialect.name != "sqlite":
+    if not isinstance(dbapi_connection, sqlite3.Connection):
         return
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_SECONDS * 1000)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.close()
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_SECONDS * 1000)}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
 
 
 def utcnow() -> datetime:
