@@ -172,6 +172,17 @@ def users_add(username: str, role: str, residential_group: str | None, full_name
                                                         if user.couch_db else ""))
     if generated:
         click.echo(f"mật khẩu / password: {password}")
+    _warn_of_database_room(current_app.config)
+
+
+def _warn_of_database_room(config: dict) -> None:
+    """Say so when the volunteers' databases near what the running embedded PouchDB
+    Server's open-files limit leaves room for."""
+    files = embedded.open_files(embedded_couch_dir(config)) if config["COUCHDB_EMBEDDED"] else None
+    if files is not None:
+        room = database_room(files)
+        if room["state"] != "ok":
+            click.echo(f"{room['vi']} / {room['en']}", err=True)
 
 
 @users_group.command("deactivate")

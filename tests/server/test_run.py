@@ -96,16 +96,22 @@ def test_a_dead_couchdb_api_is_restarted_and_ctrl_c_stops_everything(sotay_run):
             f"/proc/{pid}/status").read_text().lower()
 
 
-def start_run(folder: Path, web: int, couch: int, soft: int, hard: int) -> subprocess.Popen:
-    """`sotay run` started the way a shell whose `ulimit -n` is `soft` (of `hard`) starts it,
-    its output in `folder/run.log`."""
+def instance_env(folder: Path, web: int, couch: int) -> dict[str, str]:
+    """The environment of `sotay` commands on the embedded default in `folder/instance`."""
     env = {**os.environ, "SOTAY_INSTANCE": str(folder / "instance"), "SOTAY_PORT": str(web),
            "SOTAY_COUCHDB_PORT": str(couch), "SOTAY_NODE_MODULES": str(ROOT / "node_modules")}
     for name in ("SOTAY_DATABASE_URL", "SOTAY_COUCHDB_URL"):
         env.pop(name, None)
+    return env
+
+
+def start_run(folder: Path, web: int, couch: int, soft: int, hard: int) -> subprocess.Popen:
+    """`sotay run` started the way a shell whose `ulimit -n` is `soft` (of `hard`) starts it,
+    its output in `folder/run.log`."""
     with (folder / "run.log").open("a") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "server.cli", "run"], cwd=ROOT, env=env, stdout=log,
+            [sys.executable, "-m", "server.cli", "run"], cwd=ROOT,
+            env=instance_env(folder, web, couch), stdout=log,
             stderr=subprocess.STDOUT,
             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)))
 
@@ -140,6 +146,13 @@ def test_run_raises_the_open_files_limit_says_the_room_and_warns_before_it_is_fu
             databases = json.load(reply)["couchdb"]["databases"]
         assert databases["state"] == "near" and databases["room_for"] == room, databases
         assert databases["open_files_limit"] == hard and databases["vi"] and databases["en"]
+        # Whoever adds the next volunteer is told too.
+        added = subprocess.run(
+            [sys.executable, "-m", "server.cli", "users", "add", "tnv-moi", "--role",
+             "volunteer", "--group", "tdp01"], cwd=ROOT, capture_output=True, text=True,
+            env=instance_env(tmp_path, web, couch), timeout=60)
+        assert added.returncode == 0, added.stderr
+        assert f"room for about {room} volunteer databases" in added.stderr, added.stderr
     finally:
         stop_run(process)
 
