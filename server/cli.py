@@ -32,11 +32,11 @@ from server.actions import duplicates, reviews
 from server.actions.auth import CLI_ACTOR
 from server.actions.exports import totals_csv
 from server.actions.forms import publish
-from server.actions.health import held_list, release_database
+from server.actions.health import database_room, held_list, release_database
 from server.actions.indicators import campaign_indicators
 from server.actions.media_admin import reprocess_photos
 from server.actions.users import create_user, deactivate_user
-from server.config import build_config, instance_path
+from server.config import build_config, embedded_couch_dir, instance_path
 from server.errors import Problem
 from server.ingest_store import SqlIngestStore
 from server.models import db
@@ -176,6 +176,17 @@ def users_add(username: str, role: str, residential_group: str | None, full_name
                                                         if user.couch_db else ""))
     if generated:
         click.echo(f"mật khẩu / password: {password}")
+    _warn_of_database_room(current_app.config)
+
+
+def _warn_of_database_room(config: dict) -> None:
+    """Say so when the volunteers' databases near what the running embedded PouchDB
+    Server's open-files limit leaves room for."""
+    files = embedded.open_files(embedded_couch_dir(config)) if config["COUCHDB_EMBEDDED"] else None
+    if files is not None:
+        room = database_room(files)
+        if room["state"] != "ok":
+            click.echo(f"{room['vi']} / {room['en']}", err=True)
 
 
 @users_group.command("deactivate")
@@ -307,8 +318,12 @@ def run_command() -> None:
     config = build_config()
     children: list[_Child] = []
     if config["COUCHDB_EMBEDDED"]:
-        folder = Path(config["INSTANCE"]) / "couch"
-        click.echo(f"CouchDB API (PouchDB Server) on 127.0.0.1:{config['COUCHDB_PORT']}")
+        folder = embedded_couch_dir(config)
+        files = embedded.OpenFiles(embedded.raise_open_files_limit())
+        click.echo(f"CouchDB API (PouchDB Server) on 127.0.0.1:{config['COUCHDB_PORT']}; "
+                   f"giới hạn {files.limit} tệp mở, đủ cho khoảng {files.room_for} tình nguyện "
+                   f"viên / open-files limit {files.limit}, room for about {files.room_for} "
+                   f"volunteers")
         couch = _Child("PouchDB Server", functools.partial(
             embedded.start, Path(config["NODE_MODULES"]), folder, config["COUCHDB_PORT"]),
             keep_trying=True)
@@ -317,10 +332,14 @@ def run_command() -> None:
     try:
         from server.app import create_app
 
-        password = initialise(create_app())
+        app = create_app()
+        password = initialise(app)
         if password:
             click.echo(f"Tài khoản quản trị / admin account: admin  mật khẩu / password: "
                        f"{password}\nHãy ghi lại, chỉ hiện một lần. / Shown only once.")
+        if config["COUCHDB_EMBEDDED"]:
+            threading.Thread(target=_watch_database_room, args=(app, folder), daemon=True,
+                             name="database-room").start()
         sotay = [sys.executable, "-m", "server.cli"]
         for name, command in (("ingest worker", "worker"), ("web server", "serve")):
             child = _Child(name, functools.partial(subprocess.Popen, [*sotay, command]))
@@ -329,6 +348,30 @@ def run_command() -> None:
         _supervise(children)
     finally:
         _stop_children([child.process for child in children if child.process is not None])
+
+
+# How often `run` counts the volunteers against what PouchDB Server's open-files
+# limit allows.
+ROOM_CHECK_SECONDS = 60.0
+
+
+def _watch_database_room(app: Flask, couch_dir: Path) -> None:
+    """Warn, before PouchDB Server runs out of open files on a sweep, that the
+    volunteers' databases near what its limit allows; again whenever their number
+    changes while they do."""
+    said = None
+    while True:
+        files = embedded.open_files(couch_dir)
+        with app.app_context():
+            try:
+                room = database_room(files) if files is not None else None
+            except Exception:  # SQL busy or away: counted again next time
+                room = None
+            db.session.rollback()
+        if room is not None and room["state"] != "ok" and room["volunteer_databases"] != said:
+            click.echo(f"{room['vi']} / {room['en']}", err=True)
+            said = room["volunteer_databases"]
+        time.sleep(ROOM_CHECK_SECONDS)
 
 
 def _supervise(children: list[_Child]) -> None:

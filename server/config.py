@@ -50,6 +50,11 @@ def _load_secrets(folder: Path) -> dict[str, str]:
     return values
 
 
+def embedded_couch_dir(config: dict[str, Any]) -> Path:
+    """Where the embedded PouchDB Server keeps its data, log and process id."""
+    return Path(config["INSTANCE"]) / "couch"
+
+
 def embedded_couch_url(folder: Path, port: int) -> str:
     password = _load_secrets(folder)["couch_password"]
     return f"http://{COUCH_ADMIN}:{password}@127.0.0.1:{port}"

@@ -8,10 +8,12 @@ migration.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
+from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Engine, ForeignKey, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -20,6 +22,30 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+# How long a statement on SQLite waits for another connection's write to end
+# before "database is locked". In WAL only writers wait for each other, and the
+# longest write (a page of the ingest) takes well under a second.
+SQLITE_BUSY_SECONDS = 10.0
+
+
+@event.listens_for(Engine, "connect")
+def prepare_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """Set every SQLite connection up for several processes at once: the web
+    server's threads, the ingest worker's two connections, the command line.
+
+    WAL lets readers go on while one connection writes (the rollback journal locked
+    them out during every commit, and a web request or a write mark waited or
+    failed). `synchronous` stays FULL, SQLite's default: a reviewer's decision,
+    once shown as saved, survives a power cut, for an fsync of the WAL a commit.
+    Every engine of the process, so no connection to the file is left without.
+    """
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_SECONDS * 1000)}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
 
 
 def utcnow() -> datetime:

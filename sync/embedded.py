@@ -3,12 +3,23 @@
 Started as a child process with its LevelDB data, its `/_config` file and its
 log inside a folder we own, so nothing lands in the working directory. It
 starts in CouchDB's "admin party"; `Couch.ensure_admin` closes that at once.
+
+PouchDB Server keeps every database it has opened open, about four files each
+(LevelDB's log, manifest, lock and table), and never closes them; the worker's
+sweep opens every volunteer database. So the number of open files a process
+may have (RLIMIT_NOFILE, often 1,024 by default) bounds how many volunteers it
+can serve: past it PouchDB Server dies at the next sweep. The limit is raised
+as far as the system allows before it starts, and `room_for` says how many
+volunteer databases that leaves room for.
 """
 
 from __future__ import annotations
 
+import os
+import resource
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from sync.couch import Couch, CouchError
@@ -16,6 +27,65 @@ from sync.couch import Couch, CouchError
 
 class EmbeddedCouchError(Exception):
     pass
+
+
+# Measured with PouchDB Server 4 on LevelDB: 34 files open at start, then 4 more
+# for each database opened. The base leaves room beside them for the connections
+# of the web server's threads and the worker.
+FILES_PER_DATABASE = 4
+FILES_BASE = 100
+# Databases every instance has beside the volunteers': forms, _users, and PouchDB
+# Server's own bookkeeping.
+OTHER_DATABASES = 4
+PID_FILE = "pouchdb-server.pid"
+
+
+@dataclass(frozen=True)
+class OpenFiles:
+    """PouchDB Server's open files against its limit, and the volunteers that leaves room for."""
+
+    limit: int
+    open: int | None = None
+
+    @property
+    def room_for(self) -> int:
+        return max(0, (self.limit - FILES_BASE) // FILES_PER_DATABASE - OTHER_DATABASES)
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit (children
+    inherit it); return the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # Linux refuses an infinite soft limit of files; its own ceiling is nr_open.
+    ceiling = hard if hard != resource.RLIM_INFINITY else (_nr_open() or soft)
+    if soft == resource.RLIM_INFINITY:
+        return ceiling
+    if soft < ceiling:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+            soft = ceiling
+        except (ValueError, OSError):
+            pass  # the soft limit stays; what it allows is said all the same
+    return soft
+
+
+def _nr_open() -> int | None:
+    try:
+        return int(Path("/proc/sys/fs/nr_open").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def open_files(data_dir: Path) -> OpenFiles | None:
+    """The running PouchDB Server's open files and limit, read from the system by the
+    process id its start left in `data_dir`; None where that cannot be read."""
+    try:
+        pid = int((data_dir / PID_FILE).read_text())
+        soft, _hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        count = len(os.listdir(f"/proc/{pid}/fd"))
+    except (OSError, ValueError, AttributeError):  # gone, not ours, or not Linux
+        return None
+    return OpenFiles(soft, count)
 
 
 def pouchdb_server_bin(node_modules: Path) -> Path:
@@ -38,6 +108,7 @@ def start(node_modules: Path, data_dir: Path, port: int, log_path: Path | None =
          "--no-stdout-logs"],
         cwd=data_dir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     log.close()
+    (data_dir / PID_FILE).write_text(str(process.pid))
     probe = Couch(f"http://127.0.0.1:{port}", "", "", timeout=1)
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:

@@ -1,17 +1,48 @@
-"""Health of the parts: CouchDB reachable, SQL answering, how far the ingest lags."""
+"""Health of the parts: CouchDB reachable, SQL answering, how far the ingest lags,
+and whether the embedded PouchDB Server has open files to spare for every
+volunteer's database."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
+
 from server import services
 from server.actions.auth import Actor, require_role
+from server.config import embedded_couch_dir
 from server.errors import problem
 from server.queries.audit import audit
 from server.queries.health import checkpoints_by_db, sql_ping
 from server.queries.ingest import clear_db, held_databases
-from server.queries.users import active_volunteer_dbs, volunteer_by_db
+from server.queries.users import active_volunteer_dbs, count_volunteer_dbs, volunteer_by_db
+from sync import embedded
 from sync.couch import CouchError
+
+# Warn once the volunteers' databases take this share of what the limit allows.
+ROOM_WARNING_SHARE = 0.8
+
+
+def database_room(files: embedded.OpenFiles) -> dict[str, Any]:
+    """How many volunteer databases PouchDB Server's open-files limit leaves room
+    for, against how many there are, with a warning in Vietnamese and English
+    when they near it (`state`: ok, near, full)."""
+    volunteers = count_volunteer_dbs()
+    room = files.room_for
+    state = ("full" if volunteers >= room else
+             "near" if volunteers >= ROOM_WARNING_SHARE * room else "ok")
+    report: dict[str, Any] = {"state": state, "volunteer_databases": volunteers,
+                              "room_for": room, "open_files_limit": files.limit}
+    if files.open is not None:
+        report["open_files"] = files.open
+    if state != "ok":
+        report["vi"] = (f"PouchDB Server chỉ đủ chỗ cho khoảng {room} cơ sở dữ liệu tình "
+                        f"nguyện viên (giới hạn {files.limit} tệp mở), đã có {volunteers}: "
+                        f"hãy nâng giới hạn tệp mở (ulimit -n) hoặc chuyển sang Apache CouchDB.")
+        report["en"] = (f"PouchDB Server has room for about {room} volunteer databases "
+                        f"(limit of {files.limit} open files) and there are {volunteers}: "
+                        f"raise the open-files limit (ulimit -n) or move to Apache CouchDB.")
+    return report
 
 
 def _seq_number(seq: Any) -> int | None:
@@ -58,6 +89,11 @@ def health_report() -> dict[str, Any]:
     report["ingest"] = {"lag_changes": lag,
                         "last_checkpoint_at": latest.isoformat() + "Z" if latest else None,
                         "held_databases": held}
+    if current_app.config.get("COUCHDB_EMBEDDED"):
+        files = embedded.open_files(embedded_couch_dir(current_app.config))
+        if files is not None:
+            room = report["couchdb"]["databases"] = database_room(files)
+            report["ok"] = room["state"] != "full"
     return report
 
 

@@ -7,6 +7,7 @@ after a crash changes nothing.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import (
     bindparam,
     case,
     select,
+    update,
 )
 
 from server.models import (
@@ -310,12 +312,18 @@ def written_merges(couch_db: str, doc_id: str) -> list[Merge]:
         Merge.merged_rev.is_not(None))).scalars())
 
 
-def touch_db(couch_db: str) -> None:
-    row = db.session.get(DbActivity, couch_db)
-    if row is None:
-        db.session.add(DbActivity(couch_db=couch_db, touched_at=utcnow()))
-    else:
-        row.touched_at = utcnow()
+def touch_dbs(couch_dbs: Collection[str]) -> None:
+    """Mark databases as written to by a phone, now. The first statement waits for
+    the write lock (SQLite's busy timeout, PostgreSQL's row locks); only then is the
+    time read and set, so a mark that waited is not older than its commit by the
+    wait and the worker's look-back still covers it."""
+    names = sorted(couch_dbs)  # one order, so two web processes never deadlock
+    insert = dialect_insert(DbActivity.__table__)
+    db.session.execute(insert.on_conflict_do_update(
+        index_elements=["couch_db"], set_={"touched_at": insert.excluded.touched_at}),
+        [{"couch_db": name, "touched_at": utcnow()} for name in names])
+    db.session.execute(update(DbActivity).where(DbActivity.couch_db.in_(names)).values(
+        touched_at=utcnow()))
 
 
 def touched_since(after: datetime | None, overlap: timedelta) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from server.models import User, db
 
@@ -31,6 +31,11 @@ def active_volunteer_dbs() -> list[str]:
     return list(db.session.execute(
         select(User.couch_db).where(User.role == "volunteer", User.couch_db.is_not(None))
         .order_by(User.couch_db)).scalars())
+
+
+def count_volunteer_dbs() -> int:
+    return db.session.execute(select(func.count()).select_from(User).where(
+        User.role == "volunteer", User.couch_db.is_not(None))).scalar_one()
 
 
 def volunteer_by_db(couch_db: str) -> User | None:

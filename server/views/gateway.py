@@ -17,13 +17,13 @@ half the gateway's CPU time, the forwarding the other half; on two cores a
 pull through the gateway ran at 0.63-0.8 of one straight to CouchDB
 (bench/bench_sync.py). Here a request costs a check of the signed cookie and
 the forward: an app context is pushed only to look a volunteer up in SQL (a
-session's identity is then remembered for 5 s) and to mark a write. Every
-other path goes to Flask unchanged.
+session's identity is then remembered for 5 s); a write is marked for the
+ingest in memory, and written to SQL by a thread of its own
+(`server/write_marks.py`). Every other path goes to Flask unchanged.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -39,10 +39,9 @@ from werkzeug.wsgi import get_content_length, get_input_stream
 
 from server import services
 from server.errors import DATABASE_UNAVAILABLE, Problem, problem
-from server.ingest_store import MARK_OVERLAP
-from server.models import db
-from server.queries.ingest import is_held, touch_db
+from server.queries.ingest import is_held
 from server.views.session import active_user, cookie_session, session_fresh
+from server.write_marks import WriteMarks
 from sync.couch import Couch, CouchError, Upstream
 from sync.protocol import (
     Refused,
@@ -53,8 +52,6 @@ from sync.protocol import (
     multipart_document,
 )
 from sync.provision import FORMS_DB
-
-log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -102,10 +99,6 @@ COUCH_ERROR_NAMES = {400: "bad_request", 401: "unauthorized", 403: "forbidden",
 IDENTITY_SECONDS = 5.0
 MAX_SESSIONS = 10_000  # cookies remembered at once ...
 MAX_COOKIE_HEADER = 4096  # ... each at most a browser's cookie size: 40 MB at worst
-# The ingest on PouchDB Server learns of new writes from marks in SQL; one mark
-# per database a second is enough, since the ingest looks back MARK_OVERLAP.
-MARK_SECONDS = 1.0
-assert MARK_SECONDS < MARK_OVERLAP.total_seconds() / 2
 
 
 @dataclass(frozen=True)
@@ -131,7 +124,7 @@ class SyncGateway:
         self._identities: dict[int, tuple[float, SyncIdentity]] = {}
         # Cookie header -> (when its signature was checked, the session it holds)
         self._sessions: dict[str, tuple[float, Mapping[str, Any]]] = {}
-        self._marked: dict[str, float] = {}
+        self._marks = WriteMarks(app)
         self._lock = threading.Lock()
         # Requests being forwarded: per volunteer, longpolls per volunteer, in all.
         self._in_flight: dict[str, int] = {}
@@ -339,22 +332,9 @@ class SyncGateway:
         return identity
 
     def mark_written(self, couch_db: str) -> None:
-        """Tell the ingest that `couch_db` has new documents, at most once a second."""
-        now = time.monotonic()
-        if now - self._marked.get(couch_db, -MARK_SECONDS) < MARK_SECONDS:
-            return
-        self._marked[couch_db] = now
-        with self.app.app_context():
-            try:
-                touch_db(couch_db)
-                db.session.commit()
-            except DATABASE_UNAVAILABLE as err:
-                # The phone's write is in CouchDB: do not fail it for a hint. The
-                # worker's periodic sweep reads this database anyway.
-                db.session.rollback()
-                self._marked.pop(couch_db, None)
-                log.warning("sync: write mark for %s not saved: %s", couch_db,
-                            str(err).splitlines()[0][:200])
+        """Tell the ingest that `couch_db` has new documents (in SQL, by a thread of
+        its own: the phone's write is in CouchDB and does not wait for the mark)."""
+        self._marks.note(couch_db)
 
 
 class _Reply:

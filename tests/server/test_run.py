@@ -4,7 +4,9 @@ dies is started again, and Ctrl-C (SIGTERM) leaves nothing behind."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -17,6 +19,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from server.actions.auth import CLI_ACTOR
+from server.actions.health import ROOM_WARNING_SHARE
+from server.actions.users import create_user
+from server.app import create_app
+from server.config import build_config
+from server.models import db
+from sync import embedded
 from tests.conftest import ROOT, free_port
 from tests.server.helpers import household_answers, survey_doc
 
@@ -53,11 +62,8 @@ def command_of(pid: int) -> str:
 @pytest.fixture
 def sotay_run(tmp_path):
     web, couch = free_port(), free_port()
-    env = {**os.environ, "SOTAY_INSTANCE": str(tmp_path / "instance"), "SOTAY_PORT": str(web),
-           "SOTAY_COUCHDB_PORT": str(couch), "SOTAY_NODE_MODULES": str(ROOT / "node_modules"),
-           "SOTAY_INGEST_POLL_SECONDS": "0.5", "SOTAY_INGEST_SWEEP_SECONDS": "3"}
-    for name in ("SOTAY_DATABASE_URL", "SOTAY_COUCHDB_URL"):
-        env.pop(name, None)
+    env = {**instance_env(tmp_path, web, couch), "SOTAY_INGEST_POLL_SECONDS": "0.5",
+           "SOTAY_INGEST_SWEEP_SECONDS": "3"}
     process = subprocess.Popen([sys.executable, "-m", "server.cli", "run"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     yield process, web, env
@@ -155,3 +161,74 @@ def test_a_database_that_stops_pouchdb_server_is_held_and_the_rest_goes_on(sotay
         second.send_signal(signal.SIGTERM)
         out, _ = second.communicate(timeout=30)
     assert "PouchDB Server đã dừng" not in out, out
+
+
+def instance_env(folder: Path, web: int, couch: int) -> dict[str, str]:
+    """The environment of `sotay` commands on the embedded default in `folder/instance`."""
+    env = {**os.environ, "SOTAY_INSTANCE": str(folder / "instance"), "SOTAY_PORT": str(web),
+           "SOTAY_COUCHDB_PORT": str(couch), "SOTAY_NODE_MODULES": str(ROOT / "node_modules")}
+    for name in ("SOTAY_DATABASE_URL", "SOTAY_COUCHDB_URL"):
+        env.pop(name, None)
+    return env
+
+
+def start_run(folder: Path, web: int, couch: int, soft: int, hard: int) -> subprocess.Popen:
+    """`sotay run` started the way a shell whose `ulimit -n` is `soft` (of `hard`) starts it,
+    its output in `folder/run.log`."""
+    with (folder / "run.log").open("a") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "run"], cwd=ROOT,
+            env=instance_env(folder, web, couch), stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard)))
+
+
+def stop_run(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(30)
+
+
+def test_run_raises_the_open_files_limit_says_the_room_and_warns_before_it_is_full(
+        tmp_path, monkeypatch):
+    web, couch = free_port(), free_port()
+    soft, hard = 200, 300
+    room = embedded.OpenFiles(hard).room_for
+    process = start_run(tmp_path, web, couch, soft, hard)
+    try:
+        assert wait_for(lambda: healthy(web), 90), (tmp_path / "run.log").read_text()
+        pouchdb = [pid for pid in children_of(process.pid) if "pouchdb-server" in
+                   command_of(pid)]
+        assert resource.prlimit(pouchdb[0], resource.RLIMIT_NOFILE) == (hard, hard)
+        assert f"room for about {room} volunteers" in (tmp_path / "run.log").read_text()
+
+        # The ward adds volunteers until their databases near what the limit allows.
+        monkeypatch.setenv("SOTAY_COUCHDB_PORT", str(couch))
+        app = create_app(build_config(tmp_path / "instance"))
+        with app.app_context():
+            for i in range(math.ceil(ROOM_WARNING_SHARE * room)):
+                create_user(CLI_ACTOR, f"tnv{i:03d}", "mat-khau-1", "volunteer", "tdp01")
+                db.session.commit()
+            db.engine.dispose()
+        with urllib.request.urlopen(f"http://127.0.0.1:{web}/healthz", timeout=5) as reply:
+            databases = json.load(reply)["couchdb"]["databases"]
+        assert databases["state"] == "near" and databases["room_for"] == room, databases
+        assert databases["open_files_limit"] == hard and databases["vi"] and databases["en"]
+        # Whoever adds the next volunteer is told too.
+        added = subprocess.run(
+            [sys.executable, "-m", "server.cli", "users", "add", "tnv-moi", "--role",
+             "volunteer", "--group", "tdp01"], cwd=ROOT, capture_output=True, text=True,
+            env=instance_env(tmp_path, web, couch), timeout=60)
+        assert added.returncode == 0, added.stderr
+        assert f"room for about {room} volunteer databases" in added.stderr, added.stderr
+    finally:
+        stop_run(process)
+
+    # Started again, `run` says so at once.
+    process = start_run(tmp_path, web, couch, soft, hard)
+    try:
+        assert wait_for(lambda: "there are" in (tmp_path / "run.log").read_text(), 90), (
+            tmp_path / "run.log").read_text()
+        log = (tmp_path / "run.log").read_text()
+        assert f"room for about {room} volunteer databases (limit of {hard} open files)" in log
+    finally:
+        stop_run(process)
