@@ -22,7 +22,7 @@ def init_app(app: Flask) -> None:
     svcs.flask.register_value(app, PhotoStore, FileStore(app.config["MEDIA_ROOT"]),
                               enter=False)
     svcs.flask.register_value(app, PasswordHasher,
-                              PasswordHasher(app.config.get("LOGIN_HASHES_AT_ONCE", 2)),
+                              PasswordHasher(app.config["LOGIN_HASHES_AT_ONCE"]),
                               enter=False)
 
 

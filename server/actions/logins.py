@@ -29,6 +29,7 @@ from server.queries.logins import (
     delete_login_session,
     delete_sessions_before,
     record_failures,
+    release_connection,
     session_user,
 )
 from server.queries.users import get_user_by_name
@@ -43,6 +44,7 @@ def authenticate(username: str, password: str, address: str) -> User:
     keys = {"account": f"user:{username}", "address": f"addr:{address}"}
     _refuse_past_limits(keys)
     user = get_user_by_name(username)
+    release_connection()
     if not services.passwords().check(user.password_hash if user else None, password):
         now = utcnow()
         record_failures(keys.values(), now, prune_before=now - _window())

@@ -54,3 +54,12 @@ def record_failures(keys: Iterable[str], moment: datetime, prune_before: datetim
 
 def clear_failures(key: str) -> None:
     db.session.execute(delete(LoginFailure).where(LoginFailure.key == key))
+
+
+def release_connection() -> None:
+    """End the request's reads and give its connection back to the pool.
+
+    Before a password hash, which may wait its turn for seconds: logins
+    waiting must not hold the connections the sync gateway and pages need.
+    Objects read stay usable; the next statement takes a connection again."""
+    db.session.close()
