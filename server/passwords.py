@@ -2,7 +2,7 @@
 
 Passwords are hashed with scrypt, N = 2^15, r = 8, p = 1 (werkzeug's
 `scrypt:32768:8:1`): each hash or check takes 128 · N · r = 32 MiB of memory
-and about 80 ms of one core. Fifty logins at once would take 1.6 GB, so a
+and about 80 ms of an idle core. Fifty logins at once would take 1.6 GB, so a
 web process runs at most `SOTAY_LOGIN_HASHES_AT_ONCE` of them together; the
 others wait their turn (at most `WAIT_SECONDS`, then a clear "busy, try
 again"). An unknown username is checked against a hash made with the same
