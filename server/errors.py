@@ -75,7 +75,7 @@ _CATALOGUE: dict[str, tuple[str, str, str]] = {
                                       "được; hãy thử lại sau ít phút.",
                              "The server's database cannot be reached right now; try again "
                              "in a few minutes."),
-    "login_busy": ("503.3", "Máy chủ đang bận xử lý nhiều lượt đăng nhập; hãy thử lại sau ít "
+    "login_busy": ("503.5", "Máy chủ đang bận xử lý nhiều lượt đăng nhập; hãy thử lại sau ít "
                             "giây.",
                    "The server is busy with many logins; try again in a few seconds."),
 }
@@ -106,7 +106,8 @@ def _render(err: Problem) -> Response:
 
 def problem_headers(err: Problem) -> dict[str, str]:
     """HTTP headers that go with a problem's answer (when to try again)."""
-    return {"Retry-After": str(err.detail["retry_after"])} if "retry_after" in err.detail else {}
+    seconds = err.detail.get("retry_after_seconds")
+    return {} if seconds is None else {"Retry-After": str(seconds)}
 
 
 def _database_unavailable(err: Exception) -> Response:

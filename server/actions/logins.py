@@ -21,7 +21,7 @@ from flask import current_app
 
 from server import services
 from server.errors import problem
-from server.models import User, utcnow
+from server.models import LoginFailure, User, utcnow
 from server.queries.logins import (
     add_login_session,
     clear_failures,
@@ -34,6 +34,8 @@ from server.queries.logins import (
 )
 from server.queries.users import get_user_by_name
 
+KEY_LENGTH = LoginFailure.key.type.length
+
 
 def authenticate(username: str, password: str, address: str) -> User:
     """The account, if the password is right and neither limit is reached.
@@ -41,7 +43,7 @@ def authenticate(username: str, password: str, address: str) -> User:
     An unknown name costs the same password hash as a known one, and counts
     as a failure the same way, so neither time nor limits tell them apart.
     """
-    keys = {"account": f"user:{username}", "address": f"addr:{address}"}
+    keys = {"account": f"user:{username}"[:KEY_LENGTH], "address": f"addr:{address}"[:KEY_LENGTH]}
     _refuse_past_limits(keys)
     user = get_user_by_name(username)
     release_connection()
@@ -68,7 +70,7 @@ def _refuse_past_limits(keys: dict[str, str]) -> None:
             # Allowed again once the oldest failure leaves the window; said as a
             # minute at least, since the next ones may be close behind it.
             wait = max(60, math.ceil((oldest + _window() - now).total_seconds()))
-            raise problem("too_many_logins", retry_after=wait,
+            raise problem("too_many_logins", retry_after_seconds=wait,
                           minutes=math.ceil(wait / 60))
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app, session
+from flask import Flask, current_app, g, session
 from itsdangerous import BadSignature
 from werkzeug.http import parse_cookie
 
@@ -32,15 +32,24 @@ def log_in(user: User) -> None:
     session["sid"] = start_session(user)
     session["at"] = int(time.time())
     session["csrf"] = secrets.token_urlsafe(24)
+    g.pop("user", None)
 
 
 def log_out() -> None:
     if isinstance(session.get("sid"), str):
         end_session(session["sid"])
     session.clear()
+    g.pop("user", None)
 
 
 def current_user() -> User | None:
+    """The logged-in account, looked up once per request (pages ask several times)."""
+    if "user" not in g:
+        g.user = _session_user()
+    return g.user
+
+
+def _session_user() -> User | None:
     uid, sid = session.get("uid"), session.get("sid")
     if uid is None:
         return None

@@ -35,7 +35,7 @@ export async function logIn(username, password) {
   if (status === 200 && data.user) return data.user;
   if (status === 401 || status === 400 || status === 403) throw new SyncError('login', data.error?.code);
   if (status === 429) throw new SyncError('throttled', String(data.error?.detail?.minutes || 15));
-  if (status === 503 && data.error?.code === '503.3') throw new SyncError('busy');
+  if (status === 503 && data.error?.code === '503.5') throw new SyncError('busy');
   throw new SyncError('failed', data.error?.code || String(status));
 }
 
