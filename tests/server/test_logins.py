@@ -129,6 +129,21 @@ def test_logging_out_ends_the_session_for_the_api_and_sync(client, volunteer):
     assert client.get(f"/sync/{volunteer.couch_db}/").status_code == 401
 
 
+def test_sync_refuses_an_ended_login_once_its_remembered_identity_is_stale(
+        client, volunteer, monkeypatch):
+    """The gateway remembers a login's identity for IDENTITY_SECONDS (5 s): a phone
+    syncing when its session is ended may go on for those seconds, not longer."""
+    from server.views import gateway
+
+    log_in(client, volunteer)
+    cookie = client.get_cookie("session").value
+    assert client.get(f"/sync/{volunteer.couch_db}/").status_code == 200
+    assert client.delete("/api/session").status_code == 200
+    client.set_cookie("session", cookie)
+    monkeypatch.setattr(gateway, "IDENTITY_SECONDS", 0.0)  # as when those seconds are over
+    assert client.get(f"/sync/{volunteer.couch_db}/").status_code == 401
+
+
 def test_logging_out_of_the_pages_ends_the_session(client, reviewer):
     log_in(client, reviewer)
     cookie = client.get_cookie("session").value
