@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,7 @@ def build_config(folder: Path | None = None) -> dict[str, Any]:
         "COUCHDB_EMBEDDED": not os.environ.get("SOTAY_COUCHDB_URL"),
         "COUCHDB_PORT": couch_port,
         "MEDIA_ROOT": os.environ.get("SOTAY_MEDIA_ROOT", str(folder / "media")),
+        **login_settings(os.environ),
         "PHOTO_MAX_BYTES": int(os.environ.get("SOTAY_PHOTO_MAX_BYTES", 15 * 1024 * 1024)),
         "SESSION_HOURS": int(os.environ.get("SOTAY_SESSION_HOURS", 24 * 14)),
         "INGEST_POLL_SECONDS": float(os.environ.get("SOTAY_INGEST_POLL_SECONDS", 1.0)),
@@ -93,6 +95,37 @@ def build_config(folder: Path | None = None) -> dict[str, Any]:
         "SYNC_CONCURRENCY": int(os.environ.get("SOTAY_SYNC_CONCURRENCY",
                                                DEFAULTS["SYNC_CONCURRENCY"])),
     }
+
+
+# What a deployment may set about logins and cookies, with the defaults that hold
+# when it sets nothing (also for apps built from a test configuration).
+LOGIN_DEFAULTS: dict[str, Any] = {
+    # Wrong passwords allowed in LOGIN_WINDOW_MINUTES, per account name and per
+    # address; a ward office or training hall shares one address, hence more.
+    "LOGIN_FAILURES_PER_ACCOUNT": 10,
+    "LOGIN_FAILURES_PER_ADDRESS": 50,
+    "LOGIN_WINDOW_MINUTES": 15,
+    # Password hashes (32 MiB each) one web process computes at once.
+    "LOGIN_HASHES_AT_ONCE": 2,
+    # Behind a TLS-terminating proxy: the session cookie only travels over HTTPS.
+    "SECURE_COOKIES": False,
+    # Proxies in front whose X-Forwarded-For/-Proto/-Host are believed (0: none).
+    "TRUSTED_PROXIES": 0,
+}
+
+
+def login_settings(environ: Mapping[str, str]) -> dict[str, Any]:
+    """LOGIN_DEFAULTS, each overridden by its `SOTAY_` variable where set."""
+    settings = {}
+    for key, default in LOGIN_DEFAULTS.items():
+        text = environ.get(f"SOTAY_{key}", "")
+        if text == "":
+            settings[key] = default
+        elif isinstance(default, bool):
+            settings[key] = text.strip().lower() in ("1", "true", "yes", "on")
+        else:
+            settings[key] = int(text)
+    return settings
 
 
 def _optional_int(text: str | None) -> int | None:

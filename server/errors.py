@@ -54,6 +54,10 @@ _CATALOGUE: dict[str, tuple[str, str, str]] = {
     "forms_read_only": ("403.3", "Biểu mẫu chỉ được đọc, không được ghi.",
                         "Forms are read-only."),
     "account_inactive": ("403.4", "Tài khoản đã bị khóa.", "This account is deactivated."),
+    "stale_form": ("403.5", "Trang này đã cũ hoặc yêu cầu đến từ trang web khác; hãy tải "
+                            "lại trang rồi thử lại.",
+                   "This page is out of date or the request came from another site; reload "
+                   "the page and try again."),
     "not_found": ("404.1", "Không tìm thấy.", "Not found."),
     "method_not_allowed": ("405.1", "Không hỗ trợ phương thức này.",
                            "This method is not allowed here."),
@@ -69,6 +73,10 @@ _CATALOGUE: dict[str, tuple[str, str, str]] = {
                        "The data sent is too large (at most {limit} bytes)."),
     "sync_unsupported_body": ("415.1", "Chỉ nhận dữ liệu JSON ở đây.",
                               "Only JSON bodies are accepted here."),
+    "too_many_logins": ("429.1", "Đăng nhập sai quá nhiều lần. Hãy đợi rồi thử lại; nếu quên "
+                                 "mật khẩu, hãy liên hệ cán bộ phường.",
+                        "Too many failed logins. Wait, then try again; if you forgot the "
+                        "password, ask the ward office."),
     "couch_unavailable": ("503.1", "Máy chủ đồng bộ không phản hồi.",
                           "The sync server is not answering."),
     "database_unavailable": ("503.2", "Cơ sở dữ liệu của máy chủ tạm thời không truy cập "
@@ -82,6 +90,9 @@ _CATALOGUE: dict[str, tuple[str, str, str]] = {
                                   "dữ liệu trên điện thoại vẫn an toàn. Hãy báo văn phòng.",
                          "Your data on the server is held for a check after an error; the "
                          "data on your phone is safe. Please tell the office."),
+    "login_busy": ("503.5", "Máy chủ đang bận xử lý nhiều lượt đăng nhập; hãy thử lại sau ít "
+                            "giây.",
+                   "The server is busy with many logins; try again in a few seconds."),
 }
 
 # SQL errors that say the database cannot be reached, not that a statement is wrong.
@@ -106,7 +117,14 @@ def _render(err: Problem) -> Response:
     else:
         response = Response(render_template("error.html", error=err), mimetype="text/html")
     response.status_code = err.status
+    response.headers.update(problem_headers(err))
     return response
+
+
+def problem_headers(err: Problem) -> dict[str, str]:
+    """HTTP headers that go with a problem's answer (when to try again)."""
+    seconds = err.detail.get("retry_after_seconds")
+    return {} if seconds is None else {"Retry-After": str(seconds)}
 
 
 def _database_unavailable(err: Exception) -> Response:

@@ -1,5 +1,5 @@
-"""The relational model: accounts, forms, submissions and their revisions,
-photos, quarantine, ingest checkpoints and the audit log.
+"""The relational model: accounts and their logins, forms, submissions and
+their revisions, photos, quarantine, ingest checkpoints and the audit log.
 
 Only `server/queries/` reads and writes these tables. JSON columns hold the
 answers as the phone sent them, so a form version's shape never needs a
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, Engine, ForeignKey, String, Text, UniqueConstraint, event
+from sqlalchemy import JSON, Engine, ForeignKey, Index, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -65,6 +65,34 @@ class User(db.Model):
     couch_password: Mapped[str | None] = mapped_column(String(128))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginSession(db.Model):
+    """A login that is still valid: the session cookie names it, logging out deletes it.
+
+    The cookie is signed, not secret from its holder; this row is what lets the
+    server end a session before the cookie's own lifetime is over."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class LoginFailure(db.Model):
+    """One wrong password, counted against the account name and the address it came from.
+
+    In SQL so every web process sees the same counts; rows older than the
+    limit's window are deleted as new ones come."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(120))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
 
 
 class FormVersion(db.Model):

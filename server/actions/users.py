@@ -1,4 +1,4 @@
-"""Accounts: create, authenticate, deactivate.
+"""Accounts: create and deactivate (logging in is in `logins`).
 
 A volunteer's account also has a CouchDB side (user and private database);
 provisioning is idempotent, so a command repeated after a failure finishes
@@ -10,13 +10,12 @@ from __future__ import annotations
 import re
 import secrets
 
-from werkzeug.security import check_password_hash, generate_password_hash
-
 from server import services
 from server.actions.auth import ROLES, Actor, require_role
 from server.errors import problem
 from server.models import User
 from server.queries.audit import audit
+from server.queries.logins import delete_user_sessions
 from server.queries.users import add_user, get_user_by_name
 from sync.provision import deactivate_volunteer, provision_volunteer
 
@@ -41,20 +40,11 @@ def create_user(actor: Actor, username: str, password: str, role: str,
     if role == "volunteer":
         couch_password = secrets.token_urlsafe(24)
         couch_db = provision_volunteer(services.couch(), username, couch_password)
-    user = add_user(username=username, password_hash=generate_password_hash(password),
+    user = add_user(username=username, password_hash=services.passwords().hash(password),
                     role=role, residential_group=residential_group, full_name=full_name,
                     couch_db=couch_db, couch_password=couch_password)
     audit(actor.username, "user.create", username, role=role,
           residential_group=residential_group)
-    return user
-
-
-def authenticate(username: str, password: str) -> User:
-    user = get_user_by_name(username)
-    if user is None or not check_password_hash(user.password_hash, password):
-        raise problem("bad_credentials")
-    if not user.active:
-        raise problem("account_inactive")
     return user
 
 
@@ -64,6 +54,7 @@ def deactivate_user(actor: Actor, username: str) -> User:
     if user is None:
         raise problem("not_found", username=username)
     user.active = False
+    delete_user_sessions(user.id)
     if user.role == "volunteer":
         deactivate_volunteer(services.couch(), username)
     audit(actor.username, "user.deactivate", username)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from server.actions import reviews
-from server.actions.users import authenticate
+from server.actions.logins import authenticate
 from server.errors import problem
 from server.models import User
 from server.views.schemas import LoginSchema, load
@@ -23,7 +23,7 @@ def _user_json(user: User) -> dict:
 @bp.post("/session")
 def create_session():
     data = load(LoginSchema(), request.get_json(silent=True))
-    user = authenticate(data["username"], data["password"])
+    user = authenticate(data["username"], data["password"], request.remote_addr or "")
     log_in(user)
     return jsonify(_user_json(user))
 

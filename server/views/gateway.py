@@ -38,9 +38,10 @@ from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from server import services
+from server.actions.logins import session_account
 from server.errors import DATABASE_UNAVAILABLE, Problem, problem
 from server.queries.ingest import is_held
-from server.views.session import active_user, cookie_session, session_fresh
+from server.views.session import cookie_session, session_fresh
 from server.write_marks import WriteMarks
 from sync.couch import Couch, CouchError, Upstream
 from sync.protocol import (
@@ -76,7 +77,11 @@ REQUEST_HEADERS = {"HTTP_ACCEPT": "Accept", "CONTENT_TYPE": "Content-Type",
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "trailers",
               "upgrade",
               "proxy-authenticate", "proxy-authorization", "set-cookie", "www-authenticate",
-              "server", "location"}
+              "server", "location", "x-powered-by"}
+# Every /sync/ answer: never sniffed, and an attachment opened in the browser is
+# shown as inert data on no page (a phone may upload any content type).
+SYNC_HEADERS = [("X-Content-Type-Options", "nosniff"),
+                ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; sandbox")]
 BODY_METHODS = frozenset({"POST", "PUT"})
 CHUNK = 64 * 1024
 # Longer than a longpoll may last (sync.protocol caps it at 30 s and drops heartbeats).
@@ -112,7 +117,7 @@ class SyncIdentity:
 class SyncGateway:
     """WSGI middleware: serves `/sync/...` itself and hands every other path to Flask.
 
-    One per app; it holds that app's recent identities (by user id) and write
+    One per app; it holds that app's recent identities (by login) and write
     marks (by database), and its CouchDB client, fetched from the services once.
     """
 
@@ -121,7 +126,7 @@ class SyncGateway:
         self.flask_wsgi = flask_wsgi
         self._couch: Couch | None = None
         self._takes_multipart: bool | None = None
-        self._identities: dict[int, tuple[float, SyncIdentity]] = {}
+        self._identities: dict[str, tuple[float, SyncIdentity]] = {}
         # Cookie header -> (when its signature was checked, the session it holds)
         self._sessions: dict[str, tuple[float, Mapping[str, Any]]] = {}
         self._marks = WriteMarks(app)
@@ -136,6 +141,7 @@ class SyncGateway:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(PREFIX) or path == PREFIX:
             return self.flask_wsgi(environ, start_response)
+        start_response = _with_sync_headers(start_response)
         try:
             if environ["REQUEST_METHOD"] not in METHODS:
                 raise problem("method_not_allowed", method=environ["REQUEST_METHOD"])
@@ -306,18 +312,22 @@ class SyncGateway:
         return data
 
     def sync_identity(self, environ: WSGIEnvironment) -> SyncIdentity:
-        """The volunteer this request replicates for, or a Problem."""
+        """The volunteer this request replicates for, or a Problem.
+
+        A login ended (logging out) or an account locked is refused within
+        `IDENTITY_SECONDS`: the identity is remembered per login for that long."""
         data = self.session(environ)
-        uid = data.get("uid")
-        if not isinstance(uid, int) or not session_fresh(data, self.app):
+        uid, sid = data.get("uid"), data.get("sid")
+        if not isinstance(uid, int) or not isinstance(sid, str) or not session_fresh(
+                data, self.app):
             raise problem("login_required")
         now = time.monotonic()
-        cached = self._identities.get(uid)
+        cached = self._identities.get(sid)
         if cached is not None and now - cached[0] < IDENTITY_SECONDS:
             return cached[1]
         with self.app.app_context():
             try:
-                user = active_user(uid)
+                user = session_account(uid, sid)
             except DATABASE_UNAVAILABLE as err:
                 # A CouchDB-shaped 503: PouchDB retries it rather than giving up.
                 raise problem("database_unavailable") from err
@@ -328,7 +338,9 @@ class SyncGateway:
             identity = SyncIdentity(user.username, user.couch_db, user.couch_password or "",
                                     is_held(user.couch_db))
         with self._lock:
-            self._identities[uid] = (now, identity)
+            if len(self._identities) >= MAX_SESSIONS:
+                self._identities.clear()
+            self._identities[sid] = (now, identity)
         return identity
 
     def mark_written(self, couch_db: str) -> None:
@@ -486,3 +498,9 @@ def _writes_documents(method: str, rest: list[str]) -> bool:
     if method == "POST":
         return first == "_bulk_docs"
     return method in ("PUT", "DELETE") and first != "_local"
+
+
+def _with_sync_headers(start_response: StartResponse) -> StartResponse:
+    def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        return start_response(status, [*headers, *SYNC_HEADERS], exc_info)
+    return start

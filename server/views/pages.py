@@ -11,8 +11,8 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 
 from server.actions import duplicates, exports, indicators, reviews
 from server.actions.health import held_list
-from server.actions.users import authenticate
-from server.errors import Problem
+from server.actions.logins import authenticate
+from server.errors import Problem, problem_headers
 from server.views.schemas import DecisionSchema, LoginSchema, SettleSchema, load
 from server.views.session import check_csrf, csrf_token, current_actor, log_in, log_out
 
@@ -56,12 +56,15 @@ def login():
     error = None
     if request.method == "POST":
         try:
+            check_csrf(request.form.get("csrf"))
             data = load(LoginSchema(), request.form)
-            log_in(authenticate(data["username"], data["password"]))
+            log_in(authenticate(data["username"], data["password"], request.remote_addr or ""))
             return redirect(_local_target(request.args.get("next")) or url_for("pages.home"))
         except Problem as err:
             error = err
-    return render_template("login.html", error=error), 401 if error else 200
+    if error is None:
+        return render_template("login.html", error=None)
+    return render_template("login.html", error=error), error.status, problem_headers(error)
 
 
 def _local_target(target: str | None) -> str | None:
@@ -74,6 +77,7 @@ def _local_target(target: str | None) -> str | None:
 
 @bp.post("/logout")
 def logout() -> Response:
+    check_csrf(request.form.get("csrf"))
     log_out()
     return redirect(url_for("pages.login"))
 

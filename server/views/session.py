@@ -1,4 +1,9 @@
-"""The logged-in person, from the signed session cookie."""
+"""The logged-in person, from the signed session cookie and the login it names.
+
+The cookie carries the account (`uid`), the login's id (`sid`, a row in SQL
+that logging out deletes), the login time (`at`) and the CSRF token. Unsafe
+requests from another site are refused before any view runs.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,14 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app, session
+from flask import Flask, current_app, g, session
 from itsdangerous import BadSignature
 from werkzeug.http import parse_cookie
 
 from server.actions.auth import Actor
+from server.actions.logins import end_session, session_account, start_session
 from server.errors import problem
 from server.models import User
-from server.queries.users import get_user
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -24,30 +29,35 @@ def log_in(user: User) -> None:
     session.clear()
     session.permanent = True
     session["uid"] = user.id
+    session["sid"] = start_session(user)
     session["at"] = int(time.time())
     session["csrf"] = secrets.token_urlsafe(24)
+    g.pop("user", None)
 
 
 def log_out() -> None:
+    if isinstance(session.get("sid"), str):
+        end_session(session["sid"])
     session.clear()
+    g.pop("user", None)
 
 
 def current_user() -> User | None:
-    uid = session.get("uid")
+    """The logged-in account, looked up once per request (pages ask several times)."""
+    if "user" not in g:
+        g.user = _session_user()
+    return g.user
+
+
+def _session_user() -> User | None:
+    uid, sid = session.get("uid"), session.get("sid")
     if uid is None:
         return None
-    if not session_fresh(session, current_app):
+    if not isinstance(sid, str) or not session_fresh(session, current_app):
+        # Expired, or from before logins were recorded: log in again.
         session.clear()
         return None
-    return active_user(uid)
-
-
-def active_user(uid: int) -> User | None:
-    """The account a session names, unless it is gone or deactivated."""
-    user = get_user(uid)
-    if user is None or not user.active:
-        return None
-    return user
+    return session_account(uid, sid)
 
 
 def session_fresh(data: Mapping[str, Any], app: Flask) -> bool:
@@ -84,4 +94,5 @@ def csrf_token() -> str:
 
 def check_csrf(token: str | None) -> None:
     if not token or not secrets.compare_digest(token.encode(), session.get("csrf", "").encode()):
-        raise problem("forbidden", reason="csrf")
+        raise problem("stale_form")
+

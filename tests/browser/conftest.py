@@ -117,8 +117,20 @@ def phone(chromium):
         geolocation={"latitude": 20.4167, "longitude": 106.1667, "accuracy": 12},
     )
     context.set_default_timeout(10_000)
+    refused = policy_violations(context)
     yield context
     context.close()
+    assert not refused, refused
+
+
+def policy_violations(context) -> list[str]:
+    """What the Content-Security-Policy refused in this context's pages, as Chromium
+    reports it on the console (the real server sends the policy; the static one none)."""
+    refused: list[str] = []
+    context.on("console", lambda message: "Content Security Policy" in message.text
+               and refused.append(message.text))
+    return refused
+
 
 @pytest.fixture
 def app_page(phone, static_app):
@@ -147,5 +159,7 @@ def office(chromium):
     """A desktop browser context for the reviewer."""
     context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="vi-VN")
     context.set_default_timeout(10_000)
+    refused = policy_violations(context)
     yield context
     context.close()
+    assert not refused, refused

@@ -126,7 +126,7 @@ def test_a_document_nested_too_deep_is_quarantined_and_ingest_goes_on(app, clien
         == 200
     after = survey_doc(household_answers(), volunteer=volunteer.username)
     put(client, volunteer, after)
-    client.post("/logout")
+    client.delete("/api/session")
     log_in(client, other)
     elsewhere = survey_doc(household_answers(group="tdp04"), volunteer=other.username)
     put(client, other, elsewhere)

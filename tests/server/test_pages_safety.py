@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from tests.conftest import log_in
 
 
 def test_login_next_is_not_an_open_redirect(client, reviewer):
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text).group(1)
     reply = client.post("/login?next=https://evil.example/phish",
-                        data={"username": reviewer.username, "password": reviewer.password})
+                        data={"username": reviewer.username, "password": reviewer.password,
+                              "csrf": csrf})
     assert reply.status_code == 302
     assert not reply.headers["Location"].startswith(("https://evil", "//")), \
         reply.headers["Location"]

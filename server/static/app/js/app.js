@@ -39,6 +39,8 @@ const ctx = {
 function syncMessage(err) {
   switch (err.kind) {
     case 'login': return t('login_again');
+    case 'throttled': return t('login_throttled', { minutes: err.detail });
+    case 'busy': return t('login_busy');
     case 'forbidden': return t('sync_forbidden');
     case 'offline': return t('sync_offline');
     default: return t('sync_failed', { detail: err.detail || '?' });

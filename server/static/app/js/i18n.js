@@ -22,6 +22,14 @@ const STRINGS = {
     en: 'Your session has expired. Log in again to sync; the data on this phone is safe.',
   },
   login_failed: { vi: 'Sai tên đăng nhập hoặc mật khẩu.', en: 'Wrong username or password.' },
+  login_throttled: {
+    vi: 'Đăng nhập sai quá nhiều lần. Hãy thử lại sau {minutes} phút; nếu quên mật khẩu, hãy liên hệ cán bộ phường.',
+    en: 'Too many failed logins. Try again in {minutes} min; if you forgot the password, ask the ward office.',
+  },
+  login_busy: {
+    vi: 'Máy chủ đang bận xử lý nhiều lượt đăng nhập; hãy thử lại sau ít giây.',
+    en: 'The server is busy with many logins; try again in a few seconds.',
+  },
   offline: { vi: 'Không có mạng', en: 'Offline' },
   online: { vi: 'Có mạng', en: 'Online' },
   tab_surveys: { vi: 'Phiếu', en: 'Surveys' },

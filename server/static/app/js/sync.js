@@ -9,7 +9,7 @@ import { markPushed, nowIso, pendingPush, setSyncState } from './store.js';
 export class SyncError extends Error {
   constructor(kind, detail) {
     super(`${kind}: ${detail || ''}`);
-    this.kind = kind; // 'login' | 'forbidden' | 'offline' | 'failed'
+    this.kind = kind; // 'login' | 'throttled' | 'busy' | 'forbidden' | 'offline' | 'failed'
     this.detail = detail || '';
   }
 }
@@ -34,6 +34,8 @@ export async function logIn(username, password) {
   const { status, data } = await api('POST', '/api/session', { username, password });
   if (status === 200 && data.user) return data.user;
   if (status === 401 || status === 400 || status === 403) throw new SyncError('login', data.error?.code);
+  if (status === 429) throw new SyncError('throttled', String(data.error?.detail?.minutes || 15));
+  if (status === 503 && data.error?.code === '503.5') throw new SyncError('busy');
   throw new SyncError('failed', data.error?.code || String(status));
 }
 
