@@ -188,6 +188,21 @@ async function render() {
   }
 }
 
+// The scope `/app` covers the README's address `/app` as well as `/app/...`.
+// Phones that installed the app under the former scope `/app/` drop that
+// registration, so a single worker serves the app.
+async function registerWorker() {
+  try {
+    const scope = new URL('/app', location.href).href;
+    await navigator.serviceWorker.register('sw.js', { scope });
+    for (const old of await navigator.serviceWorker.getRegistrations()) {
+      if (old.scope === `${scope}/`) await old.unregister();
+    }
+  } catch {
+    // No worker (private mode, old browser): the app still works online.
+  }
+}
+
 function start() {
   setLang(getLang());
   document.getElementById('lang').addEventListener('click', () => {
@@ -207,9 +222,7 @@ function start() {
   setInterval(() => {
     if (navigator.onLine && ['offline', 'failed'].includes(ctx.sync.error)) startSync();
   }, RETRY_MS);
-  if ('serviceWorker' in navigator) {
-    navigator.serviceWorker.register('sw.js', { scope: './' }).catch(() => null);
-  }
+  if ('serviceWorker' in navigator) registerWorker();
   route().then(() => {
     document.body.dataset.ready = '1';
     if (ctx.user && navigator.onLine) startSync();
