@@ -37,10 +37,14 @@ export function nowIso() {
 }
 
 export function openStores(user) {
-  return {
+  const stores = {
     forms: new PouchDB('sotay-forms'),
     data: new PouchDB(`sotay-${user.db}`, { auto_compaction: true }),
   };
+  // The browser tests reach the open databases here, to make their writes
+  // fail as they do on a full phone.
+  globalThis.sotayStores = stores;
+  return stores;
 }
 
 function compareVersions(a, b) {
