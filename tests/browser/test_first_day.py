@@ -15,8 +15,10 @@ from playwright.sync_api import expect
 
 from tests.browser.phone_app import (
     ROOT,
+    add_photo_and_finalise,
     choose,
     fill_household_first_pages,
+    fill_sample_household_page,
     install_form,
     local_docs,
     make_photo,
@@ -38,11 +40,7 @@ def start_sample(page) -> None:
 def finalise_sample(page, tmp_path) -> dict:
     """The sample survey filled (one member, one photo) and finalised: its doc."""
     start_sample(page)
-    page.fill("#f-address", "12 Trần Hưng Đạo")
-    page.select_option("#f-residential_group", "tdp03")
-    page.check("input[name=f-fibre][value=yes]")
-    page.fill("#f-size", "3")
-    wait_saved(page)
+    fill_sample_household_page(page)
     page.click("#next")
     page.click(".repeat[data-name=members] .add-row")
     row = page.locator(".repeat[data-name=members] .row").last
@@ -50,13 +48,7 @@ def finalise_sample(page, tmp_path) -> dict:
     row.locator("[data-name=age] input").fill("12")
     wait_saved(page)
     page.click("#next")
-    page.set_input_files("#f-evidence_photo", make_photo(tmp_path / "house.jpg", (800, 600)))
-    page.wait_for_selector(".photo img")
-    wait_saved(page)
-    page.click("#finalise")
-    page.wait_for_selector(".survey[data-state=final]")
-    [survey] = local_docs(page, "survey:")
-    return survey
+    return add_photo_and_finalise(page, make_photo(tmp_path / "house.jpg", (800, 600)))
 
 
 def put_docs(page, docs: list[dict]) -> None:
@@ -204,11 +196,7 @@ def test_the_note_is_multi_line_and_pages_can_be_jumped_to(app_page, tmp_path):
 def test_a_draft_reopens_at_the_page_it_was_left_on(app_page):
     page = app_page
     start_sample(page)
-    page.fill("#f-address", "12 Trần Hưng Đạo")
-    page.select_option("#f-residential_group", "tdp03")
-    page.check("input[name=f-fibre][value=yes]")
-    page.fill("#f-size", "3")
-    wait_saved(page)
+    fill_sample_household_page(page)
     page.click("#next")
     page.wait_for_selector(".repeat[data-name=members]")
     page.click("#tabs a[data-tab=surveys]")
