@@ -136,17 +136,13 @@ def test_logging_out_with_unsynced_work_warns(app_page):
     page = app_page
     put_docs(page, [survey_doc("survey:a", "final"), survey_doc("survey:b", "draft")])
     page.click("#tabs a[data-tab=sync]")
-    messages = []
-
-    def answer(dialog) -> None:
-        messages.append(dialog.message)
-        dialog.dismiss() if len(messages) == 1 else dialog.accept()
-
-    page.on("dialog", answer)
-    page.click("#logout")
+    with page.expect_event("dialog") as asked:
+        page.click("#logout")
+    assert "1 phiếu chưa đồng bộ và 1 phiếu nháp" in asked.value.message
+    asked.value.dismiss()
     expect(page.locator("#logout")).to_be_visible()
-    assert len(messages) == 1
-    assert "1 phiếu chưa đồng bộ và 1 phiếu nháp" in messages[0]
+    assert local_docs(page, "survey:")
+    page.once("dialog", lambda dialog: dialog.accept())
     page.click("#logout")
     expect(page.locator("input[name=username]")).to_be_visible()
 
@@ -244,6 +240,7 @@ def test_a_sent_survey_says_why_it_cannot_be_changed(app_page, tmp_path):
         }""",
         [survey["_id"], survey["_rev"]],
     )
+    page.reload()  # the app reads its sync state once, then keeps it
     page.click(".survey[data-state=final] > a")
     expect(page.locator("#final-note")).to_contain_text("đã gửi lên phường", use_inner_text=True)
     expect(page.locator("#reopen")).to_have_count(0)

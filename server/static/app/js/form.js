@@ -10,8 +10,8 @@ import {
 import { pick, t } from './i18n.js';
 import { preparePhoto } from './photo.js';
 import {
-  addPhoto, discardSurvey, getFeedback, getFormDoc, getSyncState, photoBlob, removePhoto,
-  surveyState, SurveySaver, uuid4,
+  addPhoto, discardSurvey, getFormDoc, getSurveyAndFeedback, getSyncState, photoBlob,
+  removePhoto, surveyState, SurveySaver, uuid4,
 } from './store.js';
 
 const RADIO_LIMIT = 6;
@@ -502,6 +502,7 @@ function lastPages() {
 
 function rememberPage(surveyId, index) {
   const pages = lastPages();
+  if (pages[surveyId] === (index ?? undefined)) return;
   if (index === null) delete pages[surveyId];
   else pages[surveyId] = index;
   localStorage.setItem(PAGES_KEY, JSON.stringify(pages));
@@ -511,13 +512,8 @@ function rememberPage(surveyId, index) {
 // on "+ form" leave no empty drafts behind; reloaded before any answer, it
 // is simply gone.
 async function loadSurvey(ctx, surveyId) {
-  if (ctx.fresh?._id === surveyId) return ctx.fresh;
-  try {
-    return await ctx.stores.data.get(surveyId);
-  } catch (err) {
-    if (err.status === 404) return null;
-    throw err;
-  }
+  if (ctx.fresh?._id === surveyId) return [ctx.fresh, null];
+  return getSurveyAndFeedback(ctx.stores, surveyId);
 }
 
 // Why a finalised survey is shown read-only, and whether it may be reopened:
@@ -535,8 +531,8 @@ function finalNote(reopenable, reopened, onReopen) {
 // The survey screen: loads the survey and its exact form version, shows one
 // page, keeps the page in the URL so a reload comes back to it.
 export async function surveyScreen(view, ctx, surveyId, pageParam) {
-  const [survey, feedback, syncState] = await Promise.all([
-    loadSurvey(ctx, surveyId), getFeedback(ctx.stores, surveyId), getSyncState(ctx.stores),
+  const [[survey, feedback], syncState] = await Promise.all([
+    loadSurvey(ctx, surveyId), getSyncState(ctx.stores),
   ]);
   if (!survey) {
     location.replace('#/');
@@ -645,13 +641,16 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
 
   const show = (i, scrollTo) => {
     index = i;
-    history.replaceState(null, '', `#/survey/${encodeURIComponent(surveyId)}/${i}`);
+    // replaceState costs a few milliseconds on a slow phone: only when it changes.
+    const hash = `#/survey/${encodeURIComponent(surveyId)}/${i}`;
+    if (location.hash !== hash) history.replaceState(null, '', hash);
     rememberPage(surveyId, i);
     mount(pageHolder, form.renderPage(i));
     navShown = null;
     drawNav();
     message.textContent = '';
-    window.scrollTo(0, 0);
+    // In the next frame: scrolling now would lay out the page twice.
+    requestAnimationFrame(() => window.scrollTo(0, 0));
     if (scrollTo) {
       queueMicrotask(() => pageHolder.querySelector(`.field.invalid, [data-name="${scrollTo}"]`)
         ?.scrollIntoView({ block: 'center' }));
