@@ -62,6 +62,10 @@ function withOffset(local) {
   return `${local}${seconds}${off >= 0 ? '+' : '-'}${pad(off / 60)}:${pad(off % 60)}`;
 }
 
+function afterPaint() {
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+}
+
 export function currentPosition(timeout = 8000) {
   return new Promise((resolve) => {
     if (!navigator.geolocation) {
@@ -588,8 +592,10 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
       drawNav();
     },
   });
+  // Asked after the page is drawn: the position API costs milliseconds of a
+  // slow phone's main thread even when it has nothing to give.
   if (editable && survey.gps === null) {
-    currentPosition().then((gps) => {
+    afterPaint().then(currentPosition).then((gps) => {
       if (gps && survey.gps === null) {
         survey.gps = gps;
         // Not a reason to save a survey nobody has answered yet.

@@ -228,30 +228,33 @@ export function photoBlob(stores, photoId) {
 }
 
 // The sync state is written only through setSyncState, so it is read from
-// IndexedDB once per open database and kept (a copy is handed out).
+// IndexedDB once per open database and kept; what callers get is frozen,
+// as it is shared (its `pushed` map grows with every survey ever sent, too
+// big to copy at every read).
 const syncStates = new WeakMap();
 
 async function readSyncState(stores) {
   if (!syncStates.has(stores.data)) {
     try {
-      syncStates.set(stores.data, await stores.data.get(SYNC_STATE_ID));
+      syncStates.set(stores.data, Object.freeze(await stores.data.get(SYNC_STATE_ID)));
     } catch (err) {
       if (err.status !== 404) throw err;
-      syncStates.set(stores.data, { _id: SYNC_STATE_ID, last_sync_at: null, pushed: {} });
+      syncStates.set(stores.data,
+        Object.freeze({ _id: SYNC_STATE_ID, last_sync_at: null, pushed: {} }));
     }
   }
   return syncStates.get(stores.data);
 }
 
-export async function getSyncState(stores) {
-  return structuredClone(await readSyncState(stores));
+export function getSyncState(stores) {
+  return readSyncState(stores);
 }
 
 export async function setSyncState(stores, changes) {
   const state = { ...(await readSyncState(stores)), ...changes };
   try {
     const res = await stores.data.put(state);
-    syncStates.set(stores.data, { ...state, _rev: res.rev });
+    syncStates.set(stores.data, Object.freeze({ ...state, _rev: res.rev }));
   } catch (err) {
     syncStates.delete(stores.data);
     throw err;
