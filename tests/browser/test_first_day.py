@@ -244,3 +244,24 @@ def test_a_sent_survey_says_why_it_cannot_be_changed(app_page, tmp_path):
     page.click(".survey[data-state=final] > a")
     expect(page.locator("#final-note")).to_contain_text("đã gửi lên phường", use_inner_text=True)
     expect(page.locator("#reopen")).to_have_count(0)
+
+
+def test_a_long_members_page_has_an_index_to_each_member(app_page):
+    page = app_page
+    install_form(page, HOUSEHOLD)
+    page.reload()
+    open_survey(page, "household")
+    fill_household_first_pages(page)
+    names = ["Nguyễn Văn An", "Trần Thị Bình", "Nguyễn Văn Cường"]
+    for name in names:
+        page.click(".repeat[data-name=members] .add-row")
+        page.locator(".repeat[data-name=members] .row").last.locator(
+            "[data-name=name] input").fill(name)
+    wait_saved(page)
+    entries = page.locator(".repeat[data-name=members] .row-index button")
+    expect(entries).to_have_text([f"Mục {i}: {name}" for i, name in enumerate(names, 1)],
+                                 use_inner_text=True)
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    entries.first.click()
+    first = page.locator(".repeat[data-name=members] .row").first.locator("> legend")
+    expect(first).to_be_in_viewport()

@@ -9,7 +9,7 @@
 // the README's address `/app` as well as everything under `/app/`; the server
 // allows that scope with its Service-Worker-Allowed header.
 
-const CACHE = 'sotay-shell-v1';
+const CACHE = 'sotay-shell-v2';
 const SHELL = [
   './',
   'index.html',

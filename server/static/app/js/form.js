@@ -206,8 +206,27 @@ export class FormView {
     const addButton = h('button', { type: 'button', class: 'add-row' },
       `+ ${t('add_row')}: ${pick(field.label)}`);
     const error = h('p', { class: 'error', role: 'alert' });
+    // With several rows (a household's members) the page is long: an index
+    // at the top jumps to each row, named by its first text answer.
+    const index = h('nav', { class: 'row-index', 'aria-label': pick(field.label) });
+    const nameField = childrenOf(field).find((f) => f.type === 'text');
+    const rowTitle = (row, i) => [t('row_n', { n: i + 1 }), nameField && row[nameField.name]]
+      .filter(Boolean).join(': ');
+    const drawIndex = () => {
+      const rows = target[field.name] || [];
+      index.hidden = rows.length < 2;
+      if (index.childElementCount !== rows.length) {
+        mount(index, rows.map((row) => h('button', {
+          type: 'button',
+          onclick: () => rowsEl.querySelector(`[data-row="${row._row}"]`)
+            ?.scrollIntoView({ block: 'start' }),
+        })));
+      }
+      rows.forEach((row, i) => setText(index.children[i], rowTitle(row, i)));
+    };
     const draw = () => {
       const rows = target[field.name] || [];
+      drawIndex();
       mount(rowsEl, rows.map((row, i) => h('fieldset', { class: 'row', dataset: { row: row._row } },
         h('legend', {}, `${pick(field.label)} — ${t('row_n', { n: i + 1 })}`),
         childrenOf(field).map((f) => this.renderField(f, row)),
@@ -236,9 +255,10 @@ export class FormView {
     const el = h('section', { class: 'repeat', dataset: { name: field.name } },
       h('h3', {}, pick(field.label)),
       field.hint ? h('p', { class: 'hint' }, pick(field.hint)) : null,
-      rowsEl, addButton, error);
+      index, rowsEl, addButton, error);
     const key = fieldKey(parentRow?._row, field.name);
     return this.bind(el, field, parentRow, () => {
+      drawIndex();
       const problem = (this.seen.showAll || this.touched.has(key)) && this.state.errors.get(key);
       setText(error, problem ? this.message(problem) : '');
     });
@@ -630,7 +650,8 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
     const prev = form.nextPage(index, -1);
     const next = form.nextPage(index, 1);
     const unanswered = next < 0 && index < form.pages.length - 1 && form.errors(index).length > 0;
-    const signature = `${index}:${prev}:${next}:${unanswered}`;
+    const relevantPages = form.pages.map((_, i) => (form.pageRelevant(i) ? 1 : 0)).join('');
+    const signature = `${index}:${prev}:${next}:${unanswered}:${relevantPages}`;
     if (signature === navShown) return;
     navShown = signature;
     drawJump();
