@@ -9,16 +9,22 @@ BIN := $(VENV)/bin
 
 setup: $(VENV)/.installed node_modules/.installed
 
+# The first run downloads for minutes: each step says what it does and pip
+# and npm show their progress, so a newcomer never stares at a silent terminal.
 $(VENV)/.installed: pyproject.toml
+	@echo "==> [1/3] Python environment in $(VENV)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@echo "==> [2/3] Installing Sotay and its Python dependencies (first time: a few minutes)"
+	$(BIN)/pip install --progress-bar on --disable-pip-version-check -e '.[dev]'
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	@echo "==> [3/3] Installing PouchDB Server and the phone's libraries with npm (first time: a few minutes)"
+	npm ci --no-audit --no-fund --loglevel=http --foreground-scripts
 	touch $@
 
 run: setup
+	@echo "==> Starting Sotay (instance: $${SOTAY_INSTANCE:-instance})"
 	$(BIN)/sotay run
 
 test: setup

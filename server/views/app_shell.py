@@ -54,7 +54,8 @@ def rules() -> Response:
 @bp.get("/app/sw.js")
 def service_worker() -> Response:
     response = send_from_directory(STATIC, "sw.js", mimetype="text/javascript")
-    response.headers["Service-Worker-Allowed"] = "/app/"
+    # The worker's scope is `/app`, so that the README's address opens offline too.
+    response.headers["Service-Worker-Allowed"] = "/app"
     return _no_store(response)
 
 

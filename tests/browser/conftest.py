@@ -58,6 +58,9 @@ class _AppHandler(SimpleHTTPRequestHandler):
         if path in ("/app", "/app/"):
             self._file(APP_DIR / "index.html", "text/html; charset=utf-8")
             return
+        if path == "/app/sw.js":
+            self._file(APP_DIR / "sw.js", "text/javascript", {"Service-Worker-Allowed": "/app"})
+            return
         if path.startswith("/app/"):
             target = (APP_DIR / path[len("/app/"):]).resolve()
             if APP_DIR in target.parents and target.is_file():
@@ -73,7 +76,7 @@ class _AppHandler(SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _file(self, path: Path, content_type: str) -> None:
+    def _file(self, path: Path, content_type: str, headers: dict | None = None) -> None:
         data = path.read_bytes() if path.is_file() else b""
         if path.suffix == ".js":
             content_type = "text/javascript"
@@ -82,6 +85,8 @@ class _AppHandler(SimpleHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 

@@ -49,6 +49,26 @@ def wait_saved(page) -> None:
     page.wait_for_selector("#save-state[data-state=saved]")
 
 
+def fill_sample_household_page(page) -> None:
+    """The first page of the sample form (tests/browser/sample_form.json)."""
+    page.fill("#f-address", "12 Trần Hưng Đạo")
+    page.select_option("#f-residential_group", "tdp03")
+    page.check("input[name=f-fibre][value=yes]")
+    page.fill("#f-size", "3")
+    wait_saved(page)
+
+
+def add_photo_and_finalise(page, photo: Path) -> dict:
+    """On a form's evidence page: the photo, then Finalise; the finalised survey."""
+    page.set_input_files("#f-evidence_photo", photo)
+    page.wait_for_selector(".photo img")
+    wait_saved(page)
+    page.click("#finalise")
+    page.wait_for_selector(".survey[data-state=final]")
+    [survey] = local_docs(page, "survey:")
+    return survey
+
+
 def make_photo(path: Path, size: tuple[int, int] = (4000, 3000)) -> Path:
     """A JPEG with camera EXIF: capture time 2026-11-20 09:15:30, GPS in Ninh Bình."""
     from PIL import Image, ImageDraw

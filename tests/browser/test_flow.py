@@ -8,6 +8,7 @@ dashboard's indicators move."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import requests
@@ -113,6 +114,8 @@ def finalised_offline_and_synced(page, base: str, account, tmp_path) -> dict:
 
     page.context.set_offline(False)  # the app syncs by itself when the connection returns
     page.wait_for_selector("body[data-sync=done]", timeout=20_000)
+    expect(page.locator("#sync-message")).to_have_text(
+        "Đồng bộ xong: đã gửi 1 phiếu và 1 ảnh.", use_inner_text=True)
     page.wait_for_selector("#unsynced-surveys:text-is('0')")
     expect(page.locator("#unsynced-photos")).to_have_text("0", use_inner_text=True)
     return survey
@@ -155,6 +158,9 @@ def test_sent_back_survey_is_corrected_on_the_phone(
     decide(desk, "needs_correction", COMMENT)
     feedback_delivered(couch_server, volunteer, survey, survey["_rev"], "needs_correction")
     sync_on_phone(page)
+    expect(page.locator("#sync-message")).to_have_text(
+        re.compile(r"^Đồng bộ xong: không có phiếu mới để gửi\. Đã nhận [1-9]\d* cập nhật"),
+        use_inner_text=True)
     page.click("#tabs a[data-tab=surveys]")
     card = page.locator(f".survey[data-id='{survey['_id']}']")
     card.locator(".badge.needs_correction").wait_for()
@@ -199,8 +205,8 @@ def test_drafts_stay_on_the_phone_until_finalised(
 
     page.goto(f"{live_server.url}/app/#/")
     page.click(".survey[data-state=draft] > a")
-    for _ in range(3):
-        page.click("#next")
+    # The draft reopens at the page it was left on, the last one.
+    expect(page).to_have_url(re.compile(r"/3$"))
     page.click("#finalise")
     page.wait_for_selector(".survey[data-state=final]")
     sync_on_phone(page)

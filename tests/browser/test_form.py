@@ -8,7 +8,13 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.phone_app import local_docs, make_photo, wait_saved
+from tests.browser.phone_app import (
+    add_photo_and_finalise,
+    fill_sample_household_page,
+    local_docs,
+    make_photo,
+    wait_saved,
+)
 
 
 def start_survey(page) -> None:
@@ -17,11 +23,7 @@ def start_survey(page) -> None:
 
 
 def fill_household_page(page) -> None:
-    page.fill("#f-address", "12 Trần Hưng Đạo")
-    page.select_option("#f-residential_group", "tdp03")
-    page.check("input[name=f-fibre][value=yes]")
-    page.fill("#f-size", "3")
-    wait_saved(page)
+    fill_sample_household_page(page)
 
 
 def add_member(page, name: str, age: int) -> str:
@@ -166,12 +168,7 @@ def test_finalise_keeps_only_relevant_answers(app_page, tmp_path):
     page.click("#finalise")
     photo_error = page.locator(".field[data-name=evidence_photo] .error")
     expect(photo_error).to_have_text("Câu này bắt buộc.", use_inner_text=True)
-    page.set_input_files("#f-evidence_photo", make_photo(tmp_path / "house.jpg", (800, 600)))
-    page.wait_for_selector(".photo img")
-    wait_saved(page)
-    page.click("#finalise")
-    page.wait_for_selector(".survey[data-state=final]")
-    [survey] = local_docs(page, "survey:")
+    survey = add_photo_and_finalise(page, make_photo(tmp_path / "house.jpg", (800, 600)))
     assert survey["status"] == "final"
     [member_answers] = survey["answers"]["members"]
     assert "smartphone" not in member_answers

@@ -37,3 +37,18 @@ def test_manifest_makes_the_app_installable(app_page):
     assert manifest["scope"] == "/app/"
     assert manifest["display"] == "standalone"
     assert {icon["sizes"] for icon in manifest["icons"]} == {"192x192", "512x512"}
+
+
+def test_the_readme_address_without_a_slash_opens_offline(live_server, phone):
+    """The README gives /app: once the app has been opened online, that very
+    address opens it with no network, on the real server's headers."""
+    page = phone.new_page()
+    page.goto(f"{live_server.url}/app")
+    page.wait_for_selector("body[data-ready]")
+    # The worker claims the page it was installed from, if its scope covers it.
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    phone.set_offline(True)
+    page.goto(f"{live_server.url}/app")
+    page.wait_for_selector("body[data-ready]")
+    expect(page.locator("input[name=username]")).to_be_visible()
+    phone.set_offline(False)

@@ -13,9 +13,9 @@ from playwright.sync_api import expect
 from forms.submission import validate_submission
 from tests.browser.phone_app import (
     ROOT,
+    add_photo_and_finalise,
     choose,
     install_form,
-    local_docs,
     local_docs_of,
     log_in_phone,
     make_photo,
@@ -65,12 +65,7 @@ def test_enterprise_survey_checks_the_tax_code_and_finalises(app_page, tmp_path)
     expect(page.locator(".field[data-name=staff_trained].invalid")).to_have_count(1)
     page.fill("#f-staff_trained", "6")
     page.click("#next")
-    page.set_input_files("#f-evidence_photo", make_photo(tmp_path / "shop.jpg", (1200, 900)))
-    page.wait_for_selector(".photo img")
-    wait_saved(page)
-    page.click("#finalise")
-    page.wait_for_selector(".survey[data-state=final]")
-    [survey] = local_docs(page, "survey:")
+    survey = add_photo_and_finalise(page, make_photo(tmp_path / "shop.jpg", (1200, 900)))
     answers = survey["answers"]
     assert answers["cashless"] == ["qr_transfer"]
     assert answers["cashless_share"] == 40

@@ -4,8 +4,12 @@
 // release reaches the phone at the next online start without a version bump.
 // Forms and surveys are not cached here: they live in PouchDB (IndexedDB).
 // API and sync requests are never touched.
+//
+// The worker is registered with the scope `/app` (no slash), so it answers
+// the README's address `/app` as well as everything under `/app/`; the server
+// allows that scope with its Service-Worker-Allowed header.
 
-const CACHE = 'sotay-shell-v1';
+const CACHE = 'sotay-shell-v2';
 const SHELL = [
   './',
   'index.html',
@@ -43,9 +47,18 @@ self.addEventListener('activate', (event) => {
   );
 });
 
+// Where the shell lives, `/app/`, whatever the scope is spelled.
+const HOME = new URL('./', self.location).href;
+
 function shellRequest(request) {
   // Every page of the app is the one index.html; the router reads the hash.
-  return request.mode === 'navigate' ? new Request(self.registration.scope) : request;
+  return request.mode === 'navigate' ? new Request(HOME) : request;
+}
+
+// The scope `/app` is a plain prefix: it would also cover `/apples`.
+function isAppPath(pathname) {
+  const home = new URL(HOME).pathname;
+  return pathname === home.slice(0, -1) || pathname.startsWith(home);
 }
 
 async function staleWhileRevalidate(event) {
@@ -67,6 +80,6 @@ async function staleWhileRevalidate(event) {
 self.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== 'GET' || url.origin !== self.location.origin) return;
-  if (!url.pathname.startsWith(new URL(self.registration.scope).pathname)) return;
+  if (!isAppPath(url.pathname)) return;
   event.respondWith(staleWhileRevalidate(event));
 });

@@ -4,7 +4,7 @@
 // connection comes back. A refused session asks for a login and never
 // touches the data on the phone.
 
-import { h } from './dom.js';
+import { h, mount } from './dom.js';
 import { surveyScreen } from './form.js';
 import { getLang, setLang, t } from './i18n.js';
 import { loginScreen, progressScreen, surveyListScreen, syncScreen } from './screens.js';
@@ -20,6 +20,8 @@ const ctx = {
   stores: null,
   sync: { running: false, percent: 0, text: '', message: '', error: null },
   flashMessage: '',
+  fresh: null,
+  reopened: null,
   onLeave: null,
   relabel: null,
   flash(message) {
@@ -31,6 +33,7 @@ const ctx = {
     localStorage.removeItem(USER_KEY);
     ctx.user = null;
     ctx.stores = null;
+    ctx.fresh = null;
     location.hash = '#/login';
     route();
   },
@@ -45,6 +48,12 @@ function syncMessage(err) {
     case 'offline': return t('sync_offline');
     default: return t('sync_failed', { detail: err.detail || '?' });
   }
+}
+
+function syncDoneMessage({ surveys, photos, received }) {
+  const sent = surveys + photos
+    ? t('sync_done_sent', { surveys, photos }) : t('sync_done_nothing');
+  return received ? `${sent} ${t('sync_done_received', { n: received })}` : sent;
 }
 
 function onSyncProgress(p) {
@@ -64,8 +73,8 @@ async function startSync({ interactive = false } = {}) {
   Object.assign(ctx.sync, { running: true, percent: 0, text: '', message: '', error: null });
   if (interactive && currentPath() === '/sync') route();
   try {
-    await syncAll(ctx.stores, ctx.user, onSyncProgress);
-    Object.assign(ctx.sync, { message: t('sync_done'), error: null });
+    const result = await syncAll(ctx.stores, ctx.user, onSyncProgress);
+    Object.assign(ctx.sync, { message: syncDoneMessage(result), error: null });
   } catch (err) {
     Object.assign(ctx.sync, { message: syncMessage(err), error: err.kind || 'failed' });
   } finally {
@@ -99,15 +108,21 @@ async function updateChrome() {
   // The unsynced count reads the changes feed: not worth it while a form opens.
   if (ctx.stores && !currentPath().startsWith('/survey/')) {
     const pending = await pendingPush(ctx.stores);
+    // Surveys, not documents: a survey's photos travel with it.
     const dot = document.getElementById('unsynced-dot');
-    dot.hidden = pending.surveys + pending.photos === 0;
-    dot.textContent = String(pending.surveys + pending.photos);
+    dot.hidden = pending.ids.size === 0;
+    dot.textContent = String(pending.ids.size);
   }
 }
 
-function useUser(user) {
-  // Ask the browser never to evict the surveys under storage pressure.
+// Ask the browser never to evict the surveys under storage pressure; asked
+// at every start too, as phones logged in before may never have been asked.
+function askPersistentStorage() {
   navigator.storage?.persist?.().catch(() => null);
+}
+
+function useUser(user) {
+  askPersistentStorage();
   ctx.user = user;
   localStorage.setItem(USER_KEY, JSON.stringify(user));
   ctx.stores = openStores(user);
@@ -132,6 +147,8 @@ async function showLogin(message) {
   });
 }
 
+// The new survey is kept in memory and saved at its first answer (form.js),
+// so a tap on "+ form" and back leaves no empty draft.
 async function createSurvey(formId) {
   const forms = await latestForms(ctx.stores);
   const formDoc = forms.find((f) => f.form_id === formId);
@@ -139,15 +156,29 @@ async function createSurvey(formId) {
     location.replace('#/');
     return;
   }
-  const survey = newSurvey(formDoc, ctx.user);
-  await ctx.stores.data.put(survey);
-  location.replace(`#/survey/${encodeURIComponent(survey._id)}/0`);
+  ctx.fresh = newSurvey(formDoc, ctx.user);
+  location.replace(`#/survey/${encodeURIComponent(ctx.fresh._id)}/0`);
+}
+
+function isStorageFull(err) {
+  return /quota/i.test(`${err?.name} ${err?.message} ${err?.reason}`);
+}
+
+// Whatever fails while a screen is drawn is said in words, never a blank page.
+function showFailure(err) {
+  const full = isStorageFull(err);
+  mount(view, h('section', { class: 'card', id: 'screen-error' },
+    h('p', { class: 'error', role: 'alert' },
+      full ? t('storage_full') : t('screen_failed', { detail: err?.message || String(err) })),
+    h('button', { type: 'button', class: 'primary', onclick: () => route() }, t('retry')),
+    h('a', { class: 'button', href: '#/' }, t('back'))));
 }
 
 let routing = Promise.resolve();
 
 function route() {
-  routing = routing.then(render, render);
+  const draw = () => render().catch(showFailure);
+  routing = routing.then(draw, draw);
   return routing;
 }
 
@@ -190,6 +221,21 @@ async function render() {
   }
 }
 
+// The scope `/app` covers the README's address `/app` as well as `/app/...`.
+// Phones that installed the app under the former scope `/app/` drop that
+// registration, so a single worker serves the app.
+async function registerWorker() {
+  try {
+    const scope = new URL('/app', location.href).href;
+    await navigator.serviceWorker.register('sw.js', { scope });
+    for (const old of await navigator.serviceWorker.getRegistrations()) {
+      if (old.scope === `${scope}/`) await old.unregister();
+    }
+  } catch {
+    // No worker (private mode, old browser): the app still works online.
+  }
+}
+
 function start() {
   setLang(getLang());
   document.getElementById('lang').addEventListener('click', () => {
@@ -209,9 +255,8 @@ function start() {
   setInterval(() => {
     if (navigator.onLine && ['offline', 'failed'].includes(ctx.sync.error)) startSync();
   }, RETRY_MS);
-  if ('serviceWorker' in navigator) {
-    navigator.serviceWorker.register('sw.js', { scope: './' }).catch(() => null);
-  }
+  if ('serviceWorker' in navigator) registerWorker();
+  if (ctx.user) askPersistentStorage();
   route().then(() => {
     document.body.dataset.ready = '1';
     if (ctx.user && navigator.onLine) startSync();

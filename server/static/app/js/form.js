@@ -10,11 +10,13 @@ import {
 import { pick, t } from './i18n.js';
 import { preparePhoto } from './photo.js';
 import {
-  addPhoto, discardSurvey, getFeedback, getFormDoc, getSyncState, photoBlob, removePhoto,
-  surveyState, SurveySaver, uuid4,
+  addPhoto, discardSurvey, getFormDoc, getSurveyAndFeedback, getSyncState, photoBlob,
+  removePhoto, surveyState, SurveySaver, uuid4,
 } from './store.js';
 
 const RADIO_LIMIT = 6;
+// Text answers allowed to be longer than this are multi-line boxes.
+const LINE_LIMIT = 200;
 
 // Bindings are updated after every keystroke: touch the DOM only on a change.
 function setText(el, text) {
@@ -58,6 +60,10 @@ function withOffset(local) {
   const pad = (n) => String(Math.trunc(Math.abs(n))).padStart(2, '0');
   const seconds = local.length === 16 ? ':00' : '';
   return `${local}${seconds}${off >= 0 ? '+' : '-'}${pad(off / 60)}:${pad(off % 60)}`;
+}
+
+function afterPaint() {
+  return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 }
 
 export function currentPosition(timeout = 8000) {
@@ -200,8 +206,27 @@ export class FormView {
     const addButton = h('button', { type: 'button', class: 'add-row' },
       `+ ${t('add_row')}: ${pick(field.label)}`);
     const error = h('p', { class: 'error', role: 'alert' });
+    // With several rows (a household's members) the page is long: an index
+    // at the top jumps to each row, named by its first text answer.
+    const index = h('nav', { class: 'row-index', 'aria-label': pick(field.label) });
+    const nameField = childrenOf(field).find((f) => f.type === 'text');
+    const rowTitle = (row, i) => [t('row_n', { n: i + 1 }), nameField && row[nameField.name]]
+      .filter(Boolean).join(': ');
+    const drawIndex = () => {
+      const rows = target[field.name] || [];
+      index.hidden = rows.length < 2;
+      if (index.childElementCount !== rows.length) {
+        mount(index, rows.map((row) => h('button', {
+          type: 'button',
+          onclick: () => rowsEl.querySelector(`[data-row="${row._row}"]`)
+            ?.scrollIntoView({ block: 'start' }),
+        })));
+      }
+      rows.forEach((row, i) => setText(index.children[i], rowTitle(row, i)));
+    };
     const draw = () => {
       const rows = target[field.name] || [];
+      drawIndex();
       mount(rowsEl, rows.map((row, i) => h('fieldset', { class: 'row', dataset: { row: row._row } },
         h('legend', {}, `${pick(field.label)} — ${t('row_n', { n: i + 1 })}`),
         childrenOf(field).map((f) => this.renderField(f, row)),
@@ -230,9 +255,10 @@ export class FormView {
     const el = h('section', { class: 'repeat', dataset: { name: field.name } },
       h('h3', {}, pick(field.label)),
       field.hint ? h('p', { class: 'hint' }, pick(field.hint)) : null,
-      rowsEl, addButton, error);
+      index, rowsEl, addButton, error);
     const key = fieldKey(parentRow?._row, field.name);
     return this.bind(el, field, parentRow, () => {
+      drawIndex();
       const problem = (this.seen.showAll || this.touched.has(key)) && this.state.errors.get(key);
       setText(error, problem ? this.message(problem) : '');
     });
@@ -310,6 +336,13 @@ export class FormView {
       case 'photo': return this.photoControl(field, value, set, id);
       case 'geopoint': return this.geopoint(value, set, id);
       default: {
+        if (field.type === 'text' && field.max_length > LINE_LIMIT) {
+          // A note of a few sentences gets a box the volunteer can read back.
+          const el = h('textarea', { id, rows: 4, maxlength: field.max_length });
+          el.value = value() ?? '';
+          el.addEventListener('input', () => set(el.value));
+          return { el };
+        }
         const el = h('input', {
           id, type: field.type === 'phone' ? 'tel' : 'text', value: value() ?? '',
           maxlength: field.max_length, inputmode: field.type === 'phone' ? 'tel' : null,
@@ -465,6 +498,11 @@ export class FormView {
   }
 }
 
+function pageTitle(page) {
+  const first = page.group || page.fields[0];
+  return first ? pick(first.label) : '';
+}
+
 function formHeader(formDoc, state, feedback) {
   return h('header', { class: 'form-head' },
     h('h2', {}, pick(formDoc.definition.title)),
@@ -474,19 +512,67 @@ function formHeader(formDoc, state, feedback) {
       : null);
 }
 
+// The page each survey was last shown at, so a draft reopens where the
+// volunteer left it (a few bytes per survey, in localStorage).
+const PAGES_KEY = 'sotay.pages';
+
+function lastPages() {
+  try {
+    return JSON.parse(localStorage.getItem(PAGES_KEY) || '{}');
+  } catch {
+    return {};
+  }
+}
+
+function rememberPage(surveyId, index) {
+  const pages = lastPages();
+  if (pages[surveyId] === (index ?? undefined)) return;
+  if (index === null) delete pages[surveyId];
+  else pages[surveyId] = index;
+  localStorage.setItem(PAGES_KEY, JSON.stringify(pages));
+}
+
+// A survey tapped open just now is saved only at its first answer, so taps
+// on "+ form" leave no empty drafts behind; reloaded before any answer, it
+// is simply gone.
+async function loadSurvey(ctx, surveyId) {
+  if (ctx.fresh?._id === surveyId) return [ctx.fresh, null];
+  return getSurveyAndFeedback(ctx.stores, surveyId);
+}
+
+// Why a finalised survey is shown read-only, and whether it may be reopened:
+// until it is sent it is the volunteer's to correct (as in ODK Collect).
+function finalNote(reopenable, reopened, onReopen) {
+  if (reopened) return h('p', { class: 'note', id: 'final-note' }, t('reopened_note'));
+  if (reopenable) {
+    return h('div', { class: 'note', id: 'final-note' },
+      h('p', {}, t('final_unsent_note')),
+      h('button', { type: 'button', id: 'reopen', onclick: onReopen }, t('reopen')));
+  }
+  return h('p', { class: 'note', id: 'final-note' }, t('final_sent_note'));
+}
+
 // The survey screen: loads the survey and its exact form version, shows one
 // page, keeps the page in the URL so a reload comes back to it.
 export async function surveyScreen(view, ctx, surveyId, pageParam) {
-  const [survey, feedback, syncState] = await Promise.all([
-    ctx.stores.data.get(surveyId), getFeedback(ctx.stores, surveyId), getSyncState(ctx.stores),
+  const [[survey, feedback], syncState] = await Promise.all([
+    loadSurvey(ctx, surveyId), getSyncState(ctx.stores),
   ]);
+  if (!survey) {
+    location.replace('#/');
+    return;
+  }
   const formDoc = await getFormDoc(ctx.stores, survey.form_id, survey.form_version);
   if (!formDoc) {
     mount(view, h('p', { class: 'error' }, t('unknown_form')));
     return;
   }
   const state = surveyState(survey, feedback);
-  const editable = survey.status === 'draft' || state === 'needs_correction';
+  const sent = syncState.pushed?.[surveyId]?.rev === survey._rev;
+  const reopenable = survey.status === 'final' && !feedback && !sent;
+  // Still "reopened" once the first change has made it a draft again.
+  const reopened = ctx.reopened === surveyId && !feedback && !sent;
+  const editable = survey.status === 'draft' || state === 'needs_correction' || reopened;
   const saveState = h('span', { class: 'save-state', id: 'save-state', role: 'status' });
   const saver = new SurveySaver(ctx.stores.data, survey, (s) => {
     const labels = { saving: 'saving', saved: 'saved', error: 'save_failed' };
@@ -494,7 +580,18 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
     saveState.classList.toggle('error', s === 'error');
     saveState.dataset.state = s;
   });
-  ctx.onLeave = () => saver.writing;
+  // A reopened survey is final again when the volunteer leaves it with no
+  // error left; with errors it stays a draft, as the list then says.
+  ctx.onLeave = async () => {
+    await saver.writing;
+    if (!reopened) return;
+    if (survey.status === 'draft' && form.errors().length === 0) {
+      survey.answers = form.state.answers;
+      survey.status = 'final';
+      await saver.save();
+    }
+    if (survey.status === 'final') ctx.reopened = null;
+  };
   if (editable && Object.keys(survey.answers).length === 0) {
     initialAnswers(formDoc.definition.fields, survey.answers);
   }
@@ -515,34 +612,54 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
       drawNav();
     },
   });
+  // Asked after the page is drawn: the position API costs milliseconds of a
+  // slow phone's main thread even when it has nothing to give.
   if (editable && survey.gps === null) {
-    currentPosition().then((gps) => {
+    afterPaint().then(currentPosition).then((gps) => {
       if (gps && survey.gps === null) {
         survey.gps = gps;
-        saver.save().catch(() => null);
+        // Not a reason to save a survey nobody has answered yet.
+        if (survey._rev) saver.save().catch(() => null);
       }
     });
   }
 
-  let index = Math.min(Number(pageParam) || 0, form.pages.length - 1);
+  const remembered = pageParam === undefined ? lastPages()[surveyId] : pageParam;
+  let index = Math.min(Number(remembered) || 0, form.pages.length - 1);
   if (!form.pageRelevant(index)) index = Math.max(0, form.nextPage(index, -1));
   const pageHolder = h('div', { class: 'page-holder' });
   const nav = h('nav', { class: 'pager' });
+  const jump = h('select', {
+    id: 'jump', 'aria-label': t('jump_to'), onchange: () => show(Number(jump.value)),
+  });
   const message = h('p', { class: 'error', id: 'form-message', role: 'alert' });
 
+  // The pages the volunteer may go to, by title: a long survey is not one
+  // long scroll.
+  function drawJump() {
+    mount(jump, form.pages.map((page, i) => (form.pageRelevant(i) ? h('option', {
+      value: String(i), selected: i === index,
+    }, `${i + 1}. ${pageTitle(page)}`) : null)));
+  }
+
   // Relevance decides which pages come next, so the pager follows every change.
+  // Pages that follow but are not relevant yet (before consent is answered)
+  // still get Next, which shows what is missing, rather than Finalise.
   let navShown = null;
   function drawNav() {
     const prev = form.nextPage(index, -1);
     const next = form.nextPage(index, 1);
-    const signature = `${index}:${prev}:${next}`;
+    const unanswered = next < 0 && index < form.pages.length - 1 && form.errors(index).length > 0;
+    const relevantPages = form.pages.map((_, i) => (form.pageRelevant(i) ? 1 : 0)).join('');
+    const signature = `${index}:${prev}:${next}:${unanswered}:${relevantPages}`;
     if (signature === navShown) return;
     navShown = signature;
+    drawJump();
     mount(nav,
       h('button', { type: 'button', id: 'prev', disabled: prev < 0, onclick: () => show(prev) },
         `‹ ${t('previous')}`),
       h('span', { class: 'page-no' }, t('page_of', { n: index + 1, total: form.pages.length })),
-      next >= 0
+      next >= 0 || (editable && unanswered)
         ? h('button', { type: 'button', id: 'next', class: 'primary', onclick: goNext }, `${t('next')} ›`)
         : editable
           ? h('button', { type: 'button', id: 'finalise', class: 'primary', onclick: finalise }, t('finalise'))
@@ -551,12 +668,16 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
 
   const show = (i, scrollTo) => {
     index = i;
-    history.replaceState(null, '', `#/survey/${encodeURIComponent(surveyId)}/${i}`);
+    // replaceState costs a few milliseconds on a slow phone: only when it changes.
+    const hash = `#/survey/${encodeURIComponent(surveyId)}/${i}`;
+    if (location.hash !== hash) history.replaceState(null, '', hash);
+    rememberPage(surveyId, i);
     mount(pageHolder, form.renderPage(i));
     navShown = null;
     drawNav();
     message.textContent = '';
-    window.scrollTo(0, 0);
+    // In the next frame: scrolling now would lay out the page twice.
+    requestAnimationFrame(() => window.scrollTo(0, 0));
     if (scrollTo) {
       queueMicrotask(() => pageHolder.querySelector(`.field.invalid, [data-name="${scrollTo}"]`)
         ?.scrollIntoView({ block: 'center' }));
@@ -573,7 +694,8 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
       return;
     }
     form.seen.showAll = false;
-    show(form.nextPage(index, 1));
+    const next = form.nextPage(index, 1);
+    if (next >= 0) show(next);
   };
 
   const finalise = async () => {
@@ -588,26 +710,36 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
     survey.answers = form.state.answers;
     survey.status = 'final';
     await saver.save();
+    ctx.reopened = null;
+    rememberPage(surveyId, null);
     ctx.flash(t('finalised_msg'));
     location.hash = '#/';
   };
 
   // A draft that never left the phone may be thrown away with its photos; a
   // survey the server has seen (a correction in progress) may not.
-  const discardable = editable && !feedback && !syncState.pushed?.[surveyId];
+  const discardable = editable && !reopened && !feedback && !syncState.pushed?.[surveyId];
   const discard = async () => {
     if (!window.confirm(t('confirm_discard'))) return;
     ctx.onLeave = null;
     await saver.writing;
-    await discardSurvey(ctx.stores, survey);
+    if (survey._rev) await discardSurvey(ctx.stores, survey);
+    rememberPage(surveyId, null);
     location.hash = '#/';
+  };
+  const reopen = () => {
+    ctx.reopened = surveyId;
+    ctx.onLeave = null;
+    surveyScreen(view, ctx, surveyId, String(index));
   };
   const head = h('div');
   const relabel = () => {
     mount(head, formHeader(formDoc, state, feedback),
+      survey.status === 'final' || reopened ? finalNote(reopenable, reopened, reopen) : null,
       discardable ? h('button', {
         type: 'button', class: 'link danger', id: 'discard', onclick: discard,
-      }, t('discard_draft')) : null);
+      }, t('discard_draft')) : null,
+      form.pages.length > 1 ? jump : null);
     show(index);
   };
   // A language switch redraws the page in place: answers, touched fields and

@@ -10,8 +10,43 @@ const STRINGS = {
   log_in: { vi: 'Đăng nhập', en: 'Log in' },
   log_out: { vi: 'Đăng xuất', en: 'Log out' },
   logout_offline: {
-    vi: 'Đang không có mạng: sau khi đăng xuất, phải có mạng mới đăng nhập lại được. Vẫn đăng xuất?',
-    en: 'You are offline: after logging out you need a connection to log in again. Log out anyway?',
+    vi: 'Đang không có mạng: sau khi đăng xuất, phải có mạng mới đăng nhập lại được.',
+    en: 'You are offline: after logging out you need a connection to log in again.',
+  },
+  logout_unsynced: {
+    vi: 'Trên máy còn {surveys} phiếu chưa đồng bộ và {drafts} phiếu nháp. Chúng vẫn nằm trên máy này và chỉ được gửi khi bạn đăng nhập lại.',
+    en: 'This phone holds {surveys} unsynced surveys and {drafts} drafts. They stay on this phone and are sent only when you log in again.',
+  },
+  logout_anyway: { vi: 'Vẫn đăng xuất?', en: 'Log out anyway?' },
+  space_left: {
+    vi: 'Bộ nhớ còn trống cho ứng dụng: {free}.', en: 'Storage left for the app: {free}.',
+  },
+  storage_not_persisted: {
+    vi: 'Trình duyệt chưa cho giữ dữ liệu lâu dài: hãy đồng bộ thường xuyên.',
+    en: 'The browser has not granted lasting storage: sync often.',
+  },
+  storage_full: {
+    vi: 'Bộ nhớ của máy đã đầy nên không lưu được. Những gì đã lưu vẫn còn. Hãy đồng bộ, xóa bớt ảnh hoặc ứng dụng khác rồi thử lại.',
+    en: 'The phone’s storage is full, so nothing could be saved. What was saved is safe. Sync, delete some photos or other apps, then try again.',
+  },
+  screen_failed: {
+    vi: 'Không mở được màn hình này ({detail}). Dữ liệu trên máy vẫn an toàn.',
+    en: 'This screen could not open ({detail}). The data on the phone is safe.',
+  },
+  retry: { vi: 'Thử lại', en: 'Try again' },
+  jump_to: { vi: 'Đến trang', en: 'Go to page' },
+  final_unsent_note: {
+    vi: 'Phiếu đã hoàn thành nhưng chưa gửi: bạn vẫn sửa được cho đến khi đồng bộ.',
+    en: 'This survey is finalised but not yet sent: you can still correct it until it syncs.',
+  },
+  reopen: { vi: 'Sửa lại phiếu', en: 'Reopen to correct' },
+  reopened_note: {
+    vi: 'Đang sửa phiếu đã hoàn thành. Khi bạn rời phiếu mà không còn lỗi, phiếu tự hoàn thành lại; còn lỗi thì thành phiếu nháp.',
+    en: 'Correcting a finalised survey. When you leave it with no errors it is finalised again; with errors it becomes a draft.',
+  },
+  final_sent_note: {
+    vi: 'Phiếu đã gửi lên phường nên không sửa trên máy được nữa. Nếu cần sửa, cán bộ sẽ trả phiếu lại cho bạn.',
+    en: 'This survey has been sent to the ward, so it can no longer be changed on the phone. If it needs correcting, the staff will send it back to you.',
   },
   login_first_online: {
     vi: 'Lần đầu cần có mạng để đăng nhập và tải biểu mẫu.',
@@ -94,7 +129,16 @@ const STRINGS = {
   location_failed: { vi: 'Không lấy được vị trí.', en: 'Could not get the location.' },
   sync_now: { vi: 'Đồng bộ ngay', en: 'Sync now' },
   syncing: { vi: 'Đang đồng bộ…', en: 'Syncing…' },
-  sync_done: { vi: 'Đồng bộ xong.', en: 'Sync complete.' },
+  sync_done_sent: {
+    vi: 'Đồng bộ xong: đã gửi {surveys} phiếu và {photos} ảnh.',
+    en: 'Sync complete: sent {surveys} surveys and {photos} photos.',
+  },
+  sync_done_nothing: {
+    vi: 'Đồng bộ xong: không có phiếu mới để gửi.', en: 'Sync complete: no new surveys to send.',
+  },
+  sync_done_received: {
+    vi: 'Đã nhận {n} cập nhật từ phường.', en: 'Received {n} updates from the ward.',
+  },
   sync_offline: {
     vi: 'Không có mạng. Dữ liệu vẫn an toàn trên máy; sẽ tự đồng bộ khi có mạng.',
     en: 'No connection. Your data is safe on this phone and will sync when the connection returns.',

@@ -104,6 +104,7 @@ export async function syncScreen(view, ctx) {
   const message = h('p', {
     id: 'sync-message', class: status.error ? 'error' : 'ok', role: 'status',
   }, status.message || '');
+  const space = h('p', { class: 'hint', id: 'space-left' });
   const button = h('button', {
     class: 'primary big', id: 'sync-button', type: 'button', disabled: status.running,
     onclick: () => ctx.startSync({ interactive: true }),
@@ -112,7 +113,7 @@ export async function syncScreen(view, ctx) {
     h('section', { class: 'card' },
       h('h2', {}, t('unsynced_title')),
       h('dl', { class: 'figures' },
-        h('dt', {}, t('unsynced_surveys')), h('dd', { id: 'unsynced-surveys' }, summary.surveys),
+        h('dt', {}, t('unsynced_surveys')), h('dd', { id: 'unsynced-surveys' }, summary.ids.size),
         h('dt', {}, t('unsynced_photos')), h('dd', { id: 'unsynced-photos' }, summary.photos),
         h('dt', {}, t('unsynced_size')), h('dd', { id: 'unsynced-size' }, formatBytes(summary.bytes)),
         h('dt', {}, t('drafts_on_phone')), h('dd', { id: 'drafts' }, summary.drafts),
@@ -120,14 +121,34 @@ export async function syncScreen(view, ctx) {
     button, progress, message,
     status.error === 'login'
       ? h('a', { class: 'button primary', id: 'login-again', href: '#/login' }, t('log_in')) : null,
+    space,
     h('p', { class: 'hint' }, t('signed_in_as', { name: ctx.user.username })),
     h('button', {
-      type: 'button',
-      class: 'link',
-      id: 'logout',
-      // Logging out offline would lock the volunteer out until a connection returns.
-      onclick: () => (navigator.onLine || window.confirm(t('logout_offline'))) && ctx.logOut(),
+      type: 'button', class: 'link', id: 'logout', onclick: () => confirmLogOut(ctx),
     }, t('log_out')));
+  showSpaceLeft(space);
+}
+
+// Logging out deletes nothing, but the volunteer should know what waits on
+// the phone; offline, they could not log in again until a connection returns.
+async function confirmLogOut(ctx) {
+  const pending = await pendingPush(ctx.stores);
+  const warnings = [];
+  if (pending.ids.size || pending.drafts) {
+    warnings.push(t('logout_unsynced', { surveys: pending.ids.size, drafts: pending.drafts }));
+  }
+  if (!navigator.onLine) warnings.push(t('logout_offline'));
+  if (warnings.length && !window.confirm(`${warnings.join(' ')} ${t('logout_anyway')}`)) return;
+  await ctx.logOut();
+}
+
+// Space the browser still grants the app: photos are what fills it.
+async function showSpaceLeft(el) {
+  const estimate = await navigator.storage?.estimate?.().catch(() => null);
+  if (!estimate?.quota) return;
+  const persisted = await navigator.storage.persisted?.().catch(() => false);
+  el.textContent = t('space_left', { free: formatBytes(Math.max(0, estimate.quota - estimate.usage)) });
+  if (!persisted) el.append(' ', t('storage_not_persisted'));
 }
 
 function startOfWeek(now = new Date()) {

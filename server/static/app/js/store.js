@@ -37,10 +37,14 @@ export function nowIso() {
 }
 
 export function openStores(user) {
-  return {
+  const stores = {
     forms: new PouchDB('sotay-forms'),
     data: new PouchDB(`sotay-${user.db}`, { auto_compaction: true }),
   };
+  // The browser tests reach the open databases here, to make their writes
+  // fail as they do on a full phone.
+  globalThis.sotayStores = stores;
+  return stores;
 }
 
 function compareVersions(a, b) {
@@ -161,13 +165,14 @@ export async function feedbackBySurvey(stores) {
   return new Map(res.rows.map((r) => [r.doc.survey_id, r.doc]));
 }
 
-export async function getFeedback(stores, surveyId) {
-  try {
-    return await stores.data.get(`feedback:${surveyId}`);
-  } catch (err) {
-    if (err.status === 404) return null;
-    throw err;
-  }
+// A survey and the reviewer's decision on it in one IndexedDB transaction
+// (each costs milliseconds on a slow phone); [null, null] if the survey is gone.
+export async function getSurveyAndFeedback(stores, surveyId) {
+  const res = await stores.data.allDocs({
+    keys: [surveyId, `feedback:${surveyId}`], include_docs: true,
+  });
+  const [survey, feedback] = res.rows.map((r) => r.doc || null);
+  return [survey, survey && feedback];
 }
 
 // What a survey's card says. A reviewer's decision holds until the volunteer
@@ -222,19 +227,38 @@ export function photoBlob(stores, photoId) {
   return stores.data.getAttachment(photoId, 'photo.jpg');
 }
 
-export async function getSyncState(stores) {
-  try {
-    return await stores.data.get(SYNC_STATE_ID);
-  } catch (err) {
-    if (err.status === 404) return { _id: SYNC_STATE_ID, last_sync_at: null, pushed: {} };
-    throw err;
+// The sync state is written only through setSyncState, so it is read from
+// IndexedDB once per open database and kept; what callers get is frozen,
+// as it is shared (its `pushed` map grows with every survey ever sent, too
+// big to copy at every read).
+const syncStates = new WeakMap();
+
+async function readSyncState(stores) {
+  if (!syncStates.has(stores.data)) {
+    try {
+      syncStates.set(stores.data, Object.freeze(await stores.data.get(SYNC_STATE_ID)));
+    } catch (err) {
+      if (err.status !== 404) throw err;
+      syncStates.set(stores.data,
+        Object.freeze({ _id: SYNC_STATE_ID, last_sync_at: null, pushed: {} }));
+    }
   }
+  return syncStates.get(stores.data);
+}
+
+export function getSyncState(stores) {
+  return readSyncState(stores);
 }
 
 export async function setSyncState(stores, changes) {
-  const state = await getSyncState(stores);
-  Object.assign(state, changes);
-  await stores.data.put(state);
+  const state = { ...(await readSyncState(stores)), ...changes };
+  try {
+    const res = await stores.data.put(state);
+    syncStates.set(stores.data, Object.freeze({ ...state, _rev: res.rev }));
+  } catch (err) {
+    syncStates.delete(stores.data);
+    throw err;
+  }
 }
 
 function photoSize(doc) {

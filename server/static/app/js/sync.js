@@ -81,7 +81,8 @@ function run(replication, onChange) {
 // (feedback, merged revisions), then up: exactly the finalised surveys and
 // their photos the server does not have yet (store.pendingPush), by id, so a
 // draft never leaves the phone and a photo taken while its survey was still
-// a draft is sent when the survey is finalised.
+// a draft is sent when the survey is finalised. Returns what it sent and how
+// many documents it received (feedback, merged revisions).
 export async function syncAll(stores, user, onProgress = () => {}) {
   try {
     if (!navigator.onLine) throw new SyncError('offline');
@@ -91,7 +92,7 @@ export async function syncAll(stores, user, onProgress = () => {}) {
     const userdb = remote(user.db);
     // The forms database is read-only to volunteers: keep the checkpoint on the phone.
     await run(PouchDB.replicate(forms, stores.forms, { batch_size: 20, checkpoint: 'target' }));
-    await run(PouchDB.replicate(userdb, stores.data, { batch_size: 20 }));
+    const pulled = await run(PouchDB.replicate(userdb, stores.data, { batch_size: 20 }));
     const pending = await pendingPush(stores);
     const docIds = [...Object.keys(pending.revs), ...pending.deleted];
     const total = docIds.length;
@@ -111,6 +112,9 @@ export async function syncAll(stores, user, onProgress = () => {}) {
     }
     await setSyncState(stores, { last_sync_at: nowIso() });
     onProgress({ phase: 'done' });
+    return {
+      surveys: pending.surveys, photos: pending.photos, received: pulled.docs_written || 0,
+    };
   } catch (err) {
     throw classify(err);
   }
