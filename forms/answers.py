@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields
 
 from forms import jsonlogic
-from forms.model import ANSWER_TYPES, MAX_ROWS, ROW_ID, Report
+from forms.model import ANSWER_TYPES, MAX_ROWS, ROW_ID, Report, has_lone_surrogate
 
 DEFAULT_MAX_PHOTOS = 10
 DEFAULT_MAX_TEXT = 2000
@@ -38,6 +39,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rule_error": ("Không tính được biểu thức '{rule}': {vi}", "Could not evaluate '{rule}': {en}"),
     "text_type": ("Phải là chuỗi ký tự.", "Must be text."),
     "text_too_long": ("Dài quá {value} ký tự.", "Longer than {value} characters."),
+    "broken_text": ("Có ký tự hỏng (nửa cặp UTF-16, thường do cắt giữa một biểu tượng); "
+                    "hãy gõ lại.",
+                    "Holds a broken character (half of a UTF-16 pair, usually an emoji cut "
+                    "in two); type it again."),
     "integer_type": ("Phải là số nguyên.", "Must be a whole number."),
     "decimal_type": ("Phải là một số.", "Must be a number."),
     "date_type": ("Phải là ngày dạng YYYY-MM-DD.", "Must be a date written YYYY-MM-DD."),
@@ -88,7 +93,13 @@ _PHOTO_ID = re.compile(r"photo:[A-Za-z0-9_.-]{1,100}\Z", re.ASCII)
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite number as the phone reads JSON: an integer beyond a float's range
+    is Infinity there, so it is no number here either."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -sys.float_info.max <= value <= sys.float_info.max
+    return isinstance(value, float) and math.isfinite(value)
 
 
 class _Answer(fields.Field):
@@ -128,6 +139,8 @@ class TextAnswer(_Answer):
             and len(value.encode("utf-16-le", "surrogatepass")) // 2 > limit
         ):
             raise self.fail(f"text_too_long:{limit}")
+        if has_lone_surrogate(value):
+            raise self.fail("broken_text")
 
 
 class IntegerAnswer(_Answer):

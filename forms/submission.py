@@ -181,6 +181,10 @@ def run_rule(
     except RecursionError:
         errors.append(field_error(path, "rule_error", rule=key, vi="dữ liệu lồng quá sâu.",
                                   en="the data is nested too deeply."))
+    except (OverflowError, ValueError):
+        # an integer beyond a float's range (or Python's 4,300 digits) met arithmetic
+        errors.append(field_error(path, "rule_error", rule=key, vi="có số quá lớn.",
+                                  en="a number is too large."))
     return None
 
 
