@@ -142,6 +142,19 @@ def without_lone_surrogates(text: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", text) if has_lone_surrogate(text) else text
 
 
+def without_broken_text(value: Any) -> Any:
+    """A JSON value with every lone surrogate, in its texts and keys, replaced by U+FFFD:
+    what UTF-8 text and PostgreSQL can hold. The value itself is not changed."""
+    if isinstance(value, str):
+        return without_lone_surrogates(value)
+    if isinstance(value, dict):
+        return {without_lone_surrogates(key) if isinstance(key, str) else key:
+                without_broken_text(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_broken_text(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Report:
     """Something wrong, where (a JSON path or an answer path), a stable code, vi and en.
