@@ -11,6 +11,7 @@ stable code and a sentence in Vietnamese and English, from `MESSAGES`.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import re
 import sys
@@ -18,19 +19,31 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from marshmallow import RAISE, Schema, ValidationError, fields
 
 from forms import jsonlogic
 from forms.model import ANSWER_TYPES, MAX_ROWS, ROW_ID, Report, has_lone_surrogate
 
 DEFAULT_MAX_PHOTOS = 10
+# A text answer without the form's own max_length: a long note or an address
+# with directions fits many times over (the shipped forms' longest real answers
+# are addresses of well under 200 characters), and a survey stays a few
+# kilobytes however many text fields it has (the phone's input stops here too).
 DEFAULT_MAX_TEXT = 2000
+# A survey's answers as UTF-8 JSON. A household of twenty members with every
+# note filled is some 20 KB; texts are bounded one by one, but a form may have
+# 500 fields and repeats of 1,000 rows, so the whole is bounded too: what the
+# ingest reads, checks and stores per survey stays small and predictable.
+MAX_ANSWERS_BYTES = 1_000_000
 MAX_SAFE_INTEGER = 2**53 - 1
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "too_deep": ("Câu trả lời lồng nhau quá sâu (tối đa {max} cấp).",
                  "The answers are nested too deeply (at most {max} levels)."),
     "not_object": ("Câu trả lời phải là một đối tượng JSON.", "Answers must be a JSON object."),
+    "too_large": ("Câu trả lời quá lớn: {size} byte, tối đa {max}.",
+                  "The answers are too large: {size} bytes, at most {max}."),
     "form_invalid": ("Định nghĩa biểu mẫu không hợp lệ: {detail}",
                      "The form definition is invalid: {detail}"),
     "unknown_field": ("Biểu mẫu không có trường này.", "The form has no such field."),
@@ -80,6 +93,19 @@ class FieldError(Report):
 def field_error(path: str, code: str, **params: Any) -> FieldError:
     vi, en = MESSAGES[code]
     return FieldError(path, code, vi.format(**params), en.format(**params))
+
+
+def answers_size(answers: Any) -> int:
+    """The size of the answers as UTF-8 JSON, in bytes (as the phone sends them)."""
+    try:
+        return len(orjson.dumps(answers))
+    except (orjson.JSONEncodeError, TypeError):
+        pass  # an integer beyond 64 bits, a lone surrogate: the standard encoder's way
+    try:
+        return len(json.dumps(answers, ensure_ascii=False, separators=(",", ":"),
+                              default=str).encode("utf-8", "surrogatepass"))
+    except (ValueError, RecursionError):  # an integer too long to write out in full
+        return MAX_ANSWERS_BYTES + 1
 
 
 # ---------------------------------------------------------------- types (marshmallow)

@@ -21,6 +21,8 @@ Vietnamese and English. It treats answers the way the phone does:
 
 Inside a repeat row, rules see the top-level answers overlaid by that row's
 answers. Each row must carry a unique `_row` id (docs/contracts.md).
+Answers nested too deeply or larger than `MAX_ANSWERS_BYTES` as JSON get
+that one error and are not examined further.
 """
 
 from __future__ import annotations
@@ -34,9 +36,11 @@ from marshmallow import RAISE, Schema, ValidationError
 
 from forms import jsonlogic
 from forms.answers import (
+    MAX_ANSWERS_BYTES,
     FieldError,
     answer_schema,
     answers_fit,
+    answers_size,
     convert_errors,
     field_error,
     flatten,
@@ -181,10 +185,6 @@ def run_rule(
     except RecursionError:
         errors.append(field_error(path, "rule_error", rule=key, vi="dữ liệu lồng quá sâu.",
                                   en="the data is nested too deeply."))
-    except (OverflowError, ValueError):
-        # an integer beyond a float's range (or Python's 4,300 digits) met arithmetic
-        errors.append(field_error(path, "rule_error", rule=key, vi="có số quá lớn.",
-                                  en="a number is too large."))
     return None
 
 
@@ -352,6 +352,9 @@ def full_validation(compiled: CompiledForm, answers: Any) -> list[FieldError]:
         return [field_error("$", "not_object")]
     if nested_deeper_than(answers, MAX_ANSWER_DEPTH):
         return [field_error("$", "too_deep", max=MAX_ANSWER_DEPTH)]
+    size = answers_size(answers)
+    if size > MAX_ANSWERS_BYTES:  # not examined further: its size is the problem
+        return [field_error("$", "too_large", size=size, max=MAX_ANSWERS_BYTES)]
     resolution = resolve_answers(compiled, answers)
     errors = list(resolution.errors) + list(resolution.row_problems.values())
     type_errors = _type_errors(compiled, resolution.answers)

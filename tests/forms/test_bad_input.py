@@ -187,3 +187,20 @@ def test_a_lone_surrogate_elsewhere_never_reaches_a_message():
     errors = validate_submission(defn, {"one": "x\ud800", "bad\udc00key": 1})
     for error in errors:
         json.dumps(error.as_dict(), ensure_ascii=False).encode("utf-8")
+
+
+def test_answers_beyond_the_overall_size_are_one_error():
+    """Each text within its bound (1,900 characters, 3,800 bytes), but 300 of them: over 1 MB."""
+    defn = form({"name": "rows", "type": "repeat", "label": {"vi": "r", "en": "r"},
+                 "fields": [field("note")]})
+    rows = [{"_row": f"00000000-0000-4000-8000-{n:012d}", "note": "ư" * 1900}
+            for n in range(150)]
+    compiled = compile_form(defn)
+    assert validate_submission(defn, {"rows": rows}) == []
+    assert compiled.surely_valid({"rows": rows})
+    rows += [{**row, "_row": row["_row"][:-1] + "a"} for row in rows]
+    for errors in (validate_submission(defn, {"rows": rows}),
+                   full_validation(compiled, {"rows": rows})):
+        assert [(e.path, e.code) for e in errors] == [("$", "too_large")]
+        assert "at most 1000000" in errors[0].en
+    assert not compiled.surely_valid({"rows": rows})
