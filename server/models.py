@@ -207,6 +207,9 @@ class DuplicateKeys(db.Model):
     lat: Mapped[float | None]
     lon: Mapped[float | None]
     accuracy: Mapped[float | None]
+    # Copied from the survey, which SQLite keeps after its answers: read there, each
+    # candidate's whole answers would be read too.
+    created_at: Mapped[str | None] = mapped_column(String(40))
 
 
 class DuplicatePair(db.Model):

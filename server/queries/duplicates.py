@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import Select, and_, bindparam, or_, select
 
 from server.models import DuplicateKeys, DuplicatePair, Submission, db
+from server.queries.bulk import built
 from sync.duplicates import MatchKeys
 
 _KEY_COLUMNS = {"group": "residential_group"}
@@ -43,39 +44,55 @@ def keyed_candidates(submission: Submission, keys: MatchKeys,
     of them, and a tax code is the same whichever group was ticked). Only keys
     of a survey's current revision count.
     """
-    ways: list[ColumnElement[bool]] = []
+    params: dict = {"form_id": submission.form_id, "submission_id": submission.id,
+                    "survey_group": submission.residential_group}
+    ways = []
     if keys.tax_code is not None:
-        ways.append(DuplicateKeys.tax_code == keys.tax_code)
+        ways.append("tax_code")
+        params["tax_code"] = keys.tax_code
     if keys.address_key is not None and keys.group is not None:
-        ways.append(and_(DuplicateKeys.residential_group == keys.group,
-                         DuplicateKeys.address_key == keys.address_key))
+        ways.append("address")
+        params.update(group=keys.group, address_key=keys.address_key)
     if box is not None:
-        south, north, west, east = box
-        ways.append(and_(DuplicateKeys.lat.between(south, north),
-                         DuplicateKeys.lon.between(west, east)))
+        ways.append("place")
+        params.update(zip(("south", "north", "west", "east"), box, strict=True))
+    household = submission.form_id != "enterprise"
     seen: set[int] = set()
     for way in ways:  # one query each, so each uses its own index
-        query = (select(DuplicateKeys, Submission.doc_id, Submission.visited_at)
-                 .join(Submission, Submission.id == DuplicateKeys.submission_id)
-                 .where(DuplicateKeys.form_id == submission.form_id, way,
-                        DuplicateKeys.submission_id != submission.id,
-                        DuplicateKeys.rev == Submission.rev, Submission.status == "final"))
-        if submission.form_id != "enterprise":
-            query = query.where(or_(
-                Submission.residential_group == submission.residential_group,
-                Submission.residential_group.is_(None)))
-        for row, doc_id, visited_at in db.session.execute(query):
+        statement = built(("keyed_candidates", way, household),
+                          lambda way=way: _candidates_statement(way, household))
+        for row, doc_id in db.session.execute(statement, params):
             if row.submission_id not in seen:
                 seen.add(row.submission_id)
-                yield _keys_of(row, doc_id, visited_at, keys.subject)
+                yield _keys_of(row, doc_id, keys.subject)
 
 
-def _keys_of(row: DuplicateKeys, doc_id: str, visited_at: str | None, subject: str
-             ) -> MatchKeys:
+def _candidates_statement(way: str, household: bool) -> Select:
+    """Built once per way (`built`): its values are bound parameters."""
+    keyed = DuplicateKeys
+    shared = {
+        "tax_code": lambda: keyed.tax_code == bindparam("tax_code"),
+        "address": lambda: and_(keyed.residential_group == bindparam("group"),
+                                keyed.address_key == bindparam("address_key")),
+        "place": lambda: and_(keyed.lat.between(bindparam("south"), bindparam("north")),
+                              keyed.lon.between(bindparam("west"), bindparam("east"))),
+    }[way]()
+    query = (select(keyed, Submission.doc_id)
+             .join(Submission, Submission.id == keyed.submission_id)
+             .where(keyed.form_id == bindparam("form_id"), shared,
+                    keyed.submission_id != bindparam("submission_id"),
+                    keyed.rev == Submission.rev, Submission.status == "final"))
+    if household:
+        query = query.where(or_(Submission.residential_group == bindparam("survey_group"),
+                                Submission.residential_group.is_(None)))
+    return query
+
+
+def _keys_of(row: DuplicateKeys, doc_id: str, subject: str) -> MatchKeys:
     return MatchKeys(survey_id=doc_id, subject=subject, tax_code=row.tax_code,
                      group=row.residential_group, address=row.address,
                      address_key=row.address_key, name=row.name, lat=row.lat, lon=row.lon,
-                     accuracy=row.accuracy, created_at=visited_at)
+                     accuracy=row.accuracy, created_at=row.created_at)
 
 
 def save_pair(doc_id: str, other_doc_id: str, kind: str, reasons: list[dict],
