@@ -11,25 +11,39 @@ stable code and a sentence in Vietnamese and English, from `MESSAGES`.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import re
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from marshmallow import RAISE, Schema, ValidationError, fields
 
 from forms import jsonlogic
-from forms.model import ANSWER_TYPES, MAX_ROWS, ROW_ID, Report
+from forms.model import ANSWER_TYPES, MAX_ROWS, ROW_ID, Report, has_lone_surrogate
 
 DEFAULT_MAX_PHOTOS = 10
+# A text answer without the form's own max_length: a long note or an address
+# with directions fits many times over (the shipped forms' longest real answers
+# are addresses of well under 200 characters), and a survey stays a few
+# kilobytes however many text fields it has (the phone's input stops here too).
 DEFAULT_MAX_TEXT = 2000
+# A survey's answers as UTF-8 JSON. A household of twenty members with every
+# note filled is some 20 KB; texts are bounded one by one, but a form may have
+# 500 fields and repeats of 1,000 rows, so the whole is bounded too: what the
+# ingest reads, checks and stores per survey stays small and predictable.
+MAX_ANSWERS_BYTES = 1_000_000
 MAX_SAFE_INTEGER = 2**53 - 1
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "too_deep": ("Câu trả lời lồng nhau quá sâu (tối đa {max} cấp).",
                  "The answers are nested too deeply (at most {max} levels)."),
     "not_object": ("Câu trả lời phải là một đối tượng JSON.", "Answers must be a JSON object."),
+    "too_large": ("Câu trả lời quá lớn: {size} byte, tối đa {max}.",
+                  "The answers are too large: {size} bytes, at most {max}."),
     "form_invalid": ("Định nghĩa biểu mẫu không hợp lệ: {detail}",
                      "The form definition is invalid: {detail}"),
     "unknown_field": ("Biểu mẫu không có trường này.", "The form has no such field."),
@@ -38,6 +52,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "rule_error": ("Không tính được biểu thức '{rule}': {vi}", "Could not evaluate '{rule}': {en}"),
     "text_type": ("Phải là chuỗi ký tự.", "Must be text."),
     "text_too_long": ("Dài quá {value} ký tự.", "Longer than {value} characters."),
+    "broken_text": ("Có ký tự hỏng (nửa cặp UTF-16, thường do cắt giữa một biểu tượng); "
+                    "hãy gõ lại.",
+                    "Holds a broken character (half of a UTF-16 pair, usually an emoji cut "
+                    "in two); type it again."),
     "integer_type": ("Phải là số nguyên.", "Must be a whole number."),
     "decimal_type": ("Phải là một số.", "Must be a number."),
     "date_type": ("Phải là ngày dạng YYYY-MM-DD.", "Must be a date written YYYY-MM-DD."),
@@ -77,6 +95,19 @@ def field_error(path: str, code: str, **params: Any) -> FieldError:
     return FieldError(path, code, vi.format(**params), en.format(**params))
 
 
+def answers_size(answers: Any) -> int:
+    """The size of the answers as UTF-8 JSON, in bytes (as the phone sends them)."""
+    try:
+        return len(orjson.dumps(answers))
+    except (orjson.JSONEncodeError, TypeError):
+        pass  # an integer beyond 64 bits, a lone surrogate: the standard encoder's way
+    try:
+        return len(json.dumps(answers, ensure_ascii=False, separators=(",", ":"),
+                              default=str).encode("utf-8", "surrogatepass"))
+    except (ValueError, RecursionError):  # an integer too long to write out in full
+        return MAX_ANSWERS_BYTES + 1
+
+
 # ---------------------------------------------------------------- types (marshmallow)
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
@@ -88,7 +119,13 @@ _PHOTO_ID = re.compile(r"photo:[A-Za-z0-9_.-]{1,100}\Z", re.ASCII)
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite number as the phone reads JSON: an integer beyond a float's range
+    is Infinity there, so it is no number here either."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -sys.float_info.max <= value <= sys.float_info.max
+    return isinstance(value, float) and math.isfinite(value)
 
 
 class _Answer(fields.Field):
@@ -128,6 +165,8 @@ class TextAnswer(_Answer):
             and len(value.encode("utf-16-le", "surrogatepass")) // 2 > limit
         ):
             raise self.fail(f"text_too_long:{limit}")
+        if has_lone_surrogate(value):
+            raise self.fail("broken_text")
 
 
 class IntegerAnswer(_Answer):

@@ -18,12 +18,16 @@ from forms.xlsform import export_xlsform, import_xlsform
 
 
 def load_definition(path: Path) -> tuple[dict | None, list[Problem]]:
-    """Read a definition file, turning unreadable JSON into a problem."""
+    """Read and check a definition file: the definition when it has no problem, else
+    None and every problem (unreadable JSON is one)."""
     try:
-        return json.loads(path.read_text("utf-8")), []
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        defn = json.loads(path.read_text("utf-8"))
+    except (UnicodeDecodeError, RecursionError, ValueError) as error:
+        # ValueError: not JSON, or an integer of more digits than Python converts
         return None, [Problem("$", "not_json", f"Tệp không phải JSON hợp lệ: {error}",
                               f"The file is not valid JSON: {error}")]
+    problems = check_definition(defn)
+    return (None, problems) if problems else (defn, [])
 
 
 def report(problems: list, out=None) -> None:
@@ -41,9 +45,7 @@ def forms_cli() -> None:
 def validate_command(file: Path) -> None:
     """Check FILE against the form format (Kiểm tra tệp định nghĩa biểu mẫu)."""
     defn, problems = load_definition(file)
-    if defn is not None:
-        problems = check_definition(defn)
-    if problems:
+    if defn is None:
         report(problems)
         click.echo(f"{len(problems)} lỗi / {len(problems)} problems", err=True)
         sys.exit(1)
@@ -78,9 +80,7 @@ def import_xlsform_command(file: Path, output: Path | None) -> None:
 def export_xlsform_command(file: Path, output: Path | None) -> None:
     """Write the JSON definition FILE as an XLSForm workbook (Xuất ra XLSForm)."""
     defn, problems = load_definition(file)
-    if defn is not None:
-        problems = check_definition(defn)
-    if problems:
+    if defn is None:
         report(problems)
         sys.exit(1)
     target = output or file.with_suffix(".xlsx")

@@ -29,6 +29,7 @@ from forms.model import (
     SELECT_TYPES,
     FieldInfo,
     Report,
+    has_lone_surrogate,
     nested_deeper_than,
     walk,
 )
@@ -100,7 +101,7 @@ def check_definition(defn: Any) -> list[Problem]:
     depth_problem = _check_json_depth(defn)
     if depth_problem:
         return [depth_problem]
-    problems = _schema_problems(defn)
+    problems = _schema_problems(defn) + _text_problems(defn)
     infos = list(walk(defn))
     if len(infos) > MAX_FIELDS:
         problems.append(Problem(
@@ -153,6 +154,28 @@ def _schema_problems(defn: dict) -> list[Problem]:
     return problems
 
 
+def _text_problems(defn: dict) -> list[Problem]:
+    """Texts (names and values alike) holding half of a UTF-16 pair, which a JSON
+    writer may escape but no UTF-8 text, spreadsheet or PostgreSQL can hold."""
+    problems = []
+    stack: list[tuple[Any, tuple]] = [(defn, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key, item in node.items():
+                stack.append((item, (*path, key)))
+                if has_lone_surrogate(key):
+                    stack.append((key, (*path, key)))
+        elif isinstance(node, list):
+            stack.extend((item, (*path, index)) for index, item in enumerate(node))
+        elif isinstance(node, str) and has_lone_surrogate(node):
+            problems.append(Problem(_json_path(path), "broken_text",
+                                    "Văn bản có ký tự hỏng (nửa cặp UTF-16), hãy gõ lại.",
+                                    "The text holds a broken character (half of a UTF-16 "
+                                    "pair); type it again."))
+    return sorted(problems, key=lambda problem: problem.path)
+
+
 def _name_problems(infos: list[FieldInfo]) -> list[Problem]:
     problems = []
     seen: dict[str, str] = {}
@@ -180,7 +203,9 @@ def _choice_problems(defn: dict) -> list[Problem]:
         seen: set = set()
         for index, item in enumerate(items if isinstance(items, list) else []):
             value = item.get("value") if isinstance(item, dict) else None
-            if isinstance(value, str) and value in seen:
+            if not isinstance(value, str):
+                continue  # the schema says what it should be
+            if value in seen:
                 problems.append(Problem(f"$.choices.{list_name}[{index}].value",
                                         "duplicate_choice",
                                         f"Giá trị lựa chọn {value!r} bị trùng.",
@@ -194,6 +219,8 @@ def _field_problems(defn: dict, infos: list[FieldInfo]) -> list[Problem]:
     choices = defn.get("choices") if isinstance(defn.get("choices"), dict) else {}
     for info in infos:
         field, path, kind = info.field, info.path, info.field.get("type")
+        if not isinstance(kind, str):
+            kind = None  # the schema says what it should be
         groups = sum(1 for c in info.containers)
         if groups > MAX_GROUP_DEPTH:
             problems.append(Problem(path, "too_deep",

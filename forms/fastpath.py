@@ -27,12 +27,14 @@ from typing import TYPE_CHECKING, Any
 from forms import jsonlogic
 from forms.answers import (
     _UUID,
+    MAX_ANSWERS_BYTES,
     CalculatedAnswer,
     RepeatAnswer,
     RowId,
     SelectMultipleAnswer,
     SelectOneAnswer,
     _Answer,
+    answers_size,
     flatten,
     repeat_limit,
 )
@@ -292,7 +294,7 @@ def surely_valid(form: CompiledForm, max_depth: int) -> SurelyValid | None:
             return False
         relevant: dict = {}
         try:
-            if nested_deeper_than(answers, max_depth):
+            if nested_deeper_than(answers, max_depth) or answers_size(answers) > MAX_ANSWERS_BYTES:
                 return False
             values = dict(answers)
             return bool(resolve(values, values, relevant) and fits(values)

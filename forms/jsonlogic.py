@@ -722,7 +722,12 @@ def unknown_operator(op: str) -> RuleError:
 
 def evaluate(rule: Any, data: Any = None, max_steps: int = MAX_STEPS) -> Any:
     """Evaluate like json-logic-js, returning JavaScript `undefined` as `UNDEFINED`."""
-    return _Evaluation(max_steps).run(rule, data)
+    try:
+        return _Evaluation(max_steps).run(rule, data)
+    except RuleError:
+        raise
+    except (OverflowError, ValueError):
+        raise _number_too_large() from None
 
 
 def apply(rule: Any, data: Any = None) -> Any:
@@ -734,6 +739,12 @@ def apply(rule: Any, data: Any = None) -> Any:
     """
     result = evaluate(rule, data)
     return None if result is UNDEFINED else result
+
+
+def _number_too_large() -> RuleError:
+    """An integer beyond a float's range (JSON sets no limit; json-logic-js reads it as
+    Infinity) met arithmetic or printing: Python raised OverflowError or ValueError."""
+    return RuleError("number_too_large", "có số quá lớn để tính.", "a number is too large.")
 
 
 # ---------------------------------------------------------------- compilation
@@ -781,13 +792,23 @@ class CompiledRule:
         self._function = function  # the rule as Python, where counting steps cannot matter
 
     def evaluate(self, data: Any = None, max_steps: int = MAX_STEPS) -> Any:
-        return self._run(data, _Evaluation(max_steps))
+        try:
+            return self._run(data, _Evaluation(max_steps))
+        except RuleError:
+            raise
+        except (OverflowError, ValueError):
+            raise _number_too_large() from None
 
     def apply(self, data: Any = None) -> Any:
-        if self._function is not None:
-            result = self._function(data)
-        else:
-            result = self._run(data, _Evaluation(MAX_STEPS))
+        try:
+            if self._function is not None:
+                result = self._function(data)
+            else:
+                result = self._run(data, _Evaluation(MAX_STEPS))
+        except RuleError:
+            raise
+        except (OverflowError, ValueError):
+            raise _number_too_large() from None
         return None if result is UNDEFINED else result
 
     def truth_function(self) -> Callable[[Any], Any]:

@@ -10,6 +10,7 @@ same order and the same scopes.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -71,10 +72,10 @@ def walk(defn: dict) -> Iterator[FieldInfo]:
             path = f"{base}[{index}]"
             yield FieldInfo(field, path, repeat, order, containers)
             order += 1
-            children = field.get("fields")
-            if field.get("type") in CONTAINER_TYPES and isinstance(children, list):
+            children, kind = field.get("fields"), field.get("type")
+            if isinstance(kind, str) and kind in CONTAINER_TYPES and isinstance(children, list):
                 stack.append((items, base, repeat, containers, index + 1))
-                inner = field.get("name") if field.get("type") == "repeat" else repeat
+                inner = field.get("name") if kind == "repeat" else repeat
                 stack.append((children, f"{path}.fields", inner, (*containers, field), 0))
                 break
 
@@ -125,14 +126,53 @@ def _deeper(node: Any, room: int) -> bool:
     return False
 
 
+# A surrogate code point in a Python string is half of a UTF-16 pair (JSON's
+# "\ud83d\ude00" decodes to one code point, 😀): UTF-8, PostgreSQL and
+# spreadsheets cannot hold it, so no definition or answer may carry one.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """Does the text hold half of a UTF-16 pair (a character no UTF-8 text can hold)?"""
+    return not text.isascii() and _LONE_SURROGATE.search(text) is not None
+
+
+def without_lone_surrogates(text: str) -> str:
+    """The text with each half of a UTF-16 pair replaced by U+FFFD (�)."""
+    return _LONE_SURROGATE.sub("\ufffd", text) if has_lone_surrogate(text) else text
+
+
+def without_broken_text(value: Any) -> Any:
+    """A JSON value with every lone surrogate, in its texts and keys, replaced by U+FFFD:
+    what UTF-8 text and PostgreSQL can hold. The value itself is not changed."""
+    if isinstance(value, str):
+        return without_lone_surrogates(value)
+    if isinstance(value, dict):
+        return {without_lone_surrogates(key) if isinstance(key, str) else key:
+                without_broken_text(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_broken_text(item) for item in value]
+    return value
+
+
 @dataclass(frozen=True)
 class Report:
-    """Something wrong, where (a JSON path or an answer path), a stable code, vi and en."""
+    """Something wrong, where (a JSON path or an answer path), a stable code, vi and en.
+
+    A path or sentence quoting what was sent (a key, a value) is made printable:
+    a lone surrogate in it becomes U+FFFD, so the report can be stored and shown.
+    """
 
     path: str
     code: str
     vi: str
     en: str
+
+    def __post_init__(self) -> None:
+        for name in ("path", "vi", "en"):
+            value = getattr(self, name)
+            if has_lone_surrogate(value):
+                object.__setattr__(self, name, without_lone_surrogates(value))
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)

@@ -21,6 +21,10 @@ Vietnamese and English. It treats answers the way the phone does:
 
 Inside a repeat row, rules see the top-level answers overlaid by that row's
 answers. Each row must carry a unique `_row` id (docs/contracts.md).
+Answers nested too deeply get that one error and are not examined further;
+answers larger than `MAX_ANSWERS_BYTES` as JSON get an error for that too
+(what makes them so large has its own error where a bound is exceeded: the
+checks never look at more than a repeat's row limit or a text's length).
 """
 
 from __future__ import annotations
@@ -34,9 +38,11 @@ from marshmallow import RAISE, Schema, ValidationError
 
 from forms import jsonlogic
 from forms.answers import (
+    MAX_ANSWERS_BYTES,
     FieldError,
     answer_schema,
     answers_fit,
+    answers_size,
     convert_errors,
     field_error,
     flatten,
@@ -348,8 +354,11 @@ def full_validation(compiled: CompiledForm, answers: Any) -> list[FieldError]:
         return [field_error("$", "not_object")]
     if nested_deeper_than(answers, MAX_ANSWER_DEPTH):
         return [field_error("$", "too_deep", max=MAX_ANSWER_DEPTH)]
+    size = answers_size(answers)
+    errors = [field_error("$", "too_large", size=size, max=MAX_ANSWERS_BYTES)
+              ] if size > MAX_ANSWERS_BYTES else []
     resolution = resolve_answers(compiled, answers)
-    errors = list(resolution.errors) + list(resolution.row_problems.values())
+    errors += list(resolution.errors) + list(resolution.row_problems.values())
     type_errors = _type_errors(compiled, resolution.answers)
     errors += type_errors
     bad = {error.path for error in type_errors}

@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
-from xml.etree import ElementTree
 
 import openpyxl
-from openpyxl.utils.exceptions import InvalidFileException
 
 from forms.definition import Problem, check_definition
 from forms.model import walk
@@ -399,20 +396,31 @@ def _default(kind: str, value: Any) -> Any:
     return value if isinstance(value, str) else _cell_text(value)
 
 
+def _read_workbook(source: str | Path | IO[bytes]) -> dict[str, _Sheet | None]:
+    """The three sheets of a workbook, read in full.
+
+    A damaged file fails wherever openpyxl meets the damage, with whatever the
+    layer below raises (zipfile, zlib, the XML parser, openpyxl's own checks:
+    BadZipFile, zlib.error, EOFError, ParseError, KeyError, ...), and read-only
+    mode meets it while the rows are read, not when the file is opened. The
+    caller turns any of them into one problem: the file cannot be read.
+    """
+    workbook = openpyxl.load_workbook(source, read_only=True, data_only=True)
+    try:
+        return {name: _read_sheet(workbook, name) for name in ("survey", "choices", "settings")}
+    finally:
+        workbook.close()
+
+
 def import_xlsform(source: str | Path | IO[bytes]) -> ImportResult:
     """Read an XLSForm workbook into a form definition, with every problem found."""
     importer = _Importer()
     try:
-        workbook = openpyxl.load_workbook(source, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError,
-            TypeError, ElementTree.ParseError) as error:
+        sheets = _read_workbook(source)
+    except Exception as error:  # a damaged file: see _read_workbook
         problem = Problem("workbook", "not_xlsx", f"Không đọc được tệp Excel: {error}",
                           f"Cannot read the Excel file: {error}")
         return ImportResult(None, [problem])
-    try:
-        sheets = {name: _read_sheet(workbook, name) for name in ("survey", "choices", "settings")}
-    finally:
-        workbook.close()
     defn: dict[str, Any] = importer.settings(sheets["settings"])
     defn["choices"] = importer.choices(sheets["choices"])
     defn["fields"] = importer.survey(sheets["survey"])

@@ -8,7 +8,6 @@ ingest worker and the web server as children, and stops them all on Ctrl-C.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import secrets
 import signal
@@ -25,6 +24,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from forms.commands import load_definition, report
 from forms.shipped import shipped_forms
 from media.pipeline import Limits
 from server import services
@@ -203,10 +203,11 @@ def users_deactivate(username: str) -> None:
 @with_appcontext
 def forms_publish(file: Path) -> None:
     """Publish a form version (JSON) to the phones; a published version never changes."""
-    try:
-        definition = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise click.ClickException(f"Tệp không phải JSON hợp lệ / not valid JSON: {err}") from err
+    definition, problems = load_definition(file)
+    if definition is None:  # unreadable, or problems to fix: each said, never a traceback
+        report(problems)
+        raise click.ClickException(f"{len(problems)} lỗi, chưa phát hành / {len(problems)} "
+                                   "problems, not published")
     new = _commit_or_fail(publish, CLI_ACTOR, definition)
     click.echo(f"{definition['id']} {definition['version']}: "
                + ("đã phát hành / published" if new else "đã có, không đổi / already published"))

@@ -125,7 +125,6 @@ class Submission(db.Model):
     answers: Mapped[dict] = mapped_column(JSON)
     errors: Mapped[list] = mapped_column(JSON, default=list)
     visited_at: Mapped[str | None] = mapped_column(String(40))
-    duplicates_checked_rev: Mapped[str | None] = mapped_column(String(200))
     gps: Mapped[dict | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -236,6 +235,35 @@ class Merge(db.Model):
     state: Mapped[str] = mapped_column(String(16), default="pending")
     merged_rev: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DuplicateKeys(db.Model):
+    """What duplicate detection compares of one final survey (sync.duplicates.MatchKeys),
+    worked out once for its revision `rev`; a survey whose current revision has no
+    keys yet is still to be checked. Indexed by each way two surveys can match, so
+    checking a survey reads only the candidates sharing a key with it."""
+
+    __tablename__ = "duplicate_keys"
+    __table_args__ = (
+        Index("ix_duplicate_keys_tax_code", "form_id", "tax_code"),
+        Index("ix_duplicate_keys_address", "form_id", "residential_group", "address_key"),
+        Index("ix_duplicate_keys_place", "form_id", "lat"),
+    )
+
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), primary_key=True)
+    rev: Mapped[str] = mapped_column(String(200))
+    form_id: Mapped[str] = mapped_column(String(64))
+    residential_group: Mapped[str | None] = mapped_column(String(64))
+    tax_code: Mapped[str | None] = mapped_column(String(13))
+    address: Mapped[str | None] = mapped_column(String(500))
+    address_key: Mapped[str | None] = mapped_column(String(600))
+    name: Mapped[str | None] = mapped_column(String(200))
+    lat: Mapped[float | None]
+    lon: Mapped[float | None]
+    accuracy: Mapped[float | None]
+    # Copied from the survey, which SQLite keeps after its answers: read there, each
+    # candidate's whole answers would be read too.
+    created_at: Mapped[str | None] = mapped_column(String(40))
 
 
 class DuplicatePair(db.Model):

@@ -21,6 +21,13 @@ A pair matches when one of these holds:
 
 A match in another campaign phase is a "revisit" (link to the same household),
 in the same phase (or when a phase is unknown) a "duplicate".
+
+Everything compared is read off a survey once, as its `MatchKeys`
+(`match_keys`): the server stores them with each survey, so checking a new
+survey looks its candidates up by key and never normalises the others again.
+Texts longer than any real address or name (`MAX_ADDRESS_CHARS`,
+`MAX_NAME_CHARS`) give no key: normalising or comparing them would cost time
+in proportion to whatever length a device sent, for no real match.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from difflib import SequenceMatcher
@@ -36,13 +43,19 @@ from typing import Any
 
 from stdnum.vn import mst
 
+from forms.model import has_lone_surrogate
+
 __all__ = [
     "DEFAULT_RULES",
     "DuplicateRules",
     "Match",
+    "MatchKeys",
     "Reason",
     "address_key",
     "find_duplicates",
+    "find_matches",
+    "match_keys",
+    "search_box",
     "fold",
     "haversine_m",
     "name_similarity",
@@ -99,16 +112,76 @@ class DuplicateRules:
 DEFAULT_RULES = DuplicateRules()
 
 
+# An address or a name longer than these is no address or name (the longest
+# Vietnamese addresses within a ward are well under 200 characters).
+MAX_ADDRESS_CHARS = 500
+MAX_NAME_CHARS = 200
+MAX_GROUP_CHARS = 64
+
+
+@dataclass(frozen=True)
+class MatchKeys:
+    """What the rules compare of one survey, read and normalised once.
+
+    `address_key` is `address_key()` joined by "|" (its parts hold no "|");
+    `address` is the address as typed, kept only with its key, for the
+    reviewer's reason. Every text is at most a few hundred characters, with
+    no NUL and no lone surrogate, so it can be stored and indexed as is.
+    """
+
+    survey_id: str
+    subject: str
+    tax_code: str | None = None
+    group: str | None = None
+    address: str | None = None
+    address_key: str | None = None
+    name: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    accuracy: float | None = None
+    created_at: str | None = None
+    phase: str | None = None  # the survey's own `phase`, when it names one
+
+
+def match_keys(doc: Mapping[str, Any]) -> MatchKeys:
+    """The keys of one survey document (docs/contracts.md)."""
+    answers = _answers(doc)
+    address = _short_text(answers.get("address"), MAX_ADDRESS_CHARS)
+    key = address_key(address)
+    lat, lon, accuracy = _fix(doc.get("gps"))
+    return MatchKeys(
+        survey_id=str(doc.get("_id")),
+        subject=_subject(doc),
+        tax_code=tax_code_key(answers.get("tax_code")),
+        group=_short_text(answers.get("residential_group"), MAX_GROUP_CHARS),
+        address=address if key is not None else None,
+        address_key="|".join(key) if key is not None else None,
+        name=_name(doc),
+        lat=lat,
+        lon=lon,
+        accuracy=accuracy,
+        created_at=_short_text(doc.get("created_at"), 40),
+        phase=_short_text(doc.get("phase"), MAX_GROUP_CHARS),
+    )
+
+
 def find_duplicates(
     new: Mapping[str, Any],
     candidates: Sequence[Mapping[str, Any]],
     rules: DuplicateRules = DEFAULT_RULES,
 ) -> list[Match]:
     """Candidates that are likely the same subject as `new`, strongest first."""
+    return find_matches(match_keys(new), (match_keys(c) for c in candidates), rules)
+
+
+def find_matches(
+    new: MatchKeys, candidates: Iterable[MatchKeys], rules: DuplicateRules = DEFAULT_RULES
+) -> list[Match]:
+    """`find_duplicates` of surveys whose keys are already known."""
     this = _facts(new, rules)
     matches = []
     for candidate in candidates:
-        if candidate.get("_id") == new.get("_id"):
+        if candidate.survey_id == new.survey_id:
             continue
         match = _compare(this, _facts(candidate, rules), rules)
         if match is not None:
@@ -116,34 +189,46 @@ def find_duplicates(
     return sorted(matches, key=_strength)
 
 
+def search_box(keys: MatchKeys, rules: DuplicateRules = DEFAULT_RULES
+               ) -> tuple[float, float, float, float] | None:
+    """(south, north, west, east) in degrees around a survey's fix, holding every
+    point within `rules.radius_m`; None without a usable fix. Across the poles
+    or the 180th meridian it spans every longitude."""
+    point = _point(keys, rules)
+    if point is None:
+        return None
+    lat, lon = point
+    # A little wider than the radius: the box only narrows what haversine_m decides.
+    dlat = math.degrees(rules.radius_m * 1.01 / _EARTH_RADIUS_M)
+    south, north = lat - dlat, lat + dlat
+    cos_lat = math.cos(math.radians(max(abs(south), abs(north))))
+    if north >= 90 or south <= -90 or cos_lat < 1e-6:
+        return south, north, -180.0, 180.0
+    dlon = dlat / cos_lat
+    if lon - dlon < -180 or lon + dlon > 180:
+        return south, north, -180.0, 180.0
+    return south, north, lon - dlon, lon + dlon
+
+
 @dataclass(frozen=True)
 class _Facts:
-    """What the rules compare, read and normalised once per survey."""
+    """A survey's keys as the rules compare them (its fix and its phase by the rules)."""
 
-    survey_id: str
-    subject: str
-    tax_code: str | None
-    group: Any
-    address: Any
-    address_key: tuple[str, str, str, str] | None
-    name: str | None
+    keys: MatchKeys
     point: tuple[float, float] | None
     phase: str | None
 
 
-def _facts(doc: Mapping[str, Any], rules: DuplicateRules) -> _Facts:
-    answers = _answers(doc)
-    return _Facts(
-        survey_id=str(doc.get("_id")),
-        subject=_subject(doc),
-        tax_code=tax_code_key(answers.get("tax_code")),
-        group=answers.get("residential_group"),
-        address=answers.get("address"),
-        address_key=address_key(answers.get("address")),
-        name=_name(doc),
-        point=_point(doc.get("gps"), rules),
-        phase=_phase(doc, rules),
-    )
+def _facts(keys: MatchKeys, rules: DuplicateRules) -> _Facts:
+    return _Facts(keys, _point(keys, rules), _phase(keys, rules))
+
+
+def _short_text(value: Any, limit: int) -> str | None:
+    """A text fit to store and index: at most `limit` characters, no NUL, no lone
+    surrogate; else None."""
+    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+        return None
+    return None if has_lone_surrogate(value) else value
 
 
 def _strength(match: Match) -> tuple[int, float, str]:
@@ -152,7 +237,8 @@ def _strength(match: Match) -> tuple[int, float, str]:
     return best, distance, match.candidate_id
 
 
-def _compare(new: _Facts, old: _Facts, rules: DuplicateRules) -> Match | None:
+def _compare(new_facts: _Facts, old_facts: _Facts, rules: DuplicateRules) -> Match | None:
+    new, old = new_facts.keys, old_facts.keys
     if new.subject != old.subject:
         return None
     reasons = []
@@ -169,7 +255,8 @@ def _compare(new: _Facts, old: _Facts, rules: DuplicateRules) -> Match | None:
             f"Cùng địa chỉ trong tổ dân phố {old.group}: {old.address}",
             f"Same address in residential group {old.group}: {old.address}",
         ))
-    distance = haversine_m(*new.point, *old.point) if new.point and old.point else None
+    here, there = new_facts.point, old_facts.point
+    distance = haversine_m(*here, *there) if here and there else None
     similarity = None
     if distance is not None and distance <= rules.radius_m and new.name and old.name:
         similarity = name_similarity(new.name, old.name, enterprise=new.subject == "enterprise")
@@ -181,7 +268,8 @@ def _compare(new: _Facts, old: _Facts, rules: DuplicateRules) -> Match | None:
             ))
     if not reasons:
         return None
-    different_phases = new.phase is not None and old.phase is not None and new.phase != old.phase
+    new_phase, old_phase = new_facts.phase, old_facts.phase
+    different_phases = new_phase is not None and old_phase is not None and new_phase != old_phase
     return Match(
         candidate_id=old.survey_id,
         kind="revisit" if different_phases else "duplicate",
@@ -209,14 +297,13 @@ def _subject(doc: Mapping[str, Any]) -> str:
     return "enterprise" if "tax_code" in answers or "name" in answers else "household"
 
 
-def _phase(doc: Mapping[str, Any], rules: DuplicateRules) -> str | None:
-    if isinstance(doc.get("phase"), str):
-        return doc["phase"]
-    created = doc.get("created_at")
-    if not isinstance(created, str) or not rules.phases:
+def _phase(keys: MatchKeys, rules: DuplicateRules) -> str | None:
+    if keys.phase is not None:
+        return keys.phase
+    if keys.created_at is None or not rules.phases:
         return None
     try:
-        day = date.fromisoformat(created[:10])
+        day = date.fromisoformat(keys.created_at[:10])
     except ValueError:
         return None
     started = [(date.fromisoformat(first), name) for name, first in rules.phases]
@@ -242,7 +329,8 @@ def _name(doc: Mapping[str, Any]) -> str | None:
         members = answers.get("members")
         if not name and isinstance(members, list) and members and isinstance(members[0], dict):
             name = members[0].get("name")
-    return name.strip() if isinstance(name, str) and name.strip() else None
+    name = name.strip() if isinstance(name, str) else None
+    return _short_text(name, MAX_NAME_CHARS) if name else None
 
 
 # Legal forms say nothing about which enterprise it is: "Công ty TNHH Minh
@@ -323,9 +411,9 @@ def address_key(address: Any) -> tuple[str, str, str, str] | None:
     "ngách", "đường"/"phố", leading zeros, the "tổ" part and a trailing ward
     or province do not change the key. Without a house number, or with
     neither alley nor street, the address is too vague to call two surveys
-    the same household.
+    the same household. So is one longer than `MAX_ADDRESS_CHARS`.
     """
-    if not isinstance(address, str):
+    if not isinstance(address, str) or len(address) > MAX_ADDRESS_CHARS:
         return None
     text = fold(address)
     for pattern, replacement in _PHRASES:
@@ -396,13 +484,31 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * _EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-def _point(fix: Any, rules: DuplicateRules) -> tuple[float, float] | None:
-    """A usable GPS fix as (lat, lon); None when missing or too vague to compare."""
+def _fix(fix: Any) -> tuple[float | None, float | None, float | None]:
+    """(lat, lon, accuracy) of a GPS fix; (None, None, None) without a valid place.
+
+    Compared before any conversion: an integer beyond a float's range is no
+    coordinate, and a vaguer accuracy than a billion metres is as vague."""
     if not isinstance(fix, Mapping):
-        return None
+        return None, None, None
     lat, lon, accuracy = fix.get("lat"), fix.get("lon"), fix.get("accuracy")
-    if not all(isinstance(v, int | float) for v in (lat, lon)):
+    if not (_is_number(lat) and _is_number(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        return None, None, None
+    if _is_number(accuracy) and accuracy >= 0:
+        accuracy = float(min(accuracy, 1e9))
+    else:
+        accuracy = None
+    return float(lat), float(lon), accuracy
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+
+
+def _point(keys: MatchKeys, rules: DuplicateRules) -> tuple[float, float] | None:
+    """A usable GPS fix as (lat, lon); None when missing or too vague to compare."""
+    if keys.lat is None or keys.lon is None:
         return None
-    if isinstance(accuracy, int | float) and accuracy > rules.max_accuracy_m:
+    if keys.accuracy is not None and keys.accuracy > rules.max_accuracy_m:
         return None
-    return float(lat), float(lon)
+    return keys.lat, keys.lon

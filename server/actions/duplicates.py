@@ -15,17 +15,23 @@ from server.errors import problem
 from server.models import Submission
 from server.queries.audit import audit
 from server.queries.duplicates import (
-    duplicate_candidates,
     get_pair,
+    keyed_candidates,
     open_pairs,
+    save_keys,
     save_pair,
     submissions_by_doc_ids,
     unchecked_submissions,
 )
 from server.queries.submissions import add_review
-from sync.duplicates import DuplicateRules, find_duplicates
+from sync.duplicates import DuplicateRules, find_matches, match_keys, search_box
 
 SETTLEMENTS = ("same", "revisit", "different")
+
+# Surveys checked per call. The worker commits after each call and calls again at
+# once while there are more: on SQLite the database is locked for writing from a
+# call's first write to its commit, and the ingest must not wait long for it.
+CHECK_BATCH = 20
 
 
 def _as_doc(submission: Submission, subject: str) -> dict:
@@ -37,25 +43,32 @@ def _rules() -> DuplicateRules:
     return DuplicateRules(phases=tuple(current_app.config.get("PHASES", ())))
 
 
-def check_new_surveys(batch: int = 200) -> int:
-    """Check the final surveys not yet checked for duplicates; return how many were checked.
+def check_new_surveys(batch: int = CHECK_BATCH) -> int:
+    """Check final surveys not yet checked for duplicates; return how many were checked.
 
-    Runs beside the ingest (the worker calls it in its loop), off the ingest's
-    critical path: comparing with every survey of a residential group costs
-    more than storing one.
+    Runs beside the ingest (the worker calls it in its loop and commits after
+    each call), off the ingest's critical path.
     """
     pending = unchecked_submissions(batch)
+    rules = _rules()
     for submission in pending:
-        detect_duplicates(submission)
-        submission.duplicates_checked_rev = submission.rev
+        detect_duplicates(submission, rules)
     return len(pending)
 
 
-def detect_duplicates(submission: Submission) -> int:
-    """Record the likely duplicates of one final survey; return how many."""
+def detect_duplicates(submission: Submission, rules: DuplicateRules | None = None) -> int:
+    """Store one final survey's keys and record its likely duplicates; return how many.
+
+    The survey's keys are worked out once, here; its candidates come with
+    theirs, looked up by key, so the cost does not grow with the number of
+    surveys nor with the length of what they hold.
+    """
+    rules = rules or _rules()
     subject = "enterprise" if submission.form_id == "enterprise" else "household"
-    candidates = [_as_doc(c, subject) for c in duplicate_candidates(submission)]
-    matches = find_duplicates(_as_doc(submission, subject), candidates, _rules())
+    keys = match_keys(_as_doc(submission, subject))
+    save_keys(submission, keys)
+    candidates = keyed_candidates(submission, keys, search_box(keys, rules))
+    matches = find_matches(keys, candidates, rules)
     for match in matches:
         save_pair(submission.doc_id, match.candidate_id, match.kind,
                   [{"code": r.code, "vi": r.vi, "en": r.en} for r in match.reasons],

@@ -41,6 +41,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
 
+from forms.model import without_broken_text
 from server.models import db
 
 
@@ -114,14 +115,16 @@ def json_text(value: Any) -> str:
     `json.dumps` of a page of surveys was the ingest worker's largest piece of
     CPU (2.7 ms per 300 surveys; orjson 0.5 ms). What orjson refuses,
     integers beyond 64 bits and strings holding a lone surrogate, `json.dumps`
-    encodes (the first exactly; PostgreSQL refuses the second, and the page is
-    stored one outcome at a time). Where `json.dumps` would write NaN, orjson
-    writes null; the documents come from CouchDB's JSON, which has no NaN.
+    encodes (the first exactly; the second with U+FFFD in place of each lone
+    surrogate, as `_sqlite_json` does: PostgreSQL refuses them). Where
+    `json.dumps` would write NaN, orjson writes null; the documents come from
+    CouchDB's JSON, which has no NaN.
     """
     try:
         return orjson.dumps(value, default=_json_default).decode()
     except orjson.JSONEncodeError:
-        return json.dumps(value, default=_json_default, ensure_ascii=False)
+        return json.dumps(without_broken_text(value), default=_json_default,
+                          ensure_ascii=False)
 
 
 def page_payload(rows: list[dict]) -> str | None:
@@ -249,14 +252,16 @@ def _sqlite_json(value: Any) -> str:
     """What SQLAlchemy's JSON type binds on SQLite (None and `JSON.NULL` as JSON
     null, as the models' JSON columns do), encoded by orjson where it can: the same
     value read back, as compact text. What orjson refuses, `json.dumps` encodes as
-    SQLAlchemy did, its escapes keeping a lone surrogate storable; NaN and the
-    infinities, which JSON has not, become null, as in `json_text`."""
+    SQLAlchemy did, a lone surrogate replaced by U+FFFD as PostgreSQL needs (half
+    of a UTF-16 pair is no character: both databases store the same text, and
+    validation has said where it was); NaN and the infinities, which JSON has
+    not, become null, as in `json_text`."""
     if value is None or value is JSON.NULL:
         return "null"
     try:
         return orjson.dumps(value).decode()
     except orjson.JSONEncodeError:
-        return json.dumps(value)
+        return json.dumps(without_broken_text(value))
 
 
 def _sqlite_json_or_null(value: Any) -> str | None:

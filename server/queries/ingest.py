@@ -19,6 +19,7 @@ from sqlalchemy import (
     update,
 )
 
+from forms.model import has_lone_surrogate, without_broken_text, without_lone_surrogates
 from server.models import (
     Checkpoint,
     DbActivity,
@@ -234,7 +235,8 @@ def _submission_fields(outcome: SurveyRevision) -> dict:
 
 def short_text(value: object, limit: int) -> str | None:
     """A device-sent string fit for an indexed column, or None (the raw value stays in JSON)."""
-    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
+    if not isinstance(value, str) or len(value) > limit or "\x00" in value or (
+            has_lone_surrogate(value)):
         return None
     return value
 
@@ -265,14 +267,19 @@ def store_photo(outcome: PhotoReceived, volunteer: str) -> None:
 
 
 def store_quarantined(outcome: Quarantined) -> None:
+    # What a device sent may hold half of a UTF-16 pair, which PostgreSQL cannot
+    # store: it is kept with U+FFFD in its place, in SQLite too.
+    doc_id, rev = without_lone_surrogates(outcome.doc_id), without_lone_surrogates(outcome.rev)
     known = db.session.execute(select(Quarantine.id).where(
-        Quarantine.couch_db == outcome.couch_db, Quarantine.doc_id == outcome.doc_id,
-        Quarantine.rev == outcome.rev)).first()
+        Quarantine.couch_db == outcome.couch_db, Quarantine.doc_id == doc_id,
+        Quarantine.rev == rev)).first()
     if known is None:
-        db.session.add(Quarantine(couch_db=outcome.couch_db, doc_id=outcome.doc_id,
-                                  rev=outcome.rev, code=outcome.code, reason_vi=outcome.vi,
-                                  reason_en=outcome.en, detail=outcome.detail,
-                                  body=json.loads(json.dumps(outcome.body, default=str))))
+        db.session.add(Quarantine(couch_db=outcome.couch_db, doc_id=doc_id, rev=rev,
+                                  code=outcome.code, reason_vi=outcome.vi,
+                                  reason_en=outcome.en,
+                                  detail=without_broken_text(outcome.detail),
+                                  body=without_broken_text(
+                                      json.loads(json.dumps(outcome.body, default=str)))))
 
 
 def get_checkpoint(couch_db: str) -> Any:

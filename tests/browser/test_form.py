@@ -214,3 +214,18 @@ def test_geopoint_date_datetime_and_decimal_answers(app_page):
     assert answers["visit_date"] == "2026-11-25"
     assert answers["visit_time"] == "2026-11-25T09:30:00+07:00"
     assert answers["income"] == 12.5
+
+
+def test_text_inputs_stop_at_the_length_the_server_accepts(app_page):
+    """A text field without max_length stops at the server's default (2000, in UTF-16
+    code units as the server counts); typing past it is not possible."""
+    page = app_page
+    start_survey(page)
+    address = page.locator("#f-address")
+    expect(address).to_have_attribute("maxlength", "2000")
+    address.fill("a" * 1999)
+    address.press_sequentially("bcd")
+    assert len(address.input_value()) == 2000
+    wait_saved(page)
+    expect(page.locator(".field[data-name=address] .error")).to_have_text("")
+    expect(page.locator("#f-phone")).not_to_have_attribute("maxlength", re.compile(".*"))

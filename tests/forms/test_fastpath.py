@@ -133,7 +133,8 @@ def choice_values(defn: dict) -> list[str]:
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-3, 200),
                     st.sampled_from([0.5, 2.0, -1.0, 1e300, 2**60, "", "x", "y", "yes", "no",
                                      "2026-02-30", "2026-11-26", "0912345678",
-                                     "photo:a", "a" * 11, []]))
+                                     "photo:a", "a" * 11, [], 10**400, -(10**309),
+                                     "a\ud800", "\udc00", "x😀\ud83d"]))
 
 
 def likely_values(defn: dict) -> dict[str, list]:

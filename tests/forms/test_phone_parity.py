@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from forms.shipped import shipped_forms
-from forms.submission import resolve_answers
+from forms.submission import resolve_answers, validate_submission
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPR = ROOT / "server" / "static" / "app" / "js" / "expr.js"
@@ -91,3 +91,32 @@ def test_phone_and_server_resolve_surveys_alike(tmp_path, parity, form):
         != parity.canonical(by_phone)
     ]
     assert different == []
+
+
+def run_phone(tmp_path, cases: list, *mode: str) -> list:
+    module = tmp_path / "expr.mjs"
+    module.write_text(EXPR.read_text("utf-8"), "utf-8")
+    done = subprocess.run(
+        [shutil.which("node"), str(Path(__file__).with_name("phone_resolve.mjs")),
+         str(ROOT / "forms" / "rules.js"), str(module), *mode],
+        input=json.dumps(cases), capture_output=True, text=True, check=True, timeout=120,
+    )
+    return json.loads(done.stdout)
+
+
+def test_phone_and_server_refuse_the_same_texts(tmp_path):
+    """Lengths in UTF-16 code units against max_length or the default, and half of a
+    UTF-16 pair (sent as JSON escapes, as the phone's JSON.stringify writes it)."""
+    label = {"vi": "t", "en": "t"}
+    form = {"id": "t", "version": "1", "title": label, "subject": "household", "choices": {},
+            "fields": [{"name": "t", "type": "text", "label": label},
+                       {"name": "u", "type": "text", "label": label, "max_length": 5}]}
+    texts = ["a" * 2000, "a" * 2001, "😀" * 1000, "😀" * 1000 + "a", "ab😀", "abcd😀",
+             "a\ud800", "\udc00a", "😀\ud83d", "\ude00😀", "\ud83d\ud83d", "ok"]
+    cases = [[form, {"t": text, "u": text[:8]}] for text in texts]
+    phone = run_phone(tmp_path, cases, "errors")  # top-level field keys are "/name"
+    server = [sorted((e.path, e.code) for e in validate_submission(form, answers))
+              for _, answers in cases]
+    assert [sorted((key.removeprefix("/"), code) for key, code in errors)
+            for errors in phone] == server
+    assert any(errors for errors in server) and any(not errors for errors in server)

@@ -236,8 +236,8 @@ def test_repeat_with_ten_thousand_rows(household, household_answers, member, cou
               count_calls(answer_checks, "_level_fits", 100)]
     errors = validate_submission(household, household_answers)
     assert [calls[0] for calls in levels] == [2, 1, 1]  # no row is looked at, one by one
-    assert paths(errors) == [("members", "too_many_rows")]
-    assert "10000" in errors[0].en and "30" in errors[0].en
+    assert paths(errors) == [("$", "too_large"), ("members", "too_many_rows")]
+    assert "10000" in errors[1].en and "30" in errors[1].en
 
 
 def test_row_ids(household, household_answers, member):
@@ -283,7 +283,7 @@ def test_deeply_nested_answer_value(household, household_answers):
 def test_huge_text_is_refused(household, household_answers):
     household_answers["address"] = "ngõ " * 1_000_000
     assert paths(validate_submission(household, household_answers)) == [
-        ("address", "text_too_long")]
+        ("$", "too_large"), ("address", "text_too_long")]
 
 
 def test_invalid_definition_is_reported_not_raised():

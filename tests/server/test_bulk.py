@@ -142,8 +142,8 @@ def test_bodies_of_a_page_are_stored_exactly(app, volunteer):
 def test_insert_rows_stores_what_sqlalchemys_own_insert_stores(app):
     """`insert_rows` (on SQLite the compiled statement run over tuples it binds
     itself, on PostgreSQL one JSON parameter) gives the rows SQLAlchemy's own
-    executemany gives: JSON values (None, awkward text, a lone surrogate, an
-    integer beyond 64 bits), times, defaults filled in, and the conflict clause's
+    executemany gives: JSON values (None, awkward text, an integer beyond 64 bits),
+    times, defaults filled in, and the conflict clause's
     own constants (the survey row moves only to a newer revision)."""
     from sqlalchemy import text
 
@@ -155,8 +155,8 @@ def test_insert_rows_stores_what_sqlalchemys_own_insert_stores(app):
     whole_second = now.replace(microsecond=0)  # stored with its ".000000" all the same
 
     def rows(couch_db: str, rev: str) -> list[dict]:
-        # PostgreSQL keeps no NUL and no lone surrogate in text; SQLite keeps both.
-        extra = [] if db.session.get_bind().dialect.name == "postgresql" else ["\ud800", "a\x00b"]
+        # PostgreSQL keeps no NUL in text; SQLite does. A lone surrogate: see below.
+        extra = [] if db.session.get_bind().dialect.name == "postgresql" else ["a\x00b"]
         values = [*AWKWARD[:-1], *extra, 2**70 + 1, None, {"n": [1.5, None, True]}]
         return [{"couch_db": couch_db, "doc_id": f"s{i}", "volunteer": "v", "rev": rev,
                  "answers": {"value": value}, "gps": value if i % 2 else None,
@@ -192,6 +192,24 @@ def test_insert_rows_stores_what_sqlalchemys_own_insert_stores(app):
         raw = f"SELECT doc_id, {null}, received_at FROM submissions WHERE couch_db = '{{}}'"
         assert (db.session.execute(text(raw.format("ours"))).all()
                 == db.session.execute(text(raw.format("theirs"))).all())
+
+
+def test_a_lone_surrogate_is_stored_as_a_replacement_character_everywhere(app):
+    """Half of a UTF-16 pair is no character: PostgreSQL refuses it, SQLite kept it.
+    Both now store U+FFFD in its place, in values and keys, whichever way the rows go."""
+    from server.models import Submission
+    from server.queries.ingest import _newer_revision_wins
+
+    answers = {"t": "a\ud800b", "k\udc00": ["\udfff😀"], "n": 2**70}
+    row = {"couch_db": "c", "doc_id": "s", "volunteer": "v", "rev": "1-a", "answers": answers,
+           "status": "final", "form_id": "household", "form_version": "1"}
+    with app.app_context():
+        insert_rows(Submission, [row], _newer_revision_wins)
+        db.session.commit()
+        db.session.expire_all()
+        stored = db.session.execute(select(Submission.answers)).scalar_one()
+    assert stored == {"t": "a\ufffdb", "k\ufffd": ["\ufffd😀"], "n": 2**70}
+    assert answers["t"] == "a\ud800b"  # what was given is not changed
 
 
 def test_insert_rows_with_a_conflict_clause_expanded_when_run(app):

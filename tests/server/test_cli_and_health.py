@@ -71,3 +71,15 @@ def test_forms_publish_is_idempotent_and_versions_are_immutable(app, tmp_path):
         assert services.couch().get("forms", f"form:{form_id}:2026.2") is not None
         assert services.couch().get("forms", f"form:{form_id}:2026.1")["definition"]["title"][
             "en"] != "Changed without a new version"
+
+
+def test_forms_publish_reports_a_bad_file_without_a_traceback(app, tmp_path):
+    path = tmp_path / "form.json"
+    runner = app.test_cli_runner()
+    for text, code in (("null", "not_object"), ('{"id": ' + "9" * 5000 + "}", "not_json"),
+                       ('{"id": "x", "fields": [{"type": {"a": 1}}]}', "schema_")):
+        path.write_text(text, encoding="utf-8")
+        result = runner.invoke(args=["forms", "publish", str(path)])
+        assert result.exit_code == 1 and f"[{code}" in result.output, result.output
+        assert "not published" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from media.pipeline import Limits
 from server import services
 from server.ingest_store import SqlIngestStore
-from server.models import Quarantine, Submission, db
+from server.models import Quarantine, Submission, SubmissionRevision, db
 from sync.ingest import ingest_all
 from tests.conftest import log_in
 from tests.server.helpers import household_answers, survey_doc
@@ -62,3 +62,36 @@ def test_an_unstorable_document_is_quarantined_and_the_rest_ingested(app, client
     assert (quarantined.doc_id, quarantined.code) == (docs[1]["_id"], "unstorable")
     assert "simulated storage failure" in quarantined.detail["error"]
     assert run_ingest(app) == 0, "the checkpoint moved past the page"
+
+
+def test_a_lone_surrogate_is_a_field_error_and_stored_alike_on_every_database(
+        app, client, volunteer):
+    """Half of a UTF-16 pair (an emoji cut in two) fits no UTF-8 text: SQLite kept it,
+    PostgreSQL refused the survey. Everywhere now: a broken_text field error, and the
+    stored survey holds U+FFFD in its place."""
+    log_in(client, volunteer)
+    answers = household_answers()
+    answers["address"] = "Số 12 ngõ 5 \ud83d"
+    answers["members"][0]["name\udc00"] = "x"
+    doc = survey_doc(answers, volunteer=volunteer.username)
+    doc["note\ud800"] = "y\udfff"
+    doc["created_at"] = "2026-11-20T10:00:00+07:00\ud800"
+    draft = survey_doc(dict(answers), status="draft", volunteer=volunteer.username)
+    put(client, volunteer, doc)
+    put(client, volunteer, draft)
+    run_ingest(app)
+    with app.app_context():
+        assert db.session.execute(select(Quarantine)).scalars().all() == []
+        stored = db.session.execute(select(Submission).where(
+            Submission.doc_id == doc["_id"])).scalar_one()
+        assert stored.answers["address"] == "Số 12 ngõ 5 \ufffd"
+        assert stored.visited_at is None
+        assert stored.answers["members"][0]["name\ufffd"] == "x"
+        errors = {(error["path"], error["code"]) for error in stored.errors}
+        assert errors == {("address", "broken_text"), ("members[0].name\ufffd", "unknown_field")}
+        revision = db.session.execute(select(SubmissionRevision.body).where(
+            SubmissionRevision.doc_id == doc["_id"])).scalar_one()
+        assert revision["note\ufffd"] == "y\ufffd"
+        kept = db.session.execute(select(Submission).where(
+            Submission.doc_id == draft["_id"])).scalar_one()
+        assert kept.answers["address"] == "Số 12 ngõ 5 \ufffd" and kept.errors == []

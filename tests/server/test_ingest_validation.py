@@ -205,3 +205,15 @@ def test_the_validation_process_collects_cycles_as_the_worker_does(own_process):
         == validation.INGEST_GC_THRESHOLDS
     assert validation.INGEST_GC_THRESHOLDS[0] > gc.get_threshold()[0], \
         "pytest's process keeps CPython's default, so the assertion above means something"
+
+
+def test_numbers_beyond_a_float_are_field_errors_not_a_failed_validation():
+    """An outside trial's 10^400 answer made validation raise (OverflowError) and the
+    survey was quarantined as internal_error (Apache CouchDB keeps such an integer)."""
+    answers = household_answers()
+    answers["household_size"] = 10**400
+    answers["members"][0]["age"] = -(10**309)
+    [result] = InProcess().start([(HOUSEHOLD, answers)])()
+    assert not isinstance(result, str), result
+    assert {(error["path"], error["code"]) for error in result} >= {
+        ("household_size", "integer_type"), ("members[0].age", "integer_type")}

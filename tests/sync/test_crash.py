@@ -249,10 +249,10 @@ def clean_ingest(app, couch_server, url: str, folder: Path) -> dict:
 
 # Written by the worker's background step (duplicate checks), not by the ingest:
 # how far it got when killed depends on timing, not on correctness.
-BACKGROUND_TABLES = {"duplicate_pairs"}
+BACKGROUND_TABLES = {"duplicate_pairs", "duplicate_keys"}
 # Photo flags compare a photo with the photos already in when it arrived, so
 # "reused" lands on whichever copy came second: it depends on page boundaries.
-BACKGROUND_COLUMNS = {"duplicates_checked_rev", "flags"}
+BACKGROUND_COLUMNS = {"flags"}
 
 
 def snapshot() -> dict[str, list]:

@@ -1,5 +1,7 @@
 """Duplicate and revisit detection (sync.duplicates) on realistic surveys."""
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -435,3 +437,57 @@ def test_matching_is_symmetric(a, b, east, strip):
     assert (name_similarity(a, b) >= 0.8) is (name_similarity(b, a) >= 0.8)
     if there:
         assert east <= 30.5 and fold(a).split()[-1] == fold(b).split()[-1]
+
+
+def test_oversized_texts_give_no_keys_and_are_not_normalised(monkeypatch):
+    """A megabyte typed as an address or a name is no address or name: refused before
+    any normalisation, whose cost grows with the text."""
+    from sync import duplicates
+
+    folded = []
+    monkeypatch.setattr(duplicates, "fold", lambda text: folded.append(text) or text)
+    doc = household("big", "Số 12 ngõ 5 phố Lê Lợi " + "x" * 1_000_000, head="A" * 1_000_000)
+    keys = duplicates.match_keys(doc)
+    assert (keys.address, keys.address_key, keys.name) == (None, None, None)
+    assert folded == []
+    assert find_duplicates(doc, [household("b2", doc["answers"]["address"])]) == []
+
+
+def test_keys_hold_only_storable_text():
+    from sync.duplicates import match_keys
+
+    doc = household("odd", "Số 12 ngõ 5 phố Lê Lợi\x00", group="tdp\ud80003", head="An\udc00")
+    doc["created_at"] = "2026-03-02\x00"
+    keys = match_keys(doc)
+    assert (keys.address_key, keys.group, keys.name, keys.created_at) == (None, None, None, None)
+    keys = match_keys(household("ok", "Số 12 ngõ 5 phố Lê Lợi"))
+    assert keys.address_key == "12|5||le loi" and keys.group == "tdp03"
+
+
+@pytest.mark.parametrize("fix", [{"lat": 10**400, "lon": 106}, {"lat": 20, "lon": "106"},
+                                 {"lat": 91, "lon": 106}, {"lat": True, "lon": 106}, "here"])
+def test_no_place_from_a_fix_that_is_not_one(fix):
+    from sync.duplicates import match_keys, search_box
+
+    keys = match_keys(household("x", "Số 1 phố Lê Lợi", gps=fix))
+    assert (keys.lat, keys.lon, search_box(keys)) == (None, None, None)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.floats(-89.99, 89.99), st.floats(-180, 180), st.floats(0, 1), st.floats(0, 360),
+       st.floats(1, 500))
+def test_the_search_box_holds_every_point_within_the_radius(lat, lon, part, bearing, radius):
+    from sync.duplicates import MatchKeys, search_box
+
+    rules = DuplicateRules(radius_m=radius)
+    south, north, west, east = search_box(MatchKeys("s", "household", lat=lat, lon=lon), rules)
+    # a point `part` of the radius away, towards `bearing`
+    distance = part * radius / 6_371_008.8
+    phi, theta = math.radians(lat), math.radians(bearing)
+    lat2 = math.asin(math.sin(phi) * math.cos(distance)
+                     + math.cos(phi) * math.sin(distance) * math.cos(theta))
+    lon2 = math.radians(lon) + math.atan2(math.sin(theta) * math.sin(distance) * math.cos(phi),
+                                          math.cos(distance) - math.sin(phi) * math.sin(lat2))
+    lat2, lon2 = math.degrees(lat2), (math.degrees(lon2) + 540) % 360 - 180
+    if haversine_m(lat, lon, lat2, lon2) <= radius:
+        assert south <= lat2 <= north and west <= lon2 <= east

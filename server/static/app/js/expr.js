@@ -14,6 +14,12 @@ const ANSWER_TYPES = new Set([
   'geopoint', 'phone', 'repeat', 'calculate',
 ]);
 const DEFAULT_MAX_PHOTOS = 10;
+// A text answer's length when the form sets no max_length (forms/answers.py
+// DEFAULT_MAX_TEXT), counted in UTF-16 code units as String.length counts.
+export const DEFAULT_MAX_TEXT = 2000;
+// Half of a UTF-16 pair, e.g. an emoji cut in two: no UTF-8 text can hold it,
+// so the server refuses it (broken_text).
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const DATETIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/;
 
 export function evaluate(rule, data) {
@@ -106,9 +112,12 @@ function typeError(field, value) {
       return truthy(evaluate({ vn_mobile: [value] }, {})) ? null : { key: 'invalid_phone' };
     case 'datetime':
       return DATETIME.test(value) ? null : { key: 'invalid_value' };
-    case 'text':
-      return String(value).length > (field.max_length ?? 2000)
-        ? { key: 'text_too_long', params: { value: field.max_length ?? 2000 } } : null;
+    case 'text': {
+      const text = String(value);
+      const limit = field.max_length ?? DEFAULT_MAX_TEXT;
+      if (text.length > limit) return { key: 'text_too_long', params: { value: limit } };
+      return LONE_SURROGATE.test(text) ? { key: 'broken_text' } : null;
+    }
     case 'photo': {
       const high = field.max_count ?? DEFAULT_MAX_PHOTOS;
       if (value.length > high) return { key: 'too_many_photos', params: { value: high } };

@@ -5,7 +5,7 @@
 
 import { h, mount } from './dom.js';
 import {
-  allowedChoices, childrenOf, evaluateForm, fieldKey, isEmpty,
+  allowedChoices, childrenOf, DEFAULT_MAX_TEXT, evaluateForm, fieldKey, isEmpty,
 } from './expr.js';
 import { pick, t } from './i18n.js';
 import { preparePhoto } from './photo.js';
@@ -345,7 +345,9 @@ export class FormView {
         }
         const el = h('input', {
           id, type: field.type === 'phone' ? 'tel' : 'text', value: value() ?? '',
-          maxlength: field.max_length, inputmode: field.type === 'phone' ? 'tel' : null,
+          // The browser stops typing at the limit the server holds answers to.
+          maxlength: field.type === 'text' ? field.max_length ?? DEFAULT_MAX_TEXT : null,
+          inputmode: field.type === 'phone' ? 'tel' : null,
           autocomplete: 'off',
         });
         el.addEventListener('input', () => set(el.value));

@@ -113,6 +113,10 @@ const STRINGS = {
   invalid_value: { vi: 'Giá trị không hợp lệ.', en: 'Invalid value.' },
   invalid_phone: { vi: 'Số di động Việt Nam không hợp lệ.', en: 'Not a valid Vietnamese mobile number.' },
   text_too_long: { vi: 'Dài quá {value} ký tự.', en: 'Longer than {value} characters.' },
+  broken_text: {
+    vi: 'Có ký tự hỏng (thường do cắt giữa một biểu tượng); hãy gõ lại.',
+    en: 'Holds a broken character (usually an emoji cut in two); type it again.',
+  },
   too_many_photos: { vi: 'Nhiều nhất {value} ảnh.', en: 'At most {value} photos.' },
   too_few_photos: { vi: 'Cần ít nhất {value} ảnh.', en: 'At least {value} photos are needed.' },
   too_few_rows: { vi: 'Cần ít nhất {value} mục.', en: 'At least {value} entries are needed.' },
