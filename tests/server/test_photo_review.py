@@ -124,3 +124,23 @@ def test_a_photo_that_came_before_its_survey_is_checked_when_the_survey_comes(
         event.remove(engine, "before_cursor_execute", seen)
     if engine.dialect.name == "postgresql":  # told by the page's own statement
         assert len(photo_queries) == 1 and "INSERT INTO submissions" in photo_queries[0]
+
+
+def test_app_photo_is_checked_with_the_facts_the_phone_sent(app, client, volunteer, reviewer):
+    # The app's copy has no EXIF (the canvas drops it); the phone sends the
+    # capture time and place it read from the camera's file beside it.
+    log_in(client, volunteer)
+    photo = photo_doc("survey:x", photo_jpeg(6, (1600, 1200)))
+    photo["taken_at"] = "2024-05-01T10:00:00+07:00"
+    photo["gps"] = {"lat": 21.0285, "lon": 115.85, "accuracy": None}
+    survey = survey_doc(household_answers(photos=[photo["_id"]]), volunteer=volunteer.username)
+    survey["gps"] = {"lat": 20.2530, "lon": 105.9745, "accuracy": 10}
+    photo["survey_id"] = survey["_id"]
+    put(client, volunteer, survey)
+    put(client, volunteer, photo)
+    run_ingest(app)
+    log_in(client, reviewer)
+    [item] = client.get("/api/submissions").get_json()["items"]
+    flags = {f["code"]: f for f in item["flags"]}
+    assert set(flags) == {"photo.taken_before_visit", "photo.far_from_household"}
+    assert {f["detail"]["source"] for f in flags.values()} == {"device"}
