@@ -28,6 +28,7 @@ from server.queries.users import active_volunteer_dbs, volunteer_by_db
 from sync.conflicts import MergeNeeded, PendingMerge
 from sync.ingest import (
     Outcome,
+    PhotoDeleted,
     PhotoReceived,
     Quarantined,
     StoreUnavailable,
@@ -95,6 +96,8 @@ class SqlIngestStore:
                         q.store_photo(outcome, volunteer)
                         touched.add(outcome.doc["survey_id"])
                         surveys_have_photos = True
+                    elif isinstance(outcome, PhotoDeleted):
+                        q.mark_photo_deleted(outcome)
                     elif isinstance(outcome, Quarantined):
                         q.store_quarantined(outcome)
                     elif isinstance(outcome, MergeNeeded):

@@ -110,6 +110,8 @@ class Photo(db.Model):
     facts: Mapped[dict] = mapped_column(JSON, default=dict)
     flags: Mapped[list] = mapped_column(JSON, default=list)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The revision that deleted the photo document; NULL while it is live.
+    deleted_rev: Mapped[str | None] = mapped_column(String(200))
 
 
 class Quarantine(db.Model):

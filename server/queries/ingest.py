@@ -15,6 +15,7 @@ from sqlalchemy import (
     bindparam,
     case,
     select,
+    update,
 )
 
 from server.models import (
@@ -42,7 +43,7 @@ from server.queries.bulk import (
     revision_number,
 )
 from sync.conflicts import MergeNeeded
-from sync.ingest import PhotoReceived, Quarantined, SurveyRevision
+from sync.ingest import PhotoDeleted, PhotoReceived, Quarantined, SurveyRevision
 
 
 def _revision_number(rev: str) -> int:
@@ -253,12 +254,21 @@ def store_photo(outcome: PhotoReceived, volunteer: str) -> None:
               "sha256": outcome.sha256, "mime": outcome.mime, "width": outcome.width,
               "height": outcome.height, "phash": outcome.phash,
               "facts": {**outcome.facts, "taken_at_device": doc.get("taken_at"),
-                        "gps_device": doc.get("gps"), "field": doc.get("field")}}
+                        "gps_device": doc.get("gps"), "field": doc.get("field")},
+              "deleted_rev": None}
     if row is None:
         db.session.add(Photo(couch_db=outcome.couch_db, doc_id=doc["_id"], **fields))
     else:
         for key, value in fields.items():
             setattr(row, key, value)
+
+
+def mark_photo_deleted(outcome: PhotoDeleted) -> None:
+    """Take a deleted photo out of the review and of reuse checks; its row and
+    original stay, for the audit trail. A later revision brings it back."""
+    db.session.execute(update(Photo).where(
+        Photo.couch_db == outcome.couch_db, Photo.doc_id == outcome.doc_id,
+        Photo.deleted_rev.is_(None)).values(deleted_rev=outcome.rev))
 
 
 def store_quarantined(outcome: Quarantined) -> None:

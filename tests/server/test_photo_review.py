@@ -144,3 +144,32 @@ def test_app_photo_is_checked_with_the_facts_the_phone_sent(app, client, volunte
     flags = {f["code"]: f for f in item["flags"]}
     assert set(flags) == {"photo.taken_before_visit", "photo.far_from_household"}
     assert {f["detail"]["source"] for f in flags.values()} == {"device"}
+
+
+def test_deleted_photo_leaves_the_review_and_the_reuse_check(app, client, volunteer, reviewer):
+    log_in(client, volunteer)
+    image = photo_jpeg(7, (1200, 900))
+    kept, dropped = photo_doc("survey:x", photo_jpeg(8)), photo_doc("survey:x", image)
+    survey = survey_doc(household_answers(photos=[kept["_id"], dropped["_id"]]),
+                        volunteer=volunteer.username)
+    kept["survey_id"] = dropped["survey_id"] = survey["_id"]
+    for doc in (survey, kept, dropped):
+        doc["_rev"] = put(client, volunteer, doc)["rev"]
+    run_ingest(app)
+    # The volunteer removes the photo on the phone: the document is deleted
+    # and the survey's answer no longer lists it.
+    put(client, volunteer, {"_id": dropped["_id"], "_rev": dropped["_rev"], "_deleted": True})
+    survey["answers"]["evidence_photo"] = [kept["_id"]]
+    put(client, volunteer, survey)
+    run_ingest(app)
+    # The same picture, now taken for another household, is not "reused".
+    moved = survey_with_photo(client, volunteer, image)
+    run_ingest(app)
+    log_in(client, reviewer)
+    items = {i["doc_id"]: i for i in client.get("/api/submissions").get_json()["items"]}
+    assert [p["doc_id"] for p in items[survey["_id"]]["photos"]] == [kept["_id"]]
+    assert items[survey["_id"]]["photos_pending"] == 0
+    assert "photo.reused" not in [f["code"] for f in items[moved]["flags"]]
+    with app.app_context():
+        row = db.session.execute(select(Photo).where(Photo.doc_id == dropped["_id"])).scalar_one()
+        assert row.deleted_rev is not None  # kept for the record, out of the review
