@@ -92,15 +92,6 @@ def pending_feedback() -> list[tuple[Review, Submission]]:
     return [(review, submission) for review, submission in rows]
 
 
-def photo_hashes() -> list[dict]:
-    """Perceptual hashes of every photo, with its survey, for reuse detection."""
-    rows = db.session.execute(select(Photo.survey_doc_id, Photo.doc_id, Photo.sha256,
-                                     Photo.phash).where(Photo.phash.is_not(None),
-                                                        Photo.deleted_rev.is_(None)))
-    return [{"survey_id": survey_id, "photo_id": doc_id, "sha256": sha256, "phash": phash}
-            for survey_id, doc_id, sha256, phash in rows]
-
-
 def all_photo_shas() -> list[str]:
     return list(db.session.execute(select(Photo.sha256).where(Photo.sha256.is_not(None))
                                    .distinct().order_by(Photo.sha256)).scalars())

@@ -173,3 +173,32 @@ def test_deleted_photo_leaves_the_review_and_the_reuse_check(app, client, volunt
     with app.app_context():
         row = db.session.execute(select(Photo).where(Photo.doc_id == dropped["_id"])).scalar_one()
         assert row.deleted_rev is not None  # kept for the record, out of the review
+
+
+def test_reuse_check_reads_only_the_photos_its_index_files_near(app):
+    import secrets
+
+    from media.measures import CROP_BOXES
+    from server.actions.photos import reuse_candidates
+    from server.queries.photo_index import index_photos
+
+    near = secrets.token_hex(18)
+    close = f"{int(near, 16) ^ 0b1011_0000_0001_0001_0000_0011:036x}"  # 7 bits apart
+    with app.app_context():
+        rows = [Photo(couch_db="userdb-x", doc_id=f"photo:{i}", survey_doc_id=f"survey:{i}",
+                      volunteer="x", sha256=secrets.token_hex(32), phash=secrets.token_hex(18))
+                for i in range(2000)]
+        rows.append(Photo(couch_db="userdb-x", doc_id="photo:near", survey_doc_id="survey:near",
+                          volunteer="x", sha256="b" * 64, phash=close))
+        rows.append(Photo(couch_db="userdb-x", doc_id="photo:same", survey_doc_id="survey:same",
+                          volunteer="x", sha256="a" * 64, phash=None))
+        db.session.add_all(rows)
+        db.session.flush()
+        index_photos([(row.id, row.phash) for row in rows])
+        db.session.commit()
+        found = reuse_candidates({"phash": near, "sha256": "a" * 64,
+                                  "crop_hashes": "".join(secrets.token_hex(18)
+                                                         for _ in CROP_BOXES)})
+    ids = {entry["photo_id"] for entry in found}
+    assert {"photo:near", "photo:same"} <= ids
+    assert len(ids) < 20  # of 2002 stored: the near ones, not all of them
