@@ -156,17 +156,22 @@ def _bits_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 # The reuse index. A stored photo is filed under the six 24-bit bands of its
-# whole-frame hash; a new photo looks up, for each of its 40 hashes, every
-# band value within one bit of its own. By the pigeonhole principle a stored
-# hash within 11 bits of one of the 40 shares a band within one bit, so it is
-# always found; one 12 to 24 bits away is found when its differences bunch
-# (measured on the calibration copies: 423 of the 430 copy pairs within 24
-# bits, tests/media/test_photo_reuse.py). A random unrelated photo shares a
-# looked-up value once in about 2,800: some 350 to compare at a million.
+# whole-frame hash. A new photo looks up every band value within two bits of
+# its own whole-frame hash's, and each band of its 39 sub-frame hashes as it
+# is: about 2,000 keys. By the pigeonhole principle a stored hash within 17
+# bits of the new whole frame shares a band within two bits, so it is always
+# found (re-encoding, resizing, format changes move 4 bits or fewer); a crop
+# is found when one of the new sub-frames matches a band exactly: 425 of the
+# 430 copy pairs within 24 bits on 30 calibration scenes were found
+# (tests/media/test_photo_reuse.py). A random unrelated photo shares a key
+# about once in 8,000: some 120 to compare at a million stored.
 BAND_BITS = 24
 BANDS = HASH_BITS // BAND_BITS
-_FLIPS = np.concatenate([[0], 1 << np.arange(BAND_BITS)]).astype(np.int64)
-_BAND_TAGS = (np.arange(BANDS, dtype=np.int64) << BAND_BITS)
+_BAND_TAGS = np.arange(BANDS, dtype=np.int64) << BAND_BITS
+_ONE_BIT = np.int64(1) << np.arange(BAND_BITS, dtype=np.int64)
+_TWO_BITS = np.array([a | b for i, a in enumerate(_ONE_BIT.tolist())
+                      for b in _ONE_BIT.tolist()[i + 1 :]], dtype=np.int64)
+_WITHIN_TWO_BITS = np.concatenate([[0], _ONE_BIT, _TWO_BITS])
 
 
 def _band_values(hexes: str, count: int) -> np.ndarray | None:
@@ -185,16 +190,17 @@ def hash_bands(phash: str) -> list[int]:
 
 
 def probe_keys(phash: str, crop_hashes: str | None) -> list[int]:
-    """The keys to look up for a new photo: each band of each of its hashes
-    (whole frame and, when well-formed, sub-frames), and every value one bit away."""
+    """The keys to look up for a new photo: every value within two bits of each
+    band of its whole-frame hash, and each band of its sub-frame hashes when
+    they are well-formed."""
     values = _band_values(phash, 1)
     if values is None:
         return []
+    keys = [((values[0, :, None] ^ _WITHIN_TWO_BITS) | _BAND_TAGS[:, None]).ravel()]
     crops = _band_values(crop_hashes, len(CROP_BOXES)) if crop_hashes else None
     if crops is not None:
-        values = np.concatenate([values, crops])
-    near = (values[..., None] ^ _FLIPS) | _BAND_TAGS[:, None]
-    return np.unique(near).tolist()
+        keys.append((crops | _BAND_TAGS).ravel())
+    return np.unique(np.concatenate(keys)).tolist()
 
 
 def brightness(grey: Image.Image) -> float:
