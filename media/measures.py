@@ -156,22 +156,23 @@ def _bits_apart(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 # The reuse index. A stored photo is filed under the six 24-bit bands of its
-# whole-frame hash. A new photo looks up every band value within two bits of
+# whole-frame hash. A new photo looks up every band value within one bit of
 # its own whole-frame hash's, and each band of its 39 sub-frame hashes as it
-# is: about 2,000 keys. By the pigeonhole principle a stored hash within 17
-# bits of the new whole frame shares a band within two bits, so it is always
+# is: at most 384 keys. By the pigeonhole principle a stored hash within 11
+# bits of the new whole frame shares a band within one bit, so it is always
 # found (re-encoding, resizing, format changes move 4 bits or fewer); a crop
-# is found when one of the new sub-frames matches a band exactly: 425 of the
+# is found when one of the new sub-frames matches a band exactly: 414 of the
 # 430 copy pairs within 24 bits on 30 calibration scenes were found
-# (tests/media/test_photo_reuse.py). A random unrelated photo shares a key
-# about once in 8,000: some 120 to compare at a million stored.
+# (tests/media/test_photo_reuse.py). Each key looked up costs an index probe,
+# which at a million photos is a page read, so few keys keep the cost flat:
+# two bits around the whole frame (about 2,000 keys) found 425 of the 430
+# but cost 2.8 times as much at a million as at 10,000 on SQLite. A random
+# unrelated photo shares a key about once in 40,000: some 25 to compare at
+# a million stored.
 BAND_BITS = 24
 BANDS = HASH_BITS // BAND_BITS
 _BAND_TAGS = np.arange(BANDS, dtype=np.int64) << BAND_BITS
-_ONE_BIT = np.int64(1) << np.arange(BAND_BITS, dtype=np.int64)
-_TWO_BITS = np.array([a | b for i, a in enumerate(_ONE_BIT.tolist())
-                      for b in _ONE_BIT.tolist()[i + 1 :]], dtype=np.int64)
-_WITHIN_TWO_BITS = np.concatenate([[0], _ONE_BIT, _TWO_BITS])
+_WITHIN_ONE_BIT = np.concatenate([[0], np.int64(1) << np.arange(BAND_BITS, dtype=np.int64)])
 
 
 def _band_values(hexes: str, count: int) -> np.ndarray | None:
@@ -190,13 +191,13 @@ def hash_bands(phash: str) -> list[int]:
 
 
 def probe_keys(phash: str, crop_hashes: str | None) -> list[int]:
-    """The keys to look up for a new photo: every value within two bits of each
+    """The keys to look up for a new photo: every value within one bit of each
     band of its whole-frame hash, and each band of its sub-frame hashes when
     they are well-formed."""
     values = _band_values(phash, 1)
     if values is None:
         return []
-    keys = [((values[0, :, None] ^ _WITHIN_TWO_BITS) | _BAND_TAGS[:, None]).ravel()]
+    keys = [((values[0, :, None] ^ _WITHIN_ONE_BIT) | _BAND_TAGS[:, None]).ravel()]
     crops = _band_values(crop_hashes, len(CROP_BOXES)) if crop_hashes else None
     if crops is not None:
         keys.append((crops | _BAND_TAGS).ravel())
