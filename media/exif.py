@@ -10,6 +10,7 @@ exception: the pixels may still be good evidence.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from datetime import datetime
 
@@ -25,9 +26,11 @@ TAG_DATETIME_ORIGINAL = 0x9003
 TAG_DATETIME_DIGITIZED = 0x9004
 TAG_OFFSET_TIME = 0x9010
 TAG_OFFSET_TIME_ORIGINAL = 0x9011
+TAG_OFFSET_TIME_DIGITIZED = 0x9012
 GPS_LAT_REF, GPS_LAT, GPS_LON_REF, GPS_LON = 1, 2, 3, 4
 
-_OFFSET = re.compile(r"^[+-](?:0\d|1[0-4]):[0-5]\d$")
+# "+07:00" as the standard writes it; "+0700" as some phones do.
+_OFFSET = re.compile(r"^([+-])(0\d|1[0-4]):?([0-5]\d)$")
 _TEXT_LIMIT = 64
 
 
@@ -64,14 +67,36 @@ def _facts(exif: Image.Exif) -> dict:
     orientation = exif.get(TAG_ORIENTATION)
     facts["orientation"] = orientation if orientation in range(1, 9) else 1
     details = exif.get_ifd(IFD_EXIF)
-    facts["taken_at"] = _taken_at(
-        details.get(TAG_DATETIME_ORIGINAL)
-        or details.get(TAG_DATETIME_DIGITIZED)
-        or exif.get(TAG_DATETIME),
-        details.get(TAG_OFFSET_TIME_ORIGINAL) or details.get(TAG_OFFSET_TIME),
-    )
+    facts["taken_at"] = _capture_time(exif, details)
     facts["gps"] = _gps(exif.get_ifd(IFD_GPS))
     return facts
+
+
+def _capture_time(exif: Image.Exif, details: dict) -> str | None:
+    """The first real time of DateTimeOriginal, DateTimeDigitized and DateTime.
+
+    Cameras that do not know the time write blanks or zeros ("0000:00:00
+    00:00:00") rather than leave a tag out, so a tag that is there but not a
+    date gives way to the next. Each time takes its own offset tag, else the
+    general OffsetTime, as exiftool pairs them.
+    """
+    general = details.get(TAG_OFFSET_TIME)
+    candidates = (
+        (details.get(TAG_DATETIME_ORIGINAL), details.get(TAG_OFFSET_TIME_ORIGINAL)),
+        (details.get(TAG_DATETIME_DIGITIZED), details.get(TAG_OFFSET_TIME_DIGITIZED)),
+        (exif.get(TAG_DATETIME), None),
+    )
+    for stamp, offset in candidates:
+        taken = _taken_at(stamp, _offset(offset) or _offset(general))
+        if taken is not None:
+            return taken
+    return None
+
+
+def _offset(value: object) -> str | None:
+    """A time zone offset as "+HH:MM", or None if it is not one."""
+    found = _OFFSET.match(_text(value) or "")
+    return f"{found[1]}{found[2]}:{found[3]}" if found else None
 
 
 def _text(value: object) -> str | None:
@@ -83,7 +108,7 @@ def _text(value: object) -> str | None:
     return value[:_TEXT_LIMIT] or None
 
 
-def _taken_at(stamp: object, offset: object) -> str | None:
+def _taken_at(stamp: object, offset: str | None) -> str | None:
     stamp = _text(stamp)
     if not stamp:
         return None
@@ -91,11 +116,7 @@ def _taken_at(stamp: object, offset: object) -> str | None:
         moment = datetime.strptime(stamp[:19], "%Y:%m:%d %H:%M:%S")
     except ValueError:
         return None
-    iso = moment.isoformat()
-    offset = _text(offset)
-    if offset and _OFFSET.match(offset):
-        iso += offset
-    return iso
+    return moment.isoformat() + (offset or "")
 
 
 def _gps(ifd: dict) -> dict | None:
@@ -109,16 +130,25 @@ def _gps(ifd: dict) -> dict | None:
 
 
 def _degrees(dms: object, ref: object, refs: str) -> float | None:
-    if not isinstance(dms, tuple) or len(dms) != 3:
+    """Degrees from one to three numbers, read as exiftool reads them.
+
+    Most cameras write degrees, minutes and seconds; some write decimal degrees
+    alone (or degrees and decimal minutes), some round seconds up to 60, some
+    write the reference in lower case. A reference that names the other axis
+    or nothing known makes the value unusable; a missing one reads as N or E.
+    """
+    if isinstance(dms, numbers.Real):  # one value: Pillow gives it bare, not in a tuple
+        dms = (dms,)
+    if not isinstance(dms, tuple) or not 1 <= len(dms) <= 3:
         return None
     try:
-        d, m, s = (float(part) for part in dms)
+        parts = [float(part) for part in dms]
     except (TypeError, ValueError, ZeroDivisionError):
         return None
-    if not all(math.isfinite(x) and x >= 0 for x in (d, m, s)) or m >= 60 or s >= 60:
+    if not all(math.isfinite(x) and x >= 0 for x in parts) or any(x > 60 for x in parts[1:]):
         return None
-    ref = _text(ref)
+    ref = (_text(ref) or refs[0]).upper()[:1]
     if ref not in (refs[0], refs[1]):
         return None
-    value = d + m / 60 + s / 3600
+    value = sum(part / 60**power for power, part in enumerate(parts))
     return -value if ref == refs[1] else value

@@ -8,14 +8,24 @@ carries the numbers behind it in `detail` so the review screen can show them.
 Inputs are plain dicts, so the caller decides where they come from:
 
 - photo: `ProcessedPhoto.facts()` (`phash`, `crop_hashes`, `sha256`,
-  `brightness`, `sharpness`, `exif` with `present`, `problem`, `taken_at`,
-  `gps`);
+  `brightness`, `sharpness`, `mime`, `width`, `height`, `exif` with
+  `present`, `problem`, `taken_at`, `gps`), plus what the phone said with the
+  photo, `taken_at_device` and `gps_device`;
 - visit: `survey_id`, `visited_at` (ISO-8601), `gps` of the household
   (`lat`, `lon`, optional `accuracy` in metres) or None, `group` (the
   residential group: `lat`, `lon`, `radius_m`, optional `name`) or None;
 - others: photos already attached to surveys, each `survey_id`, `phash`,
   optional `crop_hashes`, `sha256` and `photo_id`; those of this same survey
   are ignored.
+
+The phone app reads the capture time and place from the camera's EXIF and
+then downscales the picture on a canvas, which drops all metadata by design:
+its copy (a JPEG of at most 1600 px without EXIF) carries them only as the
+photo document's `taken_at` and `gps`. For such a copy those device facts
+stand in for EXIF, and a flag raised from them says so (`detail.source` is
+"device", and the sentence names the phone). The "no EXIF" hint is kept for
+what should have had EXIF: any other file without it, and an app copy whose
+camera file had neither time nor place.
 """
 
 from __future__ import annotations
@@ -65,6 +75,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
 }
 
+# Appended to a flag raised from what the phone reported rather than from EXIF.
+DEVICE_NOTE = (
+    " (Theo thông tin điện thoại gửi kèm ảnh, không phải EXIF của ảnh.)",
+    " (As reported by the phone with the photo, not read from its EXIF.)",
+)
+NO_CAMERA_FACTS = (
+    " Điện thoại cũng không tìm thấy thời gian hay vị trí trong tệp ảnh gốc.",
+    " The phone found no time or place in the camera's file either.",
+)
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -95,6 +115,7 @@ class FlagThresholds:
     blurry_below: float = 25.0
     local_offset: timezone = timezone(timedelta(hours=7))
     max_matches: int = 5
+    app_max_side: int = 1600  # the phone app's downscale (MAX_SIDE in photo.js)
 
 
 DEFAULT_THRESHOLDS = FlagThresholds()  # frozen, so one shared default is safe
@@ -127,9 +148,39 @@ def haversine_m(a: dict, b: dict) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-def _flag(code: str, detail: dict, severity: str = "warning") -> Flag:
+def _flag(code: str, detail: dict, severity: str = "warning",
+          note: tuple[str, str] = ("", "")) -> Flag:
     vi, en = MESSAGES[code]
-    return Flag(code, vi.format(**detail), en.format(**detail), detail, severity)
+    return Flag(code, vi.format(**detail) + note[0], en.format(**detail) + note[1], detail,
+                severity)
+
+
+def _sourced(code: str, detail: dict, source: str) -> Flag:
+    """A flag from an EXIF fact, or from the phone's, marked as such."""
+    return _flag(code, {**detail, "source": source},
+                 note=DEVICE_NOTE if source == "device" else ("", ""))
+
+
+def app_copy(photo: dict, limits: FlagThresholds = DEFAULT_THRESHOLDS) -> bool:
+    """Whether this is the phone app's own downscaled copy, whose EXIF was dropped by design.
+
+    The app sends a JPEG of at most `app_max_side` px without EXIF, with the
+    device facts beside it; anything else (an EXIF block, a larger picture,
+    PNG or WebP, no device facts) came by another route.
+    """
+    size = (_number(photo.get("width")), _number(photo.get("height")))
+    return (not _exif(photo).get("present")
+            and photo.get("mime") == "image/jpeg"
+            and None not in size and max(size) <= limits.app_max_side
+            and ("taken_at_device" in photo or "gps_device" in photo))
+
+
+def _capture(photo: dict, limits: FlagThresholds) -> tuple[str | None, object, object]:
+    """(source, taken_at, gps): EXIF's where it has them, else the phone's for its own copy."""
+    if app_copy(photo, limits):
+        return "device", photo.get("taken_at_device"), photo.get("gps_device")
+    exif = _exif(photo)
+    return "exif", exif.get("taken_at"), exif.get("gps")
 
 
 def _reused(photo, visit, others, limits: FlagThresholds) -> Flag | None:
@@ -175,25 +226,28 @@ def _match(other: dict, distance: int) -> dict:
 
 
 def _taken_before(photo, visit, others, limits: FlagThresholds) -> Flag | None:
-    taken = _moment(_exif(photo).get("taken_at"), limits.local_offset)
+    source, taken_at, _ = _capture(photo, limits)
+    taken = _moment(taken_at, limits.local_offset)
     visited = _moment(visit.get("visited_at"), limits.local_offset)
     if taken is None or visited is None:
         return None
     age = visited - taken
     if age <= limits.max_age:
         return None
-    return _flag(
+    return _sourced(
         "photo.taken_before_visit",
         {
             "days": round(age / timedelta(days=1), 1),
-            "taken_at": _exif(photo)["taken_at"],
+            "taken_at": taken_at,
             "visited_at": visit["visited_at"],
         },
+        source,
     )
 
 
 def _far_away(photo, visit, others, limits: FlagThresholds) -> Flag | None:
-    where = _point(_exif(photo).get("gps"))
+    source, _, gps = _capture(photo, limits)
+    where = _point(gps)
     if where is None:
         return None
     household = _point(visit.get("gps"))
@@ -211,7 +265,7 @@ def _far_away(photo, visit, others, limits: FlagThresholds) -> Flag | None:
     distance = haversine_m(where, centre)
     if distance <= limit:
         return None
-    return _flag(code, {"distance_m": round(distance), "limit_m": round(limit)})
+    return _sourced(code, {"distance_m": round(distance), "limit_m": round(limit)}, source)
 
 
 def _too_dark(photo, visit, others, limits: FlagThresholds) -> Flag | None:
@@ -232,6 +286,12 @@ def _blurry(photo, visit, others, limits: FlagThresholds) -> Flag | None:
 
 def _no_exif(photo, visit, others, limits: FlagThresholds) -> Flag | None:
     exif = _exif(photo)
+    if app_copy(photo, limits):
+        device_time = _moment(photo.get("taken_at_device"), limits.local_offset)
+        if device_time is not None or _point(photo.get("gps_device")) is not None:
+            return None
+        return _flag("photo.no_exif", {"reason": "absent", "source": "device"},
+                     severity="hint", note=NO_CAMERA_FACTS)
     if not exif.get("present"):
         reason = "absent"
     elif exif.get("problem"):

@@ -33,6 +33,7 @@ from PIL import (
 
 from media import measures
 from media.exif import exif_facts
+from media.jpeg import Layout, jpeg_layout, missing_coefficients
 from media.problems import PhotoRejected
 from media.sniff import find_markup, sniff_format, webp_size
 
@@ -68,11 +69,18 @@ class Limits:
 
     `max_pixels` (50 MP) admits the full-resolution output of 48 and 50 MP
     phone sensors while refusing decompression bombs; `max_side` refuses
-    absurd strips that stay under the pixel count.
+    absurd strips that stay under the pixel count. Only a JPEG of one scan
+    (what cameras and the phone app write) is decoded reduced as it is read,
+    so only it may come that large: PNG, WebP and progressive or multi-scan
+    JPEG are decoded at full size (libjpeg holds a multi-scan file's every
+    coefficient), and `max_full_decode_pixels` bounds them: at 8 MP one photo
+    takes at most about 150 MB more (WebP; PNG 90, progressive JPEG 130, a
+    50 MP one-scan JPEG 33), measured in tests/media/test_photo_memory.py.
     """
 
     max_bytes: int = 15 * 1024 * 1024
     max_pixels: int = 50_000_000
+    max_full_decode_pixels: int = 8_000_000
     max_side: int = 20_000
     max_exif_bytes: int = 256 * 1024
     max_jpeg_scans: int = 64
@@ -122,12 +130,12 @@ DEFAULT_LIMITS = Limits()  # frozen, so one shared default is safe
 
 def process_photo(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> ProcessedPhoto:
     """Check, describe and derive one photo, or raise PhotoRejected."""
-    fmt, image = _checked_image(data, limits)
+    fmt, image, layout = _checked_image(data, limits)
     width, height = image.size
     target = fit(image.size, limits.preview_side)
-    if fmt == "JPEG" and target != image.size:
-        image.draft("RGB", target)  # libjpeg scales by 1/2, 1/4 or 1/8 as it decodes
-    _decode(image)
+    _decode(image, target)
+    if layout is not None:
+        _check_complete(data, image, layout, target)
     exif = exif_facts(image.info.get("exif"), max_bytes=limits.max_exif_bytes)
     icc = image.info.get("icc_profile")
     picture = image if image.mode in ("RGB", "L", "CMYK") else _to_rgb(image)
@@ -162,8 +170,11 @@ def process_photo(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> ProcessedP
     )
 
 
-def _checked_image(data: bytes, limits: Limits) -> tuple[str, ImageFile.ImageFile]:
-    """The opened (not yet decoded) image, once every check before decoding passed."""
+def _checked_image(
+    data: bytes, limits: Limits
+) -> tuple[str, ImageFile.ImageFile, Layout | None]:
+    """The opened (not yet decoded) image, once every check before decoding
+    passed, with a JPEG's layout."""
     _check_size(data, limits)
     fmt = sniff_format(data)
     marker = find_markup(data)
@@ -178,9 +189,12 @@ def _checked_image(data: bytes, limits: Limits) -> tuple[str, ImageFile.ImageFil
     _check_dimensions(*image.size, limits)
     if getattr(image, "n_frames", 1) > 1:
         raise PhotoRejected("photo.animated")
-    if fmt == "JPEG":
-        _check_scans(image, data, limits)
-    return fmt, image
+    layout = jpeg_layout(data) if fmt == "JPEG" else None
+    if layout is not None:
+        _check_scans(layout, limits)
+    if layout is None or len(layout.scans) > 1:
+        _check_full_decode(fmt, layout, *image.size, limits)
+    return fmt, image, layout
 
 
 def fit(size: tuple[int, int], side: int) -> tuple[int, int]:
@@ -218,15 +232,26 @@ def _check_dimensions(width: int, height: int, limits: Limits) -> None:
         )
 
 
-def _check_scans(image: Image.Image, data: bytes, limits: Limits) -> None:
+def _check_scans(layout: Layout, limits: Limits) -> None:
     # A progressive JPEG of a few kilobytes can hold thousands of scans and
-    # keep libjpeg busy for minutes; stuffing makes FFDA appear only as SOS.
-    if image.info.get("progressive"):
-        scans = data.count(b"\xff\xda")
-        if scans > limits.max_jpeg_scans:
-            raise PhotoRejected(
-                "photo.too_complex", {"scans": scans, "limit": limits.max_jpeg_scans}
-            )
+    # keep libjpeg busy for minutes.
+    scans = len(layout.scans)
+    if scans > limits.max_jpeg_scans:
+        raise PhotoRejected("photo.too_complex", {"scans": scans, "limit": limits.max_jpeg_scans})
+    if missing_coefficients(layout):
+        raise PhotoRejected("photo.corrupt", {"reason": "scans missing: the file is cut short"})
+
+
+def _check_full_decode(fmt: str, layout: Layout | None, width: int, height: int,
+                       limits: Limits) -> None:
+    """Refuse what would be decoded at full size over `max_full_decode_pixels`."""
+    if width * height > limits.max_full_decode_pixels:
+        kind = fmt if layout is None else "JPEG progressive" if layout.progressive else "JPEG"
+        raise PhotoRejected(
+            "photo.too_many_pixels_for_format",
+            {"width": width, "height": height, "limit": limits.max_full_decode_pixels,
+             "format": kind},
+        )
 
 
 def _open(fmt: str, data: bytes) -> ImageFile.ImageFile:
@@ -236,11 +261,45 @@ def _open(fmt: str, data: bytes) -> ImageFile.ImageFile:
         raise _corrupt(error) from error
 
 
-def _decode(image: ImageFile.ImageFile) -> None:
+def _decode(image: ImageFile.ImageFile, target: tuple[int, int]) -> None:
+    if image.format == "JPEG" and target != image.size:
+        image.draft("RGB", target)  # libjpeg scales by 1/2, 1/4 or 1/8 as it decodes
     try:
         image.load()
     except Exception as error:  # truncated or damaged data, whatever the codec says
         raise _corrupt(error) from error
+
+
+# Put before the marker that ends the last scan to see whether libjpeg reads it.
+_PROBE = bytes(range(0x20, 0xA0)) * 4
+
+
+def _check_complete(data: bytes, image: ImageFile.ImageFile, layout: Layout,
+                    target: tuple[int, int]) -> None:
+    """Refuse a JPEG whose last scan is cut short but closed by a marker.
+
+    libjpeg fills whatever an early marker cuts off with zeros and only warns,
+    which Pillow drops: a file cut in half and closed with EOI decodes with a
+    grey lower half (one scan) or blurred (progressive). Decoding it again
+    with bytes put before that marker tells: a complete scan never reads
+    them, a cut one does and decodes differently. Cheap where it runs: for a
+    one-scan file only when its last pixel is the exact mid-grey those zeros
+    give, which a photo's corner almost never is; for a multi-scan file,
+    always (they are rare, and at most `max_full_decode_pixels`).
+    """
+    if len(layout.scans) == 1 and not _mid_grey(image.getpixel((image.width - 1,
+                                                                 image.height - 1))):
+        return
+    end = layout.scans[-1].end
+    probed = _open("JPEG", data[:end] + _PROBE + data[end:])
+    _decode(probed, target)
+    if probed.tobytes() != image.tobytes():
+        raise PhotoRejected("photo.corrupt", {"reason": "image data cut short"})
+
+
+def _mid_grey(pixel: object) -> bool:
+    values = pixel if isinstance(pixel, tuple) else (pixel,)
+    return len(set(values)) == 1 and values[0] in (127, 128)  # 127: inverted Adobe CMYK
 
 
 def _corrupt(error: Exception) -> PhotoRejected:

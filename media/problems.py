@@ -39,6 +39,12 @@ PROBLEMS: dict[str, tuple[str, str]] = {
         "Ảnh quá nhiều điểm ảnh ({width}×{height}, tối đa {limit} điểm ảnh).",
         "The image has too many pixels ({width}×{height}, at most {limit} pixels).",
     ),
+    "photo.too_many_pixels_for_format": (
+        "Ảnh {format} quá nhiều điểm ảnh ({width}×{height}, tối đa {limit} điểm ảnh với định "
+        "dạng này). Hãy gửi ảnh chụp từ ứng dụng hoặc ảnh JPEG thường.",
+        "The {format} image has too many pixels ({width}×{height}, at most {limit} pixels "
+        "in this format). Send the photo from the app, or as a plain JPEG.",
+    ),
     "photo.bad_dimensions": (
         "Kích thước ảnh không hợp lệ ({width}×{height}).",
         "The image dimensions are not valid ({width}×{height}).",

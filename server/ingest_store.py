@@ -24,11 +24,13 @@ from server.models import db, utcnow
 from server.queries import ingest as q
 from server.queries.audit import audit
 from server.queries.forms import get_form_version
+from server.queries.photo_index import index_photos
 from server.queries.users import active_volunteer_dbs, volunteer_by_db
 from sync.conflicts import MergeNeeded, PendingMerge
 from sync.ingest import (
     STRIKES_TO_HOLD,
     Outcome,
+    PhotoDeleted,
     PhotoReceived,
     Quarantined,
     StoreUnavailable,
@@ -88,19 +90,23 @@ class SqlIngestStore:
         volunteer = self._owner(couch_db)
         surveys = [outcome for outcome in outcomes if isinstance(outcome, SurveyRevision)]
         touched = {outcome.doc["_id"] for outcome in surveys}
+        photos = []
         try:
             with db.session.no_autoflush:
                 surveys_have_photos = q.store_surveys(couch_db, surveys, volunteer)
                 for outcome in outcomes:
                     if isinstance(outcome, PhotoReceived):
-                        q.store_photo(outcome, volunteer)
+                        photos.append(q.store_photo(outcome, volunteer))
                         touched.add(outcome.doc["survey_id"])
                         surveys_have_photos = True
+                    elif isinstance(outcome, PhotoDeleted):
+                        q.mark_photo_deleted(outcome)
                     elif isinstance(outcome, Quarantined):
                         q.store_quarantined(outcome)
                     elif isinstance(outcome, MergeNeeded):
                         q.store_merge(outcome)
             db.session.flush()
+            index_photos([(photo.id, photo.phash) for photo in photos])
             if surveys_have_photos is not False:  # else there are no flags to refresh
                 refresh_flags(couch_db, sorted(touched))
             q.save_checkpoint(couch_db, last_seq)

@@ -155,7 +155,7 @@ class Photo(db.Model):
     doc_id: Mapped[str] = mapped_column(String(200))
     survey_doc_id: Mapped[str] = mapped_column(String(200), index=True)
     volunteer: Mapped[str] = mapped_column(String(64))
-    sha256: Mapped[str | None] = mapped_column(String(64))
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     mime: Mapped[str | None] = mapped_column(String(32))
     width: Mapped[int | None]
     height: Mapped[int | None]
@@ -163,6 +163,20 @@ class Photo(db.Model):
     facts: Mapped[dict] = mapped_column(JSON, default=dict)
     flags: Mapped[list] = mapped_column(JSON, default=list)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The revision that deleted the photo document; NULL while it is live.
+    deleted_rev: Mapped[str | None] = mapped_column(String(200))
+
+
+class PhotoBand(db.Model):
+    """The reuse index: a live photo filed under each band of its perceptual hash
+    (`media.measures.hash_bands`), so a new photo finds its near-duplicates by
+    index lookups instead of reading every stored hash."""
+
+    __tablename__ = "photo_bands"
+
+    key: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id", ondelete="CASCADE"),
+                                          primary_key=True, autoincrement=False, index=True)
 
 
 class Quarantine(db.Model):

@@ -80,6 +80,15 @@ class PhotoReceived:
 
 
 @dataclass(frozen=True)
+class PhotoDeleted:
+    """The volunteer deleted a photo document: its photo no longer documents the survey."""
+
+    couch_db: str
+    doc_id: str
+    rev: str
+
+
+@dataclass(frozen=True)
 class Quarantined:
     couch_db: str
     doc_id: str
@@ -100,7 +109,7 @@ class Unvalidated:
     form: CompiledForm
 
 
-Outcome = SurveyRevision | PhotoReceived | Quarantined | MergeNeeded
+Outcome = SurveyRevision | PhotoReceived | PhotoDeleted | Quarantined | MergeNeeded
 
 
 class StoreUnavailable(Exception):
@@ -263,7 +272,13 @@ def handle_change(couch_db: str, change: dict, couch: Couch, store: IngestStore,
         return [_too_deep(couch_db, _cut(doc, KEPT_DEPTH))]
     if doc is not None and doc_id.startswith(FEEDBACK_PREFIX):
         return check_feedback(couch_db, doc, couch, store)
-    if doc_id.startswith("_design/") or doc is None or doc.get("_deleted"):
+    if doc_id.startswith("_design/") or doc is None:
+        return []
+    if doc.get("_deleted"):
+        # A photo the volunteer removed must leave the review; other deletions
+        # (a discarded draft) leave nothing to undo.
+        if doc_id.startswith("photo:"):
+            return [PhotoDeleted(couch_db, _key_text(doc_id), _key_text(doc.get("_rev", "")))]
         return []
     kind = doc.get("type")
     if not DOC_ID.match(doc_id) or not doc_id.startswith(f"{kind}:"):

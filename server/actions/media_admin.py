@@ -11,6 +11,7 @@ from server import services
 from server.actions.auth import Actor, require_role
 from server.actions.photos import refresh_flags
 from server.queries.audit import audit
+from server.queries.photo_index import index_photos
 from server.queries.submissions import all_photo_shas, get_photo_by_sha
 
 
@@ -36,6 +37,7 @@ def reprocess_photos(actor: Actor, limits: Limits) -> Iterator[tuple[str, str | 
             photo.facts = {**result.facts(), **extras}
             photo.phash = result.phash
             photo.width, photo.height = result.width, result.height
+            index_photos([(photo.id, photo.phash)])
             refresh_flags(photo.couch_db, [photo.survey_doc_id])
         yield sha, None
     audit(actor.username, "media.reprocess", "photos", count=len(shas))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from media.flags import photo_flags
+from media.measures import probe_keys
 from media.store import PhotoMissing, derivative_key
 from server import services
 from server.actions.auth import Actor
 from server.errors import problem
+from server.queries.photo_index import near_photos
 from server.queries.submissions import (
     get_photo_by_sha,
-    photo_hashes,
     photos_for_surveys,
     submissions_by_doc,
 )
@@ -42,14 +43,22 @@ def refresh_flags(couch_db: str, survey_ids: list[str]) -> None:
         by_survey.setdefault(photo.survey_doc_id, []).append(photo)
     if not by_survey:
         return
-    # Read once for the whole page, not once per survey.
-    hashes = photo_hashes()
     surveys = submissions_by_doc(couch_db, sorted(by_survey))
     for survey_id in sorted(by_survey):
         survey = surveys.get(survey_id)
         visit = {"survey_id": survey_id,
                  "visited_at": survey.visited_at if survey else None,
                  "gps": survey.gps if survey else None, "group": None}
-        others = [entry for entry in hashes if entry["survey_id"] != survey_id]
         for photo in by_survey[survey_id]:
-            photo.flags = [flag.as_dict() for flag in photo_flags(photo.facts, visit, others)]
+            photo.flags = [flag.as_dict() for flag in
+                           photo_flags(photo.facts, visit, reuse_candidates(photo.facts))]
+
+
+def reuse_candidates(facts: dict) -> list[dict]:
+    """The stored photos worth comparing with this one: those the reuse index
+    files near its hashes, and those with its very bytes. Index lookups, so
+    the cost stays the same however many photos are stored."""
+    phash, crops = facts.get("phash"), facts.get("crop_hashes")
+    keys = probe_keys(phash, crops if isinstance(crops, str) else None) \
+        if isinstance(phash, str) else []
+    return near_photos(keys, facts.get("sha256"))

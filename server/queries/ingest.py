@@ -45,8 +45,9 @@ from server.queries.bulk import (
     page_column,
     revision_number,
 )
+from server.queries.photo_index import unindex_photo
 from sync.conflicts import MergeNeeded
-from sync.ingest import PhotoReceived, Quarantined, SurveyRevision
+from sync.ingest import PhotoDeleted, PhotoReceived, Quarantined, SurveyRevision
 
 
 def _revision_number(rev: str) -> int:
@@ -250,7 +251,8 @@ def _survey_gps(doc: dict) -> dict | None:
     return None
 
 
-def store_photo(outcome: PhotoReceived, volunteer: str) -> None:
+def store_photo(outcome: PhotoReceived, volunteer: str) -> Photo:
+    """The photo's row, inserted or updated (its id is known after the next flush)."""
     doc = outcome.doc
     row = db.session.execute(select(Photo).where(
         Photo.couch_db == outcome.couch_db, Photo.doc_id == doc["_id"])).scalar_one_or_none()
@@ -258,12 +260,24 @@ def store_photo(outcome: PhotoReceived, volunteer: str) -> None:
               "sha256": outcome.sha256, "mime": outcome.mime, "width": outcome.width,
               "height": outcome.height, "phash": outcome.phash,
               "facts": {**outcome.facts, "taken_at_device": doc.get("taken_at"),
-                        "gps_device": doc.get("gps"), "field": doc.get("field")}}
+                        "gps_device": doc.get("gps"), "field": doc.get("field")},
+              "deleted_rev": None}
     if row is None:
-        db.session.add(Photo(couch_db=outcome.couch_db, doc_id=doc["_id"], **fields))
+        row = Photo(couch_db=outcome.couch_db, doc_id=doc["_id"], **fields)
+        db.session.add(row)
     else:
         for key, value in fields.items():
             setattr(row, key, value)
+    return row
+
+
+def mark_photo_deleted(outcome: PhotoDeleted) -> None:
+    """Take a deleted photo out of the review and of reuse checks; its row and
+    original stay, for the audit trail. A later revision brings it back."""
+    db.session.execute(update(Photo).where(
+        Photo.couch_db == outcome.couch_db, Photo.doc_id == outcome.doc_id,
+        Photo.deleted_rev.is_(None)).values(deleted_rev=outcome.rev))
+    unindex_photo(outcome.couch_db, outcome.doc_id)
 
 
 def store_quarantined(outcome: Quarantined) -> None:

@@ -38,7 +38,8 @@ def photos_for_surveys(keys: list[tuple[str, str]]) -> list[Photo]:
         return []
     doc_ids = {doc_id for _db, doc_id in keys}
     statement = built("photos_for_surveys",
-                      lambda: select(Photo).where(one_of_param(Photo.survey_doc_id, "ids")))
+                      lambda: select(Photo).where(one_of_param(Photo.survey_doc_id, "ids"),
+                                                  Photo.deleted_rev.is_(None)))
     rows = db.session.execute(statement, {"ids": json_array(doc_ids)}).scalars()
     wanted = set(keys)
     return [row for row in rows if (row.couch_db, row.survey_doc_id) in wanted]
@@ -89,14 +90,6 @@ def pending_feedback() -> list[tuple[Review, Submission]]:
         select(Review, Submission).join(Submission, Review.submission_id == Submission.id)
         .where(Review.feedback_written.is_(False)).order_by(Review.decided_at, Review.id)).all()
     return [(review, submission) for review, submission in rows]
-
-
-def photo_hashes() -> list[dict]:
-    """Perceptual hashes of every photo, with its survey, for reuse detection."""
-    rows = db.session.execute(select(Photo.survey_doc_id, Photo.doc_id, Photo.sha256,
-                                     Photo.phash).where(Photo.phash.is_not(None)))
-    return [{"survey_id": survey_id, "photo_id": doc_id, "sha256": sha256, "phash": phash}
-            for survey_id, doc_id, sha256, phash in rows]
 
 
 def all_photo_shas() -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from media.flags import haversine_m, photo_flags
 from media.measures import CROP_BOXES
 
@@ -171,3 +173,50 @@ def test_reuse_distances_agree_with_a_plain_count():
     assert broken[0] is None and broken[1:] == reuse_distances(
         mine, "".join(mine_crops), [(f, None) for f, _ in others]
     )
+
+
+# The phone app's own copy: a JPEG of at most 1600 px whose EXIF the canvas
+# dropped, with the capture time and place the phone read beside it.
+def app_copy_facts(**device) -> dict:
+    return facts(mime="image/jpeg", width=1600, height=1200,
+                 exif={"present": False, "problem": None, "taken_at": None, "gps": None},
+                 **device)
+
+
+HANOI_FAR = {"lat": 21.0285, "lon": 105.8542 + 10, "accuracy": None}  # ~1,100 km away
+
+
+def test_app_copy_old_and_far_is_flagged_from_the_device_facts():
+    photo = app_copy_facts(taken_at_device="2024-05-01T10:00:00+07:00", gps_device=HANOI_FAR)
+    flags = photo_flags(photo, VISIT, [])
+    assert codes(flags) == ["photo.taken_before_visit", "photo.far_from_household"]
+    assert all(flag.detail["source"] == "device" for flag in flags)
+    assert all("phone" in flag.en and "điện thoại" in flag.vi for flag in flags)
+    assert flags[1].detail["distance_m"] > 1_000_000
+
+
+def test_app_copy_with_good_device_facts_raises_no_flag():
+    photo = app_copy_facts(taken_at_device="2026-11-20T09:20:00+07:00",
+                           gps_device={"lat": 20.2531, "lon": 105.9746, "accuracy": None})
+    assert photo_flags(photo, VISIT, []) == []
+
+
+def test_app_copy_whose_camera_file_had_no_exif_keeps_the_hint():
+    [flag] = photo_flags(app_copy_facts(taken_at_device=None, gps_device=None), VISIT, [])
+    assert flag.code == "photo.no_exif" and flag.severity == "hint"
+    assert flag.detail == {"reason": "absent", "source": "device"}
+
+
+@pytest.mark.parametrize("change", [{"width": 4000, "height": 3000}, {"mime": "image/png"}])
+def test_other_uploads_without_exif_keep_the_hint_and_ignore_device_facts(change):
+    photo = {**app_copy_facts(taken_at_device="2024-05-01T10:00:00+07:00",
+                              gps_device=HANOI_FAR), **change}
+    [flag] = photo_flags(photo, VISIT, [])
+    assert flag.code == "photo.no_exif" and flag.detail == {"reason": "absent"}
+
+
+def test_exif_facts_are_marked_as_such():
+    photo = facts(exif={"present": True, "problem": None,
+                        "taken_at": "2024-05-01T10:00:00+07:00", "gps": None})
+    [flag] = photo_flags(photo, VISIT, [])
+    assert flag.detail["source"] == "exif" and "phone" not in flag.en
