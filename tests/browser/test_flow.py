@@ -32,7 +32,7 @@ COMMENT = "Thiếu số điện thoại liên hệ, đề nghị bổ sung."
 def cache_shell(page) -> None:
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     page.reload()
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
 
 
 def sync_on_phone(page) -> None:

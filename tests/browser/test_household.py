@@ -27,7 +27,7 @@ HOUSEHOLD = json.loads((ROOT / "forms/definitions/household.json").read_text("ut
 def go_offline(page) -> None:
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     page.reload()
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     page.context.set_offline(True)
 
 

@@ -10,7 +10,7 @@ def test_app_opens_offline_from_the_service_worker_cache(app_page):
     page = app_page
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     page.reload()
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     page.context.set_offline(True)
     page.reload()
     page.wait_for_selector("body[data-ready]")
@@ -46,7 +46,7 @@ def test_the_readme_address_without_a_slash_opens_offline(live_server, phone):
     page.goto(f"{live_server.url}/app")
     page.wait_for_selector("body[data-ready]")
     # The worker claims the page it was installed from, if its scope covers it.
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     phone.set_offline(True)
     page.goto(f"{live_server.url}/app")
     page.wait_for_selector("body[data-ready]")
