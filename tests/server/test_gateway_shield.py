@@ -19,13 +19,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.conftest import body, http_log_in, log_in, make_account, pouchdb_server
+from tests.conftest import body, http_log_in, log_in, make_account, own_couch_server
 from tests.server.helpers import household_answers, survey_doc
 
 
 @pytest.fixture(scope="module")
 def couch_server(tmp_path_factory):
-    with pouchdb_server(tmp_path_factory.mktemp("shield-couch")) as server:
+    with own_couch_server(tmp_path_factory.mktemp("shield-couch")) as server:
         yield server
 
 
