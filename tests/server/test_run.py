@@ -85,3 +85,21 @@ def test_a_dead_couchdb_api_is_restarted_and_ctrl_c_stops_everything(sotay_run):
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
             f"/proc/{pid}/status").read_text().lower()
+
+
+def test_a_process_stopped_on_a_configuration_error_is_not_started_again(capsys):
+    """A worker whose admin password CouchDB refuses exits with EXIT_CONFIG: starting it
+    again would be one more failed login towards CouchDB's lockout of the admin."""
+    from server.cli import EXIT_CONFIG, _Child, _supervise
+
+    child = _Child("ingest worker", lambda: subprocess.Popen(
+        [sys.executable, "-c", f"raise SystemExit({EXIT_CONFIG})"]))
+    child.process = child.start()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _supervise([child])
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert not child.restarts
+    assert "configuration error" in capsys.readouterr().err
