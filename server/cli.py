@@ -164,15 +164,22 @@ def _background_loop(app: Flask, stop: threading.Event) -> None:
     takes them) and check new surveys for duplicates."""
     while not stop.is_set():
         busy = False
+        refused: AdminRefused | None = None
         for step in (reviews.deliver_feedback, duplicates.check_new_surveys):
             with app.app_context():
                 try:
                     busy = bool(step()) or busy
                     db.session.commit()
+                except AdminRefused as err:  # the client sends the password again later
+                    db.session.rollback()
+                    refused = err
                 except Exception:  # a failed step is retried on the next turn
                     db.session.rollback()
                     app.logger.exception("%s failed; retrying", step.__name__)
-        if not busy:
+        if refused is not None:
+            app.logger.error("%s", refused)
+            stop.wait(max(app.config["INGEST_POLL_SECONDS"], refused.seconds_left()))
+        elif not busy:
             stop.wait(app.config["INGEST_POLL_SECONDS"])
 
 
