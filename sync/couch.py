@@ -503,11 +503,11 @@ class Couch:
                 return True
             if reply.status_code in (401, 403):
                 return False
-            if reply.status_code not in (400, 404, 405):
-                break
             refusals.append(reply)
-        reply = refusals[0] if refusals else reply
-        raise CouchError(reply.status_code, "cannot create the server admin: " + reply.text[:300])
+            if reply.status_code not in (400, 404, 405):  # not "no such configuration API"
+                break
+        said = refusals[0] if refusals[-1].status_code in (400, 404, 405) else refusals[-1]
+        raise CouchError(said.status_code, "cannot create the server admin: " + said.text[:300])
 
     def _await_hashed(self, url: str, auth: tuple[str, str] | None) -> None:
         """Wait (a few seconds at most) until CouchDB 3 has hashed a new admin's password:
