@@ -30,7 +30,7 @@ run: setup
 test: setup
 	scripts/system-deps
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	scripts/test-suites $(BIN)/python
 
 lint: setup
 	$(BIN)/ruff check .

@@ -37,15 +37,57 @@ from server.actions.indicators import campaign_indicators
 from server.actions.media_admin import reprocess_photos
 from server.actions.users import create_user, deactivate_user
 from server.config import build_config, embedded_couch_dir, instance_path
-from server.errors import Problem
+from server.errors import Problem, problem
 from server.ingest_store import SqlIngestStore
 from server.models import db
 from server.queries.submissions import all_photo_shas
 from server.queries.users import get_user_by_name
 from sync import embedded
+from sync.couch import AdminRefused, CouchError, split_credentials
 from sync.ingest import PAGE_SIZE, follow
 from sync.provision import provision_forms_db
 from sync.validation import tune_for_ingest, validator_for
+
+# The exit status of a process that must not be started again as it is (sysexits'
+# EX_CONFIG): `sotay run` does not restart it, and a service manager should not
+# either (systemd: RestartPreventExitStatus=78), since each start would be one more
+# failed login towards CouchDB's lockout of the admin.
+EXIT_CONFIG = 78
+
+
+class CouchUnusable(click.ClickException):
+    """CouchDB cannot be used as configured: one line saying where, what it said, what
+    to check."""
+
+    def __init__(self, line: str, exit_code: int) -> None:
+        super().__init__(line)
+        self.exit_code = exit_code
+
+    def format_message(self) -> str:
+        return self.message
+
+
+def couch_unusable(err: CouchError, couch_url: str) -> CouchUnusable:
+    """The one line a command prints when CouchDB fails it."""
+    if isinstance(err, AdminRefused):
+        return CouchUnusable(f"{err.vi} / {err.en}", EXIT_CONFIG)
+    url = split_credentials(couch_url)[0]
+    found = problem("couch_unreachable" if err.status is None else "couch_failed",
+                    url=url, said=err.said)
+    return CouchUnusable(f"{found.vi} / {found.en}", 1)
+
+
+def couch_checked(command: Callable) -> Callable:
+    """A command whose CouchError is one clear line and a non-zero exit, no traceback."""
+
+    @functools.wraps(command)
+    def checked(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except CouchError as err:
+            raise couch_unusable(err, current_app.config["COUCHDB_URL"]) from None
+
+    return checked
 
 
 def _fail(err: Problem) -> None:
@@ -82,6 +124,7 @@ def initialise(app: Flask) -> str | None:
 
 @click.command("init")
 @with_appcontext
+@couch_checked
 def init_command() -> None:
     """Prepare the instance: CouchDB admin, forms database, shipped forms, admin account."""
     password = initialise(current_app._get_current_object())
@@ -92,9 +135,11 @@ def init_command() -> None:
 
 @click.command("worker")
 @with_appcontext
+@couch_checked
 def worker_command() -> None:
     """Run the ingest worker until stopped."""
     app = current_app._get_current_object()
+    services.couch().check_admin()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -120,15 +165,22 @@ def _background_loop(app: Flask, stop: threading.Event) -> None:
     takes them) and check new surveys for duplicates."""
     while not stop.is_set():
         busy = False
+        refused: AdminRefused | None = None
         for step in (reviews.deliver_feedback, duplicates.check_new_surveys):
             with app.app_context():
                 try:
                     busy = bool(step()) or busy
                     db.session.commit()
+                except AdminRefused as err:  # the client sends the password again later
+                    db.session.rollback()
+                    refused = err
                 except Exception:  # a failed step is retried on the next turn
                     db.session.rollback()
                     app.logger.exception("%s failed; retrying", step.__name__)
-        if not busy:
+        if refused is not None:
+            app.logger.error("%s", refused)
+            stop.wait(max(app.config["INGEST_POLL_SECONDS"], refused.seconds_left()))
+        elif not busy:
             stop.wait(app.config["INGEST_POLL_SECONDS"])
 
 
@@ -142,10 +194,12 @@ WAITRESS_OPTIONS = {"threads": 64, "channel_timeout": 180, "connection_limit": 1
 @click.option("--host", default=lambda: os.environ.get("SOTAY_HOST", "127.0.0.1"))
 @click.option("--port", default=lambda: int(os.environ.get("SOTAY_PORT", 5000)), type=int)
 @with_appcontext
+@couch_checked
 def serve_command(host: str, port: int) -> None:
     """Serve the web app with waitress."""
     from waitress import serve
 
+    services.couch().check_admin()
     click.echo(f"web: http://{host}:{port}/")
     app = current_app._get_current_object()
     # waitress refuses (413) a body past the gateway's limit before buffering it.
@@ -165,6 +219,7 @@ def users_group() -> None:
 @click.option("--name", "full_name", default="")
 @click.option("--password", help="Omit to generate one (printed once).")
 @with_appcontext
+@couch_checked
 def users_add(username: str, role: str, residential_group: str | None, full_name: str,
               password: str | None) -> None:
     """Create an account; a volunteer also gets a private CouchDB database."""
@@ -192,6 +247,7 @@ def _warn_of_database_room(config: dict) -> None:
 @users_group.command("deactivate")
 @click.argument("username")
 @with_appcontext
+@couch_checked
 def users_deactivate(username: str) -> None:
     """Lock an account; a volunteer's sync stops at once, their data stays."""
     _commit_or_fail(deactivate_user, CLI_ACTOR, username)
@@ -201,6 +257,7 @@ def users_deactivate(username: str) -> None:
 @click.command("publish")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @with_appcontext
+@couch_checked
 def forms_publish(file: Path) -> None:
     """Publish a form version (JSON) to the phones; a published version never changes."""
     definition, problems = load_definition(file)
@@ -333,8 +390,11 @@ def run_command() -> None:
     try:
         from server.app import create_app
 
-        app = create_app()
-        password = initialise(app)
+        try:
+            app = create_app()
+            password = initialise(app)
+        except CouchError as err:
+            raise couch_unusable(err, config["COUCHDB_URL"]) from None
         if password:
             click.echo(f"Tài khoản quản trị / admin account: admin  mật khẩu / password: "
                        f"{password}\nHãy ghi lại, chỉ hiện một lần. / Shown only once.")
@@ -384,10 +444,15 @@ def _supervise(children: list[_Child]) -> None:
         for child in children:
             if child.process is not None and child.process.poll() is None:
                 continue
+            code = child.process.returncode if child.process is not None else None
+            if code == EXIT_CONFIG:
+                click.echo(f"{child.name} dừng vì cấu hình sai (xem ở trên); dừng tất cả / "
+                           f"stopped on a configuration error (see above); stopping all",
+                           err=True)
+                return
             now = time.monotonic()
             if now < child.not_before:
                 continue
-            code = child.process.returncode if child.process is not None else None
             if not child.restart_allowed(now):
                 click.echo(f"{child.name} đã dừng {RESTARTS_ALLOWED} lần trong một phút; dừng "
                            f"tất cả / stopped {RESTARTS_ALLOWED} times in a minute (exit "

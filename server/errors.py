@@ -83,6 +83,12 @@ _CATALOGUE: dict[str, tuple[str, str, str]] = {
                                       "được; hãy thử lại sau ít phút.",
                              "The server's database cannot be reached right now; try again "
                              "in a few minutes."),
+    "couch_unreachable": ("503.6", "Không kết nối được CouchDB tại {url} ({said}); hãy kiểm tra "
+                                   "SOTAY_COUCHDB_URL và CouchDB có đang chạy.",
+                          "Cannot reach CouchDB at {url} ({said}); check SOTAY_COUCHDB_URL and "
+                          "that CouchDB is running."),
+    "couch_failed": ("502.1", "CouchDB tại {url} trả lời lỗi {said}; hãy xem nhật ký của CouchDB.",
+                     "CouchDB at {url} answered {said}; see CouchDB's log."),
     "sync_busy": ("503.3", "Điện thoại đang gửi quá nhiều yêu cầu cùng lúc; hãy thử lại sau "
                            "giây lát.",
                   "Too many sync requests at once from this account; try again in a moment."),

@@ -6,8 +6,9 @@ reader can find them all in one place. Document and database operations go
 through `ibmcloudant`, the maintained CouchDB client. Three things go over
 plain HTTP (`requests`) because ibmcloudant cannot do them:
 
-- `_config/admins` (server admins): Cloudant has no `_config`, so the SDK has
-  no call for it;
+- the server's configuration (server admins: `/_node/_local/_config` on
+  CouchDB 3, `/_config` on PouchDB Server): Cloudant has no `_config`, so the
+  SDK has no call for it;
 - the sync gateway's pass-through (`forward`): the SDK parses and buffers
   bodies, the gateway must stream arbitrary replication requests both ways.
   This one uses the standard library's `http.client` directly, with a pool
@@ -26,6 +27,14 @@ plain HTTP (`requests`) because ibmcloudant cannot do them:
 
 Sequence values are opaque: they are passed back exactly as received
 (integers from PouchDB Server, strings from CouchDB 3).
+
+The admin credential is precious: CouchDB 3.4 locks a user out for five
+minutes after five failed logins from one address (`[chttpd_auth_lockout]`),
+and every Sotay process on a host logs in as the same admin. So once CouchDB
+refuses the admin's credential (401 or 403), this client sends it no more
+for `ADMIN_RETRY_SECONDS` and answers every admin call at once with the same
+`AdminRefused`: one process with a wrong or stale password makes one failed
+login every ten minutes, never enough to lock the others out.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ import re
 import select
 import ssl
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -52,6 +62,9 @@ from ibmcloudant.cloudant_v1 import CloudantV1
 USERS_DB = "_users"
 FORWARD_POOL = 64  # at least the web server's threads
 _READER_LOCK = threading.Lock()
+# Twice CouchDB's lockout window: even a few processes with a wrong password
+# never make the five failed logins within five minutes that lock the admin.
+ADMIN_RETRY_SECONDS = 600.0
 
 
 class CouchError(Exception):
@@ -60,6 +73,92 @@ class CouchError(Exception):
     def __init__(self, status: int | None, message: str) -> None:
         super().__init__(f"CouchDB {status or 'unreachable'}: {message}")
         self.status = status
+        self.reason = message
+
+    @property
+    def said(self) -> str:
+        """What CouchDB said (its status and `reason`), or why it could not be reached,
+        in a few words."""
+        text = " ".join(self.reason.split())
+        if self.status is None:
+            cause = _ERRNO.search(text)
+            return cause.group(1).strip() if cause else text[:160]
+        try:
+            reason = json.loads(text).get("reason", text)
+        except (ValueError, AttributeError):
+            reason = text
+        return f"{self.status} {str(reason)[:160]}"
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
+
+
+class AdminRefused(CouchError):
+    """CouchDB refused the admin's credential; no admin call is sent until `retry_at`."""
+
+    def __init__(self, status: int, message: str, base_url: str, admin: str,
+                 retry_at: float) -> None:
+        super().__init__(status, message)
+        self.base_url, self.admin, self.retry_at = base_url, admin, retry_at
+        said = self.said
+        minutes = round(ADMIN_RETRY_SECONDS / 60)
+        self.vi = (f"CouchDB tại {base_url} từ chối tài khoản quản trị “{admin}” ({said}); "
+                   f"hãy kiểm tra tên và mật khẩu trong SOTAY_COUCHDB_URL. Để không làm khóa "
+                   f"tài khoản này, Sotay không thử lại trong {minutes} phút.")
+        self.en = (f"CouchDB at {base_url} refused the admin “{admin}” ({said}); check the "
+                   f"name and password in SOTAY_COUCHDB_URL. So as not to get this account "
+                   f"locked out, Sotay does not try again for {minutes} minutes.")
+
+    def __str__(self) -> str:
+        return f"{self.vi} / {self.en}"
+
+    def seconds_left(self) -> float:
+        return max(0.0, self.retry_at - time.monotonic())
+
+
+class _AdminGate:
+    """Whether the admin's credential may be sent: not for `ADMIN_RETRY_SECONDS` after
+    CouchDB refused it. Shared by a client and its `reader()`."""
+
+    def __init__(self, base_url: str, admin: str) -> None:
+        self._base_url, self._admin = base_url, admin
+        self._refused: AdminRefused | None = None
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        with self._lock:
+            if self._refused is not None and self._refused.seconds_left() > 0:
+                raise self._refused
+
+    def reopen(self) -> None:
+        with self._lock:
+            self._refused = None
+
+    def saw(self, status: int, text: Callable[[], str]) -> None:
+        """Note a reply to an admin request: a 401 or 403 closes the gate."""
+        if status in (401, 403):
+            refused = AdminRefused(status, text(), self._base_url, self._admin,
+                                   time.monotonic() + ADMIN_RETRY_SECONDS)
+            with self._lock:
+                self._refused = refused
+            raise refused
+
+
+class _GatedSession(requests.Session):
+    """A `requests` session whose every request goes through the admin gate."""
+
+    def __init__(self, gate: _AdminGate) -> None:
+        super().__init__()
+        self._gate = gate
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self._gate.check()
+        try:
+            reply = super().send(request, **kwargs)
+        except requests.RequestException as err:
+            raise CouchError(None, str(err)) from err
+        self._gate.saw(reply.status_code, lambda: reply.text[:300])
+        return reply
 
 
 @dataclass(frozen=True)
@@ -315,12 +414,14 @@ def first_rev(change: dict) -> str:
 class Couch:
     """A CouchDB server, reached as its admin."""
 
-    def __init__(self, base_url: str, admin: str, password: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, admin: str, password: str, timeout: float = 30.0,
+                 gate: _AdminGate | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.admin = admin
         self._password = password
         self.timeout = timeout
-        self._http = requests.Session()
+        self._gate = gate or _AdminGate(self.base_url, admin)
+        self._http = _GatedSession(self._gate)
         if admin:
             self._http.auth = _utf8(admin, password)
         self._forwarding = _ForwardPool(self.base_url, FORWARD_POOL)
@@ -330,6 +431,10 @@ class Couch:
         self._sdk = CloudantV1(authenticator=BasicAuthenticator(admin, password) if admin
                                else NoAuthAuthenticator())
         self._sdk.set_service_url(self.base_url)
+        sdk_session = _GatedSession(self._gate)
+        for scheme in ("http://", "https://"):
+            sdk_session.mount(scheme, self._sdk.http_adapter)
+        self._sdk.set_http_client(sdk_session)
         self._sdk.set_http_config({"timeout": timeout})
         self._reader: Couch | None = None
 
@@ -340,7 +445,8 @@ class Couch:
         """
         with _READER_LOCK:
             if self._reader is None:
-                self._reader = Couch(self.base_url, self.admin, self._password, self.timeout)
+                self._reader = Couch(self.base_url, self.admin, self._password, self.timeout,
+                                     self._gate)
             return self._reader
 
     @classmethod
@@ -359,17 +465,72 @@ class Couch:
     def ensure_admin(self) -> None:
         """Make our credentials a server admin if the server has none yet.
 
-        PouchDB Server starts in "admin party" mode; CouchDB 3 refuses to start
-        without an admin, so there this finds the admin already in place.
+        PouchDB Server starts in "admin party" mode (everyone is admin): there
+        the admin is created. CouchDB 3 refuses to start without an admin, so
+        there this finds the admin in place, or makes one failed login and
+        raises `AdminRefused`.
         """
-        check = requests.get(f"{self.base_url}/_session", auth=_utf8(self.admin, self._password),
-                             timeout=self.timeout)
-        if check.ok and "_admin" in check.json().get("userCtx", {}).get("roles", []):
-            return
-        reply = requests.put(f"{self.base_url}/_config/admins/{quote(self.admin, safe='')}",
-                             data=json.dumps(self._password), timeout=self.timeout)
-        if not reply.ok:
-            raise CouchError(reply.status_code, "cannot create the server admin: " + reply.text)
+        try:
+            anyone = requests.get(f"{self.base_url}/_session", timeout=self.timeout)
+        except requests.RequestException as err:
+            raise CouchError(None, str(err)) from err
+        if anyone.ok and "_admin" in anyone.json().get("userCtx", {}).get("roles", []):
+            self.add_admin(self.admin, self._password, auth=None)
+        self.check_admin()
+
+    def check_admin(self) -> None:
+        """One request as the admin: `AdminRefused` unless CouchDB takes us as a server admin."""
+        reply = self._get(f"{self.base_url}/_session", timeout=self.timeout)
+        self._raise_for(reply)
+        if "_admin" not in reply.json().get("userCtx", {}).get("roles", []):
+            self._gate.saw(403, lambda: f"{self.admin} is not a server admin")
+
+    def add_admin(self, name: str, password: str, auth: tuple[str, str] | None) -> bool:
+        """Make `name` a server admin (as `auth`, or as no one in an admin party);
+        False if the server refuses. CouchDB 3 keeps its configuration under
+        `/_node/_local/_config`, PouchDB Server under `/_config`."""
+        refusals = []
+        for config in ("_node/_local/_config", "_config"):
+            try:
+                reply = requests.put(f"{self.base_url}/{config}/admins/{quote(name, safe='')}",
+                                     data=json.dumps(password), timeout=self.timeout,
+                                     auth=_utf8(*auth) if auth else None)
+            except requests.RequestException as err:
+                raise CouchError(None, str(err)) from err
+            if reply.ok:
+                self._await_hashed(f"{self.base_url}/{config}/admins/{quote(name, safe='')}",
+                                   auth)
+                return True
+            if reply.status_code in (401, 403):
+                return False
+            refusals.append(reply)
+            if reply.status_code not in (400, 404, 405):  # not "no such configuration API"
+                break
+        said = refusals[0] if refusals[-1].status_code in (400, 404, 405) else refusals[-1]
+        raise CouchError(said.status_code, "cannot create the server admin: " + said.text[:300])
+
+    def _await_hashed(self, url: str, auth: tuple[str, str] | None) -> None:
+        """Wait (a few seconds at most) until CouchDB 3 has hashed a new admin's password:
+        until then it refuses the admin's logins, and each refusal counts towards a
+        lockout. PouchDB Server answers hashed at once."""
+        for _ in range(50):
+            reply = requests.get(url, timeout=self.timeout, auth=_utf8(*auth) if auth else None)
+            if not reply.ok or str(reply.json()).startswith("-"):
+                return
+            time.sleep(0.1)
+
+    def remove_admin(self, name: str) -> None:
+        """Remove a server admin (as our admin); gone already is fine."""
+        for config in ("_node/_local/_config", "_config"):
+            try:
+                reply = self._http.delete(f"{self.base_url}/{config}/admins/"
+                                          f"{quote(name, safe='')}", timeout=self.timeout)
+            except requests.RequestException as err:
+                raise CouchError(None, str(err)) from err
+            if reply.ok:
+                return
+            if reply.status_code not in (400, 404, 405):
+                self._raise_for(reply)
 
     def db_updates(self, since: Any, timeout_ms: int) -> ChangesPage | None:
         """Databases changed since `since`, or None where the server lacks `_db_updates`.
@@ -592,6 +753,7 @@ class Couch:
         """GET `target` as the admin over the kept-alive pool; the whole body of a 2xx
         reply, else a CouchError, as `_get` and `_raise_for` give."""
         headers = {**self._admin_headers, "Accept": accept} if accept else self._admin_headers
+        self._gate.check()
         try:
             reply = self._forwarding.request("GET", target, headers, None, read_timeout)
             try:
@@ -600,6 +762,7 @@ class Couch:
                 reply.close()
         except (OSError, http.client.HTTPException) as err:
             raise CouchError(None, f"{type(err).__name__}: {err}") from err
+        self._gate.saw(reply.status_code, lambda: body[:300].decode("utf-8", "replace"))
         if not 200 <= reply.status_code < 300:
             raise CouchError(reply.status_code, body[:500].decode("utf-8", "replace"))
         return body

@@ -42,7 +42,16 @@ from forms.submission import CompiledForm
 from media.pipeline import Limits, PhotoRejected, process_photo
 from media.store import PhotoStore, put_photo
 from sync.conflicts import MergeNeeded, MergeStore, live_leaves, plan_merge, write_back_merges
-from sync.couch import END, UNSURE, ChangesPage, Couch, CouchError, RawChanges, first_rev
+from sync.couch import (
+    END,
+    UNSURE,
+    AdminRefused,
+    ChangesPage,
+    Couch,
+    CouchError,
+    RawChanges,
+    first_rev,
+)
 from sync.provision import FEEDBACK_PREFIX, is_server_feedback, restore_feedback
 from sync.validation import FAILED, InProcess, Pending, Validator
 
@@ -310,7 +319,7 @@ def _handled(couch_db: str, change: dict, couch: Couch, store: IngestStore,
     try:
         return handle_change(couch_db, change, couch, store, photos, limits)
     except CouchError as err:
-        if err.status is None or err.status >= 500:
+        if err.status is None or err.status >= 500 or isinstance(err, AdminRefused):
             raise
         # CouchDB refuses this document's parts for good (e.g. an attachment it
         # cannot serve): record it, do not retry it forever.
@@ -633,6 +642,8 @@ def ingest_dbs(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Lim
     for couch_db in dbs:
         try:
             total += ingest_db(couch, store, photos, couch_db, limits, page_size, validator)
+        except AdminRefused:
+            raise  # no database can be read: not this one's fault
         except CouchError as err:
             if err.status is None and not _answers(couch):
                 _strike(store, couch_db, err)
@@ -729,13 +740,23 @@ def follow(couch: Couch, store: IngestStore, photos: PhotoStore, limits: Limits,
            stop: threading.Event, poll_seconds: float = 1.0,
            sweep_seconds: float = 300.0, validator: Validator = IN_PROCESS,
            page_size: int = PAGE_SIZE) -> None:
-    """Keep ingesting until `stop` is set; an error is logged and retried from the checkpoint."""
+    """Keep ingesting until `stop` is set; an error is logged and retried from the checkpoint.
+
+    A refused admin credential is not retried every second: that would lock
+    the admin out of CouchDB for every process on the host. The worker waits
+    until the client sends the credential again (`ADMIN_RETRY_SECONDS`).
+    """
     changed = ChangedDatabases(couch, store, sweep_seconds)
     while not stop.is_set():
         waited = False
         try:
             dbs, waited = changed.next(poll_seconds)
             handled = ingest_dbs(couch, store, photos, limits, dbs, page_size, validator)
+        except AdminRefused as err:
+            log.error("ingest: %s", err)
+            changed.last_sweep = -math.inf
+            stop.wait(max(poll_seconds, err.seconds_left()))
+            continue
         except CouchError as err:
             log.warning("ingest: CouchDB error, retrying from the checkpoint: %s", err)
             changed.last_sweep = -math.inf

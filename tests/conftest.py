@@ -1,10 +1,13 @@
 """Shared fixtures: a real PouchDB Server, SQLite and PostgreSQL databases, the app.
 
 The suite starts its own PouchDB Server (npm) on a free port with a temporary
-data folder. SQL-facing tests run once on SQLite and once on the PostgreSQL
-server of this machine (127.0.0.1:5432, user postgres), in a throwaway
-database created here and dropped at the end; only where no PostgreSQL is
-reachable is that variant skipped, saying so.
+data folder; with `SOTAY_TEST_COUCHDB_URL` set (`http://admin:pw@host:port`)
+every CouchDB-facing test runs against that Apache CouchDB 3 server instead
+(`scripts/test-couchdb3` starts one from `../shared/couchdb` for `make test`).
+SQL-facing tests run once on SQLite and once on the PostgreSQL server of this
+machine (127.0.0.1:5432, user postgres), in a throwaway database created here
+and dropped at the end; only where no PostgreSQL is reachable is that variant
+skipped, saying so.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import http.client
 import json
 import os
 import secrets
+import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,10 +35,19 @@ from server.app import create_app
 from server.cli import initialise
 from server.models import db
 from sync import embedded
-from sync.couch import Couch
+from sync.couch import Couch, split_credentials
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("SOTAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+COUCHDB_URL = os.environ.get("SOTAY_TEST_COUCHDB_URL", "")
+# The Apache CouchDB 3 release beside the project (start-couchdb, stop-couchdb).
+COUCHDB3_RELEASE = Path(os.environ.get("SOTAY_COUCHDB3_RELEASE",
+                                       ROOT.parent / "shared" / "couchdb"))
+ON_COUCHDB3 = bool(COUCHDB_URL)
+# For the few tests about one server's behaviour, not Sotay's.
+pouchdb_only = pytest.mark.skipif(ON_COUCHDB3, reason="about PouchDB Server's own behaviour")
+couchdb3_only = pytest.mark.skipif(not ON_COUCHDB3,
+                                   reason="about Apache CouchDB 3 (SOTAY_TEST_COUCHDB_URL unset)")
 
 
 def free_port() -> int:
@@ -48,6 +62,7 @@ class CouchServer:
     admin: str
     password: str
     port: int
+    kind: str = "pouchdb"  # or "couchdb3"
 
     @property
     def url(self) -> str:
@@ -70,10 +85,50 @@ def pouchdb_server(folder: Path) -> Iterator[CouchServer]:
         embedded.stop(process)
 
 
+@contextmanager
+def couchdb3_node(name: str) -> Iterator[CouchServer]:
+    """An Apache CouchDB 3 node of the caller's own (own folder, port and data), from the
+    release beside the project; the test is skipped, saying why, where there is none.
+
+    The release unpacks once into `.cache/couchdb3/NAME` (ignored by git); the data
+    is new each time."""
+    start, stop = COUCHDB3_RELEASE / "start-couchdb", COUCHDB3_RELEASE / "stop-couchdb"
+    if not start.exists():
+        pytest.skip(f"no Apache CouchDB 3 release at {COUCHDB3_RELEASE} (start-couchdb)")
+    folder = ROOT / ".cache" / "couchdb3" / name
+    shutil.rmtree(folder / "couchdb" / "data", ignore_errors=True)
+    started = subprocess.run([str(start), str(folder), str(free_port()), secrets.token_hex(8)],
+                             capture_output=True, text=True, timeout=180)
+    if started.returncode != 0:
+        pytest.fail(f"start-couchdb failed: {started.stderr.strip()[-500:]}")
+    try:
+        yield couchdb3_server(started.stdout.strip().splitlines()[-1])
+    finally:
+        subprocess.run([str(stop), str(folder)], capture_output=True, timeout=60)
+
+
+def couchdb3_server(url: str) -> CouchServer:
+    """The Apache CouchDB 3 server `SOTAY_TEST_COUCHDB_URL` names (its admin in the URL)."""
+    base, admin, password = split_credentials(url)
+    return CouchServer(base, admin, password, urlsplit(base).port or 5984, "couchdb3")
+
+
+@contextmanager
+def own_couch_server(folder: Path) -> Iterator[CouchServer]:
+    """A server for one module's tests: a PouchDB Server of its own, or the CouchDB 3
+    server the suite was pointed at."""
+    if ON_COUCHDB3:
+        yield couchdb3_server(COUCHDB_URL)
+        return
+    with pouchdb_server(folder) as server:
+        yield server
+
+
 @pytest.fixture(scope="session")
 def couch_server(tmp_path_factory) -> Iterator[CouchServer]:
-    """A real PouchDB Server with an admin, for the whole session."""
-    with pouchdb_server(tmp_path_factory.mktemp("couch")) as server:
+    """A real CouchDB-API server with an admin, for the whole session: PouchDB Server,
+    or the Apache CouchDB 3 server of `SOTAY_TEST_COUCHDB_URL`."""
+    with own_couch_server(tmp_path_factory.mktemp("couch")) as server:
         yield server
 
 

@@ -32,7 +32,7 @@ from server.queries.submissions import (
     reviews_for,
     set_review_state,
 )
-from sync.couch import CouchError
+from sync.couch import AdminRefused, CouchError
 from sync.provision import write_feedback
 
 log = logging.getLogger(__name__)
@@ -155,6 +155,8 @@ def deliver_feedback() -> int:
         try:
             write_feedback(services.couch(), submission.couch_db,
                            feedback_fields(review, submission))
+        except AdminRefused:
+            raise  # no delivery can succeed; the caller waits
         except CouchError as err:
             if err.status is None or err.status >= 500:
                 break  # CouchDB is down: every delivery would fail; retry next turn

@@ -24,6 +24,7 @@ ingest in memory, and written to SQL by a thread of its own
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -229,11 +230,11 @@ class SyncGateway:
         data = _read_bounded(environ, config["SYNC_MAX_BODY_BYTES"], headers)
         try:
             parsed = (multipart_document(data, content_type) if multipart
-                      else orjson.loads(data) if data else None)
+                      else _json_body(data) if data else None)
             check_body(endpoint, method, parsed, config["PHOTO_MAX_BYTES"], _query_args(query),
                        url_id="/".join(rest) if endpoint in ("doc", "_local") else None,
                        multipart=multipart)
-        except orjson.JSONDecodeError:
+        except ValueError:  # json's and orjson's decode errors
             raise problem("sync_bad_request", reason="the body is not JSON") from None
         except TooLarge as err:
             raise problem("sync_too_large", **err.detail) from None
@@ -424,6 +425,16 @@ def _raw_path(environ: WSGIEnvironment) -> tuple[list[str], str]:
 
 def _query_args(query: str) -> dict[str, str]:
     return {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
+
+
+def _json_body(data: bytes) -> Any:
+    """A JSON body, parsed. orjson refuses a lone surrogate (`"\\ud800"`), which a
+    phone's JavaScript can write and the ingest turns into a field error the
+    volunteer can correct: the standard library's reader takes it."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 def _decrement(counts: dict[str, int], key: str) -> None:

@@ -179,7 +179,8 @@ def test_draft_is_stored_but_not_validated(app, client, volunteer):
 
 
 def test_worker_picks_up_a_gateway_write_without_a_sweep(app, client, volunteer):
-    """On PouchDB Server (no _db_updates) the gateway's write marks lead the worker."""
+    """On PouchDB Server (no _db_updates) the gateway's write marks lead the worker; on
+    CouchDB 3, _db_updates does."""
     import threading
     import time
 

@@ -232,3 +232,21 @@ def test_run_raises_the_open_files_limit_says_the_room_and_warns_before_it_is_fu
         assert f"room for about {room} volunteer databases (limit of {hard} open files)" in log
     finally:
         stop_run(process)
+
+
+def test_a_process_stopped_on_a_configuration_error_is_not_started_again(capsys):
+    """A worker whose admin password CouchDB refuses exits with EXIT_CONFIG: starting it
+    again would be one more failed login towards CouchDB's lockout of the admin."""
+    from server.cli import EXIT_CONFIG, _Child, _supervise
+
+    child = _Child("ingest worker", lambda: subprocess.Popen(
+        [sys.executable, "-c", f"raise SystemExit({EXIT_CONFIG})"]))
+    child.process = child.start()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _supervise([child])
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    assert not child.restarts
+    assert "configuration error" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import requests
 
 from sync.couch import userdb_name
@@ -43,7 +45,8 @@ def test_provisioning_twice_is_harmless(couch_server):
 def test_replicated_writes_land_in_a_volunteer_database(couch_server):
     """Phones push with new_edits=false; nothing in provisioning may drop those writes."""
     couch = couch_server.client()
-    db = provision_volunteer(couch, "em-prov", "pw-em-123456")
+    # A name of its own: a CouchDB 3 server given by URL may keep an earlier run's data.
+    db = provision_volunteer(couch, f"em-prov-{secrets.token_hex(4)}", "pw-em-123456")
     first = couch.put(db, {"_id": "survey:1", "type": "survey", "v": 1})
     start, digest = first.split("-")
     leaf = {"_id": "survey:1", "type": "survey", "v": 2, "_rev": f"2-{'c' * 32}",

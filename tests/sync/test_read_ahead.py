@@ -27,13 +27,13 @@ def test_pages_come_in_order_and_end_with_the_feed(filled_db):
     assert [len(page.results) for page in pages] == [100, 100, 50]
     ids = [change["id"] for page in pages for change in page.results]
     assert sorted(ids) == [f"doc:{i:04d}" for i in range(250)]
-    # Each page is what a plain read from the previous page's last_seq returns.
-    since = None
+    # Each page's last_seq is where the rest begins. (Not "the same page again": on
+    # CouchDB 3 two reads of one feed across shards may come in other orders.)
+    seen: set[str] = set()
     for page in pages:
-        again = client.changes(name, since, 100)
-        assert [c["id"] for c in again.results] == [c["id"] for c in page.results]
-        assert again.last_seq == page.last_seq
-        since = page.last_seq
+        seen.update(change["id"] for change in page.results)
+        rest = client.changes(name, page.last_seq, 1000).results
+        assert sorted(c["id"] for c in rest) == sorted(set(ids) - seen)
 
 
 def test_starting_from_a_checkpoint_reads_only_what_follows(filled_db):
@@ -48,7 +48,8 @@ def test_a_read_failure_is_raised_to_the_ingest(couch_server):
     with pytest.raises(CouchError) as missing:
         list(_ReadAhead(client, f"missing-{uuid.uuid4().hex[:8]}", None, 100))
     assert missing.value.status == 404
-    wrong = Couch(client.base_url, client.admin, "not-the-password")
+    # Not the suite's admin: on CouchDB 3 failed logins count towards locking a user out.
+    wrong = Couch(client.base_url, "not-an-admin", "not-the-password")
     with pytest.raises(CouchError) as refused:
         wrong.changes_raw("_users", None, 1)
     assert refused.value.status == 401
