@@ -234,7 +234,7 @@ class SyncGateway:
             check_body(endpoint, method, parsed, config["PHOTO_MAX_BYTES"], _query_args(query),
                        url_id="/".join(rest) if endpoint in ("doc", "_local") else None,
                        multipart=multipart)
-        except ValueError:  # json's and orjson's decode errors
+        except (ValueError, RecursionError):  # not JSON, or nested past any reader's limit
             raise problem("sync_bad_request", reason="the body is not JSON") from None
         except TooLarge as err:
             raise problem("sync_too_large", **err.detail) from None
@@ -433,7 +433,9 @@ def _json_body(data: bytes) -> Any:
     volunteer can correct: the standard library's reader takes it."""
     try:
         return orjson.loads(data)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as err:
+        if "surrogate" not in str(err):
+            raise  # not JSON, or nested past orjson's limit: the standard reader would recurse
         return json.loads(data)
 
 
