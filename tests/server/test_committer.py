@@ -87,8 +87,14 @@ def test_after_a_failed_commit_no_later_page_is_committed(app, volunteer):
             run(store, volunteer)
         assert store.commits == 2, "a page after the failed one reached the store"
         first_page = couch.changes(volunteer.couch_db, None, PAGE)
-        assert SqlIngestStore().checkpoint(volunteer.couch_db) == first_page.last_seq
-    assert stored_ids(app) == {change["id"] for change in first_page.results}
+        # Seqs are opaque: CouchDB 3 may spell the same position differently on
+        # another read, but its leading count is the number of changes before it.
+        checkpoint = SqlIngestStore().checkpoint(volunteer.couch_db)
+        assert str(checkpoint).split("-")[0] == str(first_page.last_seq).split("-")[0]
+    # One page's worth: which documents, CouchDB 3 may order differently on another read.
+    first = stored_ids(app)
+    assert len(first) == len(first_page.results) == PAGE
+    assert first <= {doc["_id"] for doc in docs}
     # The next turn resumes from the checkpoint: everything, once.
     with app.app_context():
         again = run(SqlIngestStore(), volunteer)
