@@ -80,6 +80,8 @@ def build_config(folder: Path | None = None) -> dict[str, Any]:
         "INGEST_POLL_SECONDS": float(os.environ.get("SOTAY_INGEST_POLL_SECONDS", 1.0)),
         "INGEST_SWEEP_SECONDS": float(os.environ.get("SOTAY_INGEST_SWEEP_SECONDS", 300)),
         "INGEST_PAGE_SIZE": int(os.environ.get("SOTAY_INGEST_PAGE_SIZE", PAGE_SIZE)),
+        # How long a dead worker's volunteer databases wait before another takes them.
+        "INGEST_LEASE_SECONDS": float(os.environ.get("SOTAY_INGEST_LEASE_SECONDS", 60)),
         # 1: the worker validates surveys in a process of its own; 0: in its own
         # process; unset: 1 where the machine has more than two cores (SQLite: one).
         "INGEST_VALIDATION_PROCESSES": _optional_int(

@@ -13,7 +13,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, Engine, ForeignKey, Index, String, Text, UniqueConstraint, event
+from sqlalchemy import (
+    JSON,
+    Engine,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    event,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -316,9 +326,56 @@ class HeldDatabase(db.Model):
 
 
 class DbActivity(db.Model):
-    """When a phone last wrote to a database through the gateway: the ingest's hint."""
+    """The ingest's queue: one row per volunteer database with news.
+
+    Whoever learns that a database may have new changes (the sync gateway on
+    a phone's write, a worker from `_db_updates` or a sweep) bumps `touches`.
+    A worker claims a database whose `touches` exceed `read_touches` by
+    setting `lease_owner` and `lease_until` and remembering `touches` in
+    `claimed_touches`; once it has read the database to its end it sets
+    `read_touches` to that, so news that came during the read leave the
+    database pending. A lease runs out at `lease_until` unless its worker
+    renews it: a dead worker's databases go to the others. After a failed
+    read `lease_until` without an owner says when it may be tried again.
+    """
 
     __tablename__ = "db_activity"
+    __table_args__ = (
+        # The pending databases, oldest news first: claims and /healthz read only these.
+        Index("ix_db_activity_pending", "pending_since",
+              postgresql_where=text("touches > read_touches"),
+              sqlite_where=text("touches > read_touches")),
+    )
 
     couch_db: Mapped[str] = mapped_column(String(200), primary_key=True)
-    touched_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    touched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    pending_since: Mapped[datetime | None] = mapped_column()  # news unread since about then
+    touches: Mapped[int] = mapped_column(default=1, server_default="1")
+    read_touches: Mapped[int] = mapped_column(default=0, server_default="0")
+    claimed_touches: Mapped[int] = mapped_column(default=0, server_default="0")
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column()
+
+
+class IngestWorker(db.Model):
+    """An ingest worker process as it last reported itself (for /healthz)."""
+
+    __tablename__ = "ingest_workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column()
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    mode: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class IngestSweep(db.Model):
+    """When a worker last swept every volunteer database (one row): one sweep per
+    period, however many workers."""
+
+    __tablename__ = "ingest_sweep"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    swept_at: Mapped[datetime] = mapped_column()

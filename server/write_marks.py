@@ -1,17 +1,15 @@
 """Write marks: the sync gateway's word to the ingest that a volunteer database
 has new documents.
 
-On PouchDB Server the worker has no `_db_updates` to follow: it reads the
-databases whose mark in SQL is newer than its previous look, less
-`MARK_OVERLAP` (`server.ingest_store`). So a mark must be neither lost nor
-become visible later than that look-back past its own time, or the database
-waits for the worker's full sweep (5 minutes by default). A phone's request
-never waits on SQL for it: the gateway notes the database here, and one thread
-of this process writes every mark noted since its last write in one
-transaction, whose time is read only once it holds the write lock
-(`touch_dbs`). A write that fails (SQLite's "database is locked" after its busy
-timeout, SQL unreachable) keeps its marks and tries again, so a lock delays a
-mark and never loses it.
+Each mark bumps the database's count of news in the ingest's queue
+(`server.queries.ingest_queue.touch_dbs`); a worker claims databases whose
+news it has not read yet. So a mark must not be lost, or the database waits
+for the worker's full sweep (5 minutes by default). A phone's request never
+waits on SQL for it: the gateway notes the database here, and one thread of
+this process writes every mark noted since its last write in one
+transaction. A write that fails (SQLite's "database is locked" after its
+busy timeout, SQL unreachable) keeps its marks and tries again, so a lock
+delays a mark and never loses it.
 """
 
 from __future__ import annotations
@@ -25,12 +23,12 @@ from flask import Flask
 
 from server.errors import DATABASE_UNAVAILABLE
 from server.models import db
-from server.queries.ingest import touch_dbs
+from server.queries.ingest_queue import touch_dbs
 
 log = logging.getLogger(__name__)
 
 # Marks noted within this long of a write go in the next one: a few writes a
-# second however many phones sync at once, each far within the look-back.
+# second however many phones sync at once.
 BATCH_SECONDS = 0.2
 RETRY_SECONDS = 1.0
 

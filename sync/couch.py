@@ -535,14 +535,16 @@ class Couch:
     def db_updates(self, since: Any, timeout_ms: int) -> ChangesPage | None:
         """Databases changed since `since`, or None where the server lacks `_db_updates`.
 
-        PouchDB Server has no `_db_updates`; CouchDB 3 has it once the
-        `_global_changes` database exists.
+        PouchDB Server has no `_db_updates` (it answers 400, 404 or 405); CouchDB 3
+        has it once the `_global_changes` database exists. Any other failure (a
+        500 or 503 from a node that is busy or starting) raises `CouchError`:
+        the caller tries again later.
         """
         reply = self._get(f"{self.base_url}/_db_updates",
                           params={"since": since if since is not None else "now",
                                   "feed": "longpoll", "timeout": timeout_ms},
                           timeout=self.timeout + timeout_ms / 1000)
-        if reply.status_code in (400, 404, 405, 500, 503):
+        if reply.status_code in (400, 404, 405):
             return None
         self._raise_for(reply)
         body = reply.json()

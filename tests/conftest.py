@@ -153,6 +153,20 @@ def database_url(request, tmp_path) -> str:
                                                            "postgresql+psycopg://")
 
 
+@pytest.fixture
+def fresh_database_url(database_url, tmp_path):
+    """A second, empty database of the same kind."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'clean.db'}"
+        return
+    name = f"sotay_clean_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield database_url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def make_config(couch: CouchServer, database_url: str, folder: Path) -> dict:
     return {
         "TESTING": True,
@@ -274,8 +288,8 @@ def ingest_worker(app) -> Iterator[threading.Event]:
     """The real ingest loop and feedback delivery in threads, as `sotay worker` runs them."""
     from media.pipeline import Limits
     from server import services
-    from server.cli import _background_loop
     from server.ingest_store import SqlIngestStore
+    from server.worker import background_loop
     from sync.ingest import follow
 
     stop = threading.Event()
@@ -286,7 +300,7 @@ def ingest_worker(app) -> Iterator[threading.Event]:
                    app.config["INGEST_POLL_SECONDS"])
 
     threads = [threading.Thread(target=ingest, daemon=True),
-               threading.Thread(target=_background_loop, args=(app, stop), daemon=True)]
+               threading.Thread(target=background_loop, args=(app, stop), daemon=True)]
     for thread in threads:
         thread.start()
     yield stop

@@ -4,6 +4,7 @@ volunteer's database."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import current_app
@@ -12,10 +13,12 @@ from server import services
 from server.actions.auth import Actor, require_role
 from server.config import embedded_couch_dir
 from server.errors import problem
+from server.models import utcnow
 from server.queries.audit import audit
-from server.queries.health import checkpoints_by_db, sql_ping
+from server.queries.health import latest_checkpoint_at, sql_ping
 from server.queries.ingest import clear_db, held_databases
-from server.queries.users import active_volunteer_dbs, count_volunteer_dbs, volunteer_by_db
+from server.queries.ingest_queue import live_workers, pending_summary
+from server.queries.users import count_volunteer_dbs, volunteer_by_db
 from sync import embedded
 from sync.couch import CouchError
 
@@ -45,15 +48,6 @@ def database_room(files: embedded.OpenFiles) -> dict[str, Any]:
     return report
 
 
-def _seq_number(seq: Any) -> int | None:
-    """The numeric prefix of a seq: PouchDB's integers and CouchDB 3's 'N-opaque' both have one.
-
-    Only used for a lag estimate shown to people, never to resume a feed.
-    """
-    head = str(seq).split("-", 1)[0]
-    return int(head) if head.isdigit() else None
-
-
 def health_report() -> dict[str, Any]:
     report: dict[str, Any] = {"ok": True}
     try:
@@ -71,30 +65,38 @@ def health_report() -> dict[str, Any]:
         report["couchdb"] = {"ok": False, "error": f"status {err.status or 'unreachable'}"}
         report["ok"] = False
         return report
-    checkpoints = checkpoints_by_db()
-    held = held_list()
-    held_dbs = {item["couch_db"] for item in held}
-    lag = 0
-    for couch_db in active_volunteer_dbs():
-        if couch_db in held_dbs:
-            continue
-        try:
-            head = _seq_number(couch.db_info(couch_db).get("update_seq"))
-        except CouchError:
-            continue
-        done = _seq_number(checkpoints.get(couch_db, (0, None))[0]) or 0
-        if head is not None:
-            lag += max(0, head - done)
-    latest = max((at for _seq, at in checkpoints.values()), default=None)
-    report["ingest"] = {"lag_changes": lag,
-                        "last_checkpoint_at": latest.isoformat() + "Z" if latest else None,
-                        "held_databases": held}
+    pending = pending_summary()
+    oldest = pending["oldest"]
+    latest = latest_checkpoint_at()
+    report["ingest"] = {
+        # Databases the gateway, `_db_updates` or a sweep said have news no worker
+        # has read yet: quiet databases count for nothing, whatever their seqs.
+        "lag_databases": pending["databases"],
+        "oldest_unread_seconds": round((utcnow() - oldest).total_seconds(), 1)
+        if oldest is not None else 0,
+        "last_checkpoint_at": latest.isoformat() + "Z" if latest else None,
+        "workers": workers_report(),
+        "held_databases": held_list()}
     if current_app.config.get("COUCHDB_EMBEDDED"):
         files = embedded.open_files(embedded_couch_dir(current_app.config))
         if files is not None:
             room = report["couchdb"]["databases"] = database_room(files)
             report["ok"] = room["state"] != "full"
     return report
+
+
+# A worker that has not reported for this long is taken for dead (it reports every
+# few seconds while it lives).
+WORKER_SILENT_SECONDS = 30.0
+
+
+def workers_report() -> list[dict[str, Any]]:
+    """The ingest workers alive, each with how it learns of new writes."""
+    now = utcnow()
+    return [{"id": row.id, "host": row.host, "pid": row.pid, "mode": row.mode,
+             "detail": row.detail, "started_at": row.started_at.isoformat() + "Z",
+             "seen_seconds_ago": round((now - row.seen_at).total_seconds(), 1)}
+            for row in live_workers(now - timedelta(seconds=WORKER_SILENT_SECONDS))]
 
 
 def held_list() -> list[dict[str, Any]]:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from server.models import Checkpoint, db
 
@@ -14,7 +13,6 @@ def sql_ping() -> None:
     db.session.execute(text("SELECT 1"))
 
 
-def checkpoints_by_db() -> dict[str, tuple[Any, datetime]]:
-    """Each database's checkpoint seq and when it was written."""
-    return {row.couch_db: (row.seq["seq"], row.updated_at) for row in db.session.execute(
-        select(Checkpoint)).scalars()}
+def latest_checkpoint_at() -> datetime | None:
+    """When the ingest last committed a page of any database."""
+    return db.session.execute(select(func.max(Checkpoint.updated_at))).scalar_one()

@@ -7,8 +7,7 @@ after a crash changes nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -22,7 +21,6 @@ from sqlalchemy import (
 from forms.model import has_lone_surrogate, without_broken_text, without_lone_surrogates
 from server.models import (
     Checkpoint,
-    DbActivity,
     HeldDatabase,
     Merge,
     Photo,
@@ -331,27 +329,6 @@ def written_merges(couch_db: str, doc_id: str) -> list[Merge]:
     return list(db.session.execute(select(Merge).where(
         Merge.couch_db == couch_db, Merge.doc_id == doc_id, Merge.state == "written",
         Merge.merged_rev.is_not(None))).scalars())
-
-
-def touch_dbs(couch_dbs: Collection[str]) -> None:
-    """Mark databases as written to by a phone, now. The first statement waits for
-    the write lock (SQLite's busy timeout, PostgreSQL's row locks); only then is the
-    time read and set, so a mark that waited is not older than its commit by the
-    wait and the worker's look-back still covers it."""
-    names = sorted(couch_dbs)  # one order, so two web processes never deadlock
-    insert = dialect_insert(DbActivity.__table__)
-    db.session.execute(insert.on_conflict_do_update(
-        index_elements=["couch_db"], set_={"touched_at": insert.excluded.touched_at}),
-        [{"couch_db": name, "touched_at": utcnow()} for name in names])
-    db.session.execute(update(DbActivity).where(DbActivity.couch_db.in_(names)).values(
-        touched_at=utcnow()))
-
-
-def touched_since(after: datetime | None, overlap: timedelta) -> list[str]:
-    if after is None:
-        return []
-    return list(db.session.execute(select(DbActivity.couch_db).where(
-        DbActivity.touched_at > after - overlap).order_by(DbActivity.couch_db)).scalars())
 
 
 def database_troubles() -> dict[str, bool]:

@@ -32,7 +32,7 @@ def test_healthz_reports_the_parts(client, volunteer):
     body = reply.get_json()
     assert reply.status_code == 200, body
     assert body["sql"]["ok"] and body["couchdb"]["ok"]
-    assert body["ingest"]["lag_changes"] >= 0
+    assert body["ingest"]["lag_databases"] >= 0
 
 
 def test_login_api_errors_are_bilingual(client):

@@ -23,9 +23,10 @@ import requests
 from media.pipeline import Limits
 from server import services
 from server.app import create_app
-from server.cli import EXIT_CONFIG, _background_loop
+from server.command_errors import EXIT_CONFIG
 from server.ingest_store import SqlIngestStore
 from server.models import db
+from server.worker import background_loop
 from sync.ingest import follow
 from tests.conftest import ROOT, CouchServer, couchdb3_node, make_config
 
@@ -78,7 +79,7 @@ def test_a_worker_with_a_wrong_password_does_not_lock_the_admin_out(node, admin,
 
     # The worker's two loops, as `sotay worker` runs them: ingest, feedback delivery.
     workers = [threading.Thread(target=ingest, daemon=True),
-               threading.Thread(target=_background_loop, args=(app, stop), daemon=True)]
+               threading.Thread(target=background_loop, args=(app, stop), daemon=True)]
     for worker in workers:
         worker.start()
     # Without the gate, this many turns of the loop would be ten times the threshold.

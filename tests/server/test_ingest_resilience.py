@@ -43,8 +43,7 @@ class FailingStore(SqlIngestStore):
 
     def apply(self, couch_db, outcomes, last_seq):
         if any(getattr(o, "doc", {}).get("_id") == self.poison for o in outcomes):
-            db.session.rollback()
-            raise ValueError("simulated storage failure")
+            raise ValueError("simulated storage failure")  # before any write: nothing to undo
         return super().apply(couch_db, outcomes, last_seq)
 
 

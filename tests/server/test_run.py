@@ -237,7 +237,8 @@ def test_run_raises_the_open_files_limit_says_the_room_and_warns_before_it_is_fu
 def test_a_process_stopped_on_a_configuration_error_is_not_started_again(capsys):
     """A worker whose admin password CouchDB refuses exits with EXIT_CONFIG: starting it
     again would be one more failed login towards CouchDB's lockout of the admin."""
-    from server.cli import EXIT_CONFIG, _Child, _supervise
+    from server.command_errors import EXIT_CONFIG
+    from server.supervisor import _Child, _supervise
 
     child = _Child("ingest worker", lambda: subprocess.Popen(
         [sys.executable, "-c", f"raise SystemExit({EXIT_CONFIG})"]))

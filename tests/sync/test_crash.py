@@ -21,7 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import DateTime, create_engine, func, insert, select
 from sqlalchemy.exc import OperationalError
@@ -32,7 +31,7 @@ from server.app import create_app
 from server.ingest_store import SqlIngestStore
 from server.models import Checkpoint, Quarantine, SubmissionRevision, db
 from sync.ingest import ingest_all
-from tests.conftest import PG_ADMIN_URL, ROOT, make_account, make_config
+from tests.conftest import ROOT, make_account, make_config
 from tests.server.helpers import member, photo_doc, photo_jpeg, survey_doc
 from tests.sync.phone import distinct_household
 
@@ -78,16 +77,21 @@ def corpus(app, couch_server) -> list[str]:
     names = []
     for n in range(VOLUNTEERS):
         account = make_account(app, "volunteer", f"tdp{n + 1:02d}")
-        docs, drafts = volunteer_corpus(account.username, DOCUMENTS // VOLUNTEERS, rng)
-        for start in range(0, len(docs), 500):
-            results = couch.bulk_write(account.couch_db, docs[start:start + 500])
-            for doc, result in zip(docs[start:start + 500], results, strict=True):
-                doc["_rev"] = result["rev"]
-        for draft in drafts:
-            draft["status"] = "final"
-        couch.bulk_write(account.couch_db, drafts)
+        write_corpus(couch, account.couch_db,
+                     *volunteer_corpus(account.username, DOCUMENTS // VOLUNTEERS, rng))
         names.append(account.couch_db)
     return names
+
+
+def write_corpus(couch, couch_db: str, docs: list[dict], updated: list[dict]) -> None:
+    """Write the documents as phones would, then the updates (drafts made final)."""
+    for start in range(0, len(docs), 500):
+        results = couch.bulk_write(couch_db, docs[start:start + 500])
+        for doc, result in zip(docs[start:start + 500], results, strict=True):
+            doc["_rev"] = result["rev"]
+    for draft in updated:
+        draft["status"] = "final"
+    couch.bulk_write(couch_db, updated)
 
 
 def worker_env(app, folder: Path) -> dict[str, str]:
@@ -215,20 +219,6 @@ def crash_until_caught_up(app, couch, dbs: list[str], folder: Path,
     return kills, most
 
 
-@pytest.fixture
-def fresh_database_url(database_url, tmp_path):
-    """A second, empty database of the same kind."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'clean.db'}"
-        return
-    name = f"sotay_clean_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield database_url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def clean_ingest(app, couch_server, url: str, folder: Path) -> dict:
     """One uninterrupted ingest into a fresh database with `app`'s accounts and forms."""
     clean = create_app(make_config(couch_server, url, folder))
@@ -249,7 +239,10 @@ def clean_ingest(app, couch_server, url: str, folder: Path) -> dict:
 
 # Written by the worker's background step (duplicate checks), not by the ingest:
 # how far it got when killed depends on timing, not on correctness.
-BACKGROUND_TABLES = {"duplicate_pairs", "duplicate_keys"}
+# The ingest's queue and its workers' reports are bookkeeping of how the work
+# was shared, not its result.
+BACKGROUND_TABLES = {"duplicate_pairs", "duplicate_keys", "db_activity", "ingest_workers",
+                     "ingest_sweep"}
 # Photo flags compare a photo with the photos already in when it arrived, so
 # "reused" lands on whichever copy came second: it depends on page boundaries.
 BACKGROUND_COLUMNS = {"flags"}

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from sync.couch import END, UNSURE, Couch, CouchError, RawChanges
-from sync.ingest import _ReadAhead
+from sync.ingest import ReadAhead
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def filled_db(couch_server):
 
 def test_pages_come_in_order_and_end_with_the_feed(filled_db):
     client, name = filled_db
-    pages = list(_ReadAhead(client, name, None, 100))
+    pages = list(ReadAhead(client, name, None, 100))
     assert [len(page.results) for page in pages] == [100, 100, 50]
     ids = [change["id"] for page in pages for change in page.results]
     assert sorted(ids) == [f"doc:{i:04d}" for i in range(250)]
@@ -39,14 +39,14 @@ def test_pages_come_in_order_and_end_with_the_feed(filled_db):
 def test_starting_from_a_checkpoint_reads_only_what_follows(filled_db):
     client, name = filled_db
     first = client.changes(name, None, 200)
-    rest = list(_ReadAhead(client, name, first.last_seq, 100))
+    rest = list(ReadAhead(client, name, first.last_seq, 100))
     assert sum(len(page.results) for page in rest) == 50
 
 
 def test_a_read_failure_is_raised_to_the_ingest(couch_server):
     client = couch_server.client()
     with pytest.raises(CouchError) as missing:
-        list(_ReadAhead(client, f"missing-{uuid.uuid4().hex[:8]}", None, 100))
+        list(ReadAhead(client, f"missing-{uuid.uuid4().hex[:8]}", None, 100))
     assert missing.value.status == 404
     # Not the suite's admin: on CouchDB 3 failed logins count towards locking a user out.
     wrong = Couch(client.base_url, "not-an-admin", "not-the-password")
@@ -57,7 +57,7 @@ def test_a_read_failure_is_raised_to_the_ingest(couch_server):
 
 def test_stopping_early_stops_the_reader(filled_db):
     client, name = filled_db
-    read_ahead = _ReadAhead(client, name, None, 10, depth=1)
+    read_ahead = ReadAhead(client, name, None, 10, depth=1)
     for _page in read_ahead:
         break
     read_ahead._thread.join(5)
@@ -71,7 +71,7 @@ def test_a_wrong_guess_of_where_the_next_page_starts_is_corrected(filled_db, mon
     last_seq wins: the pages still come once each, in order."""
     client, name = filled_db
     monkeypatch.setattr(RawChanges, "next_since", lambda raw: raw.since or 0)
-    pages = list(_ReadAhead(client, name, None, 100))
+    pages = list(ReadAhead(client, name, None, 100))
     assert [len(page.results) for page in pages] == [100, 100, 50]
     ids = [change["id"] for page in pages for change in page.results]
     assert sorted(ids) == [f"doc:{i:04d}" for i in range(250)]
@@ -80,7 +80,7 @@ def test_a_wrong_guess_of_where_the_next_page_starts_is_corrected(filled_db, mon
 def test_where_the_thread_cannot_tell_it_parses_the_page_itself(filled_db, monkeypatch):
     client, name = filled_db
     monkeypatch.setattr(RawChanges, "next_since", lambda raw: UNSURE)
-    pages = list(_ReadAhead(client, name, None, 100))
+    pages = list(ReadAhead(client, name, None, 100))
     assert [len(page.results) for page in pages] == [100, 100, 50]
 
 
