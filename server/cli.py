@@ -19,6 +19,7 @@ from forms.commands import load_definition, report
 from forms.shipped import shipped_forms
 from media.pipeline import Limits
 from server import services
+from server.actions import jobs
 from server.actions.auth import CLI_ACTOR
 from server.actions.exports import totals_csv
 from server.actions.forms import publish
@@ -215,6 +216,34 @@ def ingest_release(couch_db: str) -> None:
     click.echo(f"{couch_db}: đã mở lại / released")
 
 
+@click.group("jobs")
+def jobs_group() -> None:
+    """Background work that failed: feedback to phones, duplicate checks."""
+
+
+@jobs_group.command("list")
+@click.option("--failed", "only_failed", is_flag=True,
+              help="Only those that used their retry budget.")
+@with_appcontext
+def jobs_list(only_failed: bool) -> None:
+    """List failed items: kind, key, attempts, next try or failed, last error."""
+    found = jobs.jobs_report(CLI_ACTOR, "failed" if only_failed else None)
+    for job in found:
+        when = "failed" if job["state"] == "failed" else f"next {job['run_after']}"
+        click.echo(f"{job['id']}  {job['kind']}  {job['key']}  {job['attempts']}x  {when}  "
+                   f"{job['last_error'][:200]}")
+    click.echo(f"{len(found)} việc lỗi / failed items")
+
+
+@jobs_group.command("retry")
+@click.argument("job_id", type=int, required=False)
+@with_appcontext
+def jobs_retry(job_id: int | None) -> None:
+    """Try a failed item again now with a fresh budget (all failed ones without JOB_ID)."""
+    count = _commit_or_fail(jobs.retry, CLI_ACTOR, job_id)
+    click.echo(f"{count} việc sẽ được thử lại / item(s) to be tried again")
+
+
 @click.group("export")
 def export_group() -> None:
     """Export campaign data."""
@@ -245,7 +274,7 @@ def register_commands(app: Flask) -> None:
     forms_group = click.Group("forms", commands={**forms_cli.commands, "publish": forms_publish},
                               help=forms_cli.help)
     for command in (init_command, worker_command, serve_command, users_group, media_group,
-                    ingest_group, export_group):
+                    ingest_group, jobs_group, export_group):
         app.cli.add_command(command)
     app.cli.add_command(forms_group)
 

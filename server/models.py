@@ -371,11 +371,35 @@ class IngestWorker(db.Model):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
-class IngestSweep(db.Model):
-    """When a worker last swept every volunteer database (one row): one sweep per
-    period, however many workers."""
+class WorkerTurn(db.Model):
+    """Something workers do one at a time: when a worker last swept every volunteer
+    database (`sweep`), so that there is one sweep per period however many workers."""
 
-    __tablename__ = "ingest_sweep"
+    __tablename__ = "worker_turns"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime] = mapped_column()
+
+
+class Job(db.Model):
+    """Background work that failed, with its retry budget.
+
+    The work itself lives where it always did (a decision not yet written to
+    the phone, a survey not yet checked for duplicates); a row here exists only
+    once an item failed: how many attempts, the last error, when it may be tried
+    again (`run_after`, growing with each attempt), and `state` `failed` once
+    the budget is spent, until an administrator retries it (`sotay jobs retry`).
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (UniqueConstraint("kind", "key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    swept_at: Mapped[datetime] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default="retrying")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -21,6 +21,7 @@ from server.actions import duplicates, reviews
 from server.command_errors import couch_checked
 from server.ingest_store import SqlIngestStore
 from server.models import db
+from server.queries.jobs import one_worker_at_a_time
 from sync.couch import AdminRefused
 from sync.ingest import PAGE_SIZE, follow
 from sync.validation import tune_for_ingest, validator_for
@@ -55,14 +56,17 @@ def worker_command() -> None:
 
 
 def background_loop(app: Flask, stop: threading.Event) -> None:
-    """Beside the ingest: deliver reviewers' decisions to the phones (retrying until CouchDB
-    takes them) and check new surveys for duplicates."""
+    """Beside the ingest: deliver reviewers' decisions to the phones and check new
+    surveys for duplicates. An item that fails is tried again later with a budget
+    (`server.actions.jobs`); with several workers, one at a time does each step."""
     while not stop.is_set():
         busy = False
         refused: AdminRefused | None = None
         for step in (reviews.deliver_feedback, duplicates.check_new_surveys):
             with app.app_context():
                 try:
+                    if not one_worker_at_a_time(step.__name__):
+                        continue  # another worker is at it
                     busy = bool(step()) or busy
                     db.session.commit()
                 except AdminRefused as err:  # the client sends the password again later

@@ -8,11 +8,14 @@ later phase (the two are linked), or two different subjects.
 
 from __future__ import annotations
 
+import logging
+
 from flask import current_app
 
+from server.actions import jobs
 from server.actions.auth import Actor, require_role
-from server.errors import problem
-from server.models import Submission
+from server.errors import DATABASE_UNAVAILABLE, problem
+from server.models import Submission, db
 from server.queries.audit import audit
 from server.queries.duplicates import (
     get_pair,
@@ -25,6 +28,8 @@ from server.queries.duplicates import (
 )
 from server.queries.submissions import add_review
 from sync.duplicates import DuplicateRules, find_matches, match_keys, search_box
+
+log = logging.getLogger(__name__)
 
 SETTLEMENTS = ("same", "revisit", "different")
 
@@ -51,8 +56,20 @@ def check_new_surveys(batch: int = CHECK_BATCH) -> int:
     """
     pending = unchecked_submissions(batch)
     rules = _rules()
-    for submission in pending:
-        detect_duplicates(submission, rules)
+    for index, submission in enumerate(pending):
+        try:
+            detect_duplicates(submission, rules)
+        except DATABASE_UNAVAILABLE:
+            raise  # nobody's fault: the whole turn is tried again
+        except Exception as err:
+            # One survey the check fails on must not stop every later one: the
+            # batch so far is undone (it is checked again next turn) and this one
+            # waits, less and less often (`server.actions.jobs`).
+            log.exception("duplicates: checking %s failed", submission.doc_id)
+            key, doc_id = str(submission.id), submission.doc_id
+            db.session.rollback()
+            jobs.failed("duplicates", key, f"duplicate check of {doc_id}", repr(err))
+            return index
     return len(pending)
 
 

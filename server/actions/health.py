@@ -18,6 +18,7 @@ from server.queries.audit import audit
 from server.queries.health import latest_checkpoint_at, sql_ping
 from server.queries.ingest import clear_db, held_databases
 from server.queries.ingest_queue import live_workers, pending_summary
+from server.queries.jobs import job_counts
 from server.queries.users import count_volunteer_dbs, volunteer_by_db
 from sync import embedded
 from sync.couch import CouchError
@@ -76,7 +77,10 @@ def health_report() -> dict[str, Any]:
         if oldest is not None else 0,
         "last_checkpoint_at": latest.isoformat() + "Z" if latest else None,
         "workers": workers_report(),
-        "held_databases": held_list()}
+        "held_databases": held_list(),
+        # Feedback deliveries and duplicate checks that failed: being retried, or
+        # waiting for an administrator (`sotay jobs`).
+        "jobs": {"retrying": 0, "failed": 0, **job_counts()}}
     if current_app.config.get("COUCHDB_EMBEDDED"):
         files = embedded.open_files(embedded_couch_dir(current_app.config))
         if files is not None:

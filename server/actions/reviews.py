@@ -14,6 +14,7 @@ from typing import Any
 
 from forms.display import labelled_answers
 from server import services
+from server.actions import jobs
 from server.actions.auth import Actor, require_role
 from server.errors import problem
 from server.models import Review, Submission
@@ -27,6 +28,7 @@ from server.queries.submissions import (
     latest_review,
     list_final_submissions,
     list_quarantine,
+    mark_feedback_written,
     pending_feedback,
     photos_for_surveys,
     reviews_for,
@@ -149,9 +151,14 @@ def expected_feedback(couch_db: str, survey_id: str) -> dict | None:
 
 
 def deliver_feedback() -> int:
-    """Write undelivered decisions into the volunteers' databases; return how many."""
+    """Write undelivered decisions into the volunteers' databases; return how many.
+
+    CouchDB down or busy stops this turn without counting against anyone; a
+    delivery CouchDB refuses (a 4xx) is tried again later, less and less often,
+    and after `jobs.MAX_ATTEMPTS` left for an administrator."""
     delivered = 0
     for review, submission in pending_feedback():
+        key = str(review.id)
         try:
             write_feedback(services.couch(), submission.couch_db,
                            feedback_fields(review, submission))
@@ -160,9 +167,10 @@ def deliver_feedback() -> int:
         except CouchError as err:
             if err.status is None or err.status >= 500:
                 break  # CouchDB is down: every delivery would fail; retry next turn
-            log.warning("feedback for %s not delivered: %s", submission.doc_id, err)
+            jobs.failed("feedback", key, f"feedback for {submission.doc_id}", str(err))
             continue
-        review.feedback_written = True
+        mark_feedback_written(review.id)
+        jobs.succeeded("feedback", key)
         delivered += 1
     return delivered
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import Select, String, and_, bindparam, cast, or_, select
 
-from server.models import DuplicateKeys, DuplicatePair, Submission, db
+from server.models import DuplicateKeys, DuplicatePair, Submission, db, utcnow
 from server.queries.bulk import built
+from server.queries.jobs import blocked
 from sync.duplicates import MatchKeys
 
 _KEY_COLUMNS = {"group": "residential_group"}
@@ -129,5 +130,6 @@ def unchecked_submissions(limit: int) -> list[Submission]:
         select(Submission)
         .outerjoin(DuplicateKeys, DuplicateKeys.submission_id == Submission.id)
         .where(Submission.status == "final",
-               or_(DuplicateKeys.rev.is_(None), DuplicateKeys.rev != Submission.rev))
+               or_(DuplicateKeys.rev.is_(None), DuplicateKeys.rev != Submission.rev),
+               ~blocked("duplicates", cast(Submission.id, String), utcnow()))
         .order_by(Submission.id).limit(limit)).scalars())

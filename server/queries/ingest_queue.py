@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, delete, exists, func, or_, select, update
 
-from server.models import DbActivity, HeldDatabase, IngestSweep, IngestWorker, User, db, utcnow
+from server.models import DbActivity, HeldDatabase, IngestWorker, User, WorkerTurn, db, utcnow
 from server.queries.bulk import dialect_insert
 
 PENDING = DbActivity.touches > DbActivity.read_touches
@@ -130,16 +130,15 @@ def renew_leases(owner: str, lease: timedelta) -> None:
 def take_sweep_turn(every: timedelta) -> bool:
     """Whether the caller sweeps now: true for one caller per period."""
     now = utcnow()
-    if db.session.get(IngestSweep, 1) is None:
-        inserted = db.session.execute(
-            dialect_insert(IngestSweep.__table__).values(id=1, swept_at=now)
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(IngestSweep.__table__.c.id)).first()
-        if inserted is not None:
-            return True
+    inserted = db.session.execute(
+        dialect_insert(WorkerTurn.__table__).values(name="sweep", at=now)
+        .on_conflict_do_nothing(index_elements=["name"])
+        .returning(WorkerTurn.__table__.c.name)).first()
+    if inserted is not None:
+        return True
     result = db.session.execute(
-        update(IngestSweep).where(IngestSweep.id == 1, IngestSweep.swept_at <= now - every)
-        .values(swept_at=now).execution_options(synchronize_session=False))
+        update(WorkerTurn).where(WorkerTurn.name == "sweep", WorkerTurn.at <= now - every)
+        .values(at=now).execution_options(synchronize_session=False))
     return result.rowcount == 1
 
 

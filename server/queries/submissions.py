@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, select, update
 
-from server.models import Photo, Quarantine, Review, Submission, db
+from server.models import Photo, Quarantine, Review, Submission, db, utcnow
 from server.queries.bulk import built, json_array, one_of, one_of_param
+from server.queries.jobs import blocked
 
 
 def get_submission(submission_id: int) -> Submission | None:
@@ -84,12 +85,20 @@ def latest_review(couch_db: str, doc_id: str) -> tuple[Review, Submission] | Non
     return None if row is None else (row[0], row[1])
 
 
-def pending_feedback() -> list[tuple[Review, Submission]]:
-    """Decisions not yet written back to the phone, oldest first; the latest per survey wins."""
+def pending_feedback(limit: int = 500) -> list[tuple[Review, Submission]]:
+    """Decisions not yet written back to the phone, oldest first; the latest per survey
+    wins. One whose delivery failed waits until it is due again (`server.models.Job`)."""
     rows = db.session.execute(
         select(Review, Submission).join(Submission, Review.submission_id == Submission.id)
-        .where(Review.feedback_written.is_(False)).order_by(Review.decided_at, Review.id)).all()
+        .where(Review.feedback_written.is_(False),
+               ~blocked("feedback", cast(Review.id, String), utcnow()))
+        .order_by(Review.decided_at, Review.id).limit(limit)).all()
     return [(review, submission) for review, submission in rows]
+
+
+def mark_feedback_written(review_id: int) -> None:
+    db.session.execute(update(Review).where(Review.id == review_id).values(
+        feedback_written=True).execution_options(synchronize_session=False))
 
 
 def all_photo_shas() -> list[str]:

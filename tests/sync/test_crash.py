@@ -242,7 +242,7 @@ def clean_ingest(app, couch_server, url: str, folder: Path) -> dict:
 # The ingest's queue and its workers' reports are bookkeeping of how the work
 # was shared, not its result.
 BACKGROUND_TABLES = {"duplicate_pairs", "duplicate_keys", "db_activity", "ingest_workers",
-                     "ingest_sweep"}
+                     "worker_turns", "jobs"}
 # Photo flags compare a photo with the photos already in when it arrived, so
 # "reused" lands on whichever copy came second: it depends on page boundaries.
 BACKGROUND_COLUMNS = {"flags"}
