@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from server import errors, services
+from server import errors, schema, services
 from server.config import DEFAULTS, LOGIN_DEFAULTS, build_config
 from server.models import db
 
@@ -46,7 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     register_commands(app)
     with app.app_context():
-        db.create_all()
+        schema.upgrade(db.engine)  # under a lock: every process of the server runs this
     return app
 
 
