@@ -27,7 +27,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from forms.commands import load_definition, report
 from forms.shipped import shipped_forms
 from media.pipeline import Limits
-from server import services
+from server import schema, services
 from server.actions import duplicates, reviews
 from server.actions.auth import CLI_ACTOR
 from server.actions.exports import totals_csv
@@ -126,8 +126,12 @@ def initialise(app: Flask) -> str | None:
 @with_appcontext
 @couch_checked
 def init_command() -> None:
-    """Prepare the instance: CouchDB admin, forms database, shipped forms, admin account."""
+    """Prepare the instance: SQL schema, CouchDB admin, forms database, shipped forms, admin
+    account."""
     password = initialise(current_app._get_current_object())
+    revision = schema.revision(db.engine)  # the app's start brought it to the newest
+    click.echo(f"Cơ sở dữ liệu ở phiên bản lược đồ {revision} / database schema at revision "
+               f"{revision}")
     if password:
         click.echo(f"Tài khoản quản trị / admin account: admin  mật khẩu / password: {password}")
         click.echo("Hãy ghi lại, mật khẩu chỉ hiện một lần. / Write it down: shown only once.")

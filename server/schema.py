@@ -43,6 +43,7 @@ FIRST_REVISION = "0001"
 # The key of PostgreSQL's advisory lock: a number of our own ("sotay" in ASCII),
 # the same in every process.
 LOCK_KEY = int.from_bytes(b"sotay", "big")
+CREATED = "created in an empty database at revision"
 
 
 class SchemaError(RuntimeError):
@@ -59,8 +60,9 @@ def upgrade(engine: Engine) -> list[str]:
     with engine.connect() as conn, _exclusive(conn):
         done = _upgrade(conn)
         conn.commit()
-    for line in done:
-        log.warning("database schema: %s", line)
+    for line in done:  # a new database is no news; a change to one with data is
+        log.log(logging.INFO if line.startswith(CREATED) else logging.WARNING,
+                "database schema: %s", line)
     return done
 
 
@@ -68,7 +70,13 @@ def head() -> str:
     return _scripts().get_current_head()
 
 
-def current(conn: Connection) -> str | None:
+def revision(engine: Engine) -> str | None:
+    """The revision the database is at (None: not under migrations, or empty)."""
+    with engine.connect() as conn:
+        return _current(conn)
+
+
+def _current(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -104,7 +112,7 @@ def _exclusive(conn: Connection) -> Iterator[None]:
 
 def _upgrade(conn: Connection) -> list[str]:
     done: list[str] = []
-    revision = current(conn)
+    revision = _current(conn)
     if revision is None and _sotay_tables(conn):
         done.append(_adopt(conn))
         revision = FIRST_REVISION
@@ -117,7 +125,8 @@ def _upgrade(conn: Connection) -> list[str]:
         except CommandError:
             raise SchemaError("schema_newer", revision=revision, head=newest) from None
     command.upgrade(alembic_config(conn), "head")
-    done.append(f"upgraded from {revision or 'an empty database'} to revision {newest}")
+    done.append(f"upgraded from revision {revision} to {newest}" if revision
+                else f"{CREATED} {newest}")
     return done
 
 
