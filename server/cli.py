@@ -42,6 +42,7 @@ from server.ingest_store import SqlIngestStore
 from server.models import db
 from server.queries.submissions import all_photo_shas
 from server.queries.users import get_user_by_name
+from server.transaction import transacting
 from sync import embedded
 from sync.couch import AdminRefused, CouchError, split_credentials
 from sync.ingest import PAGE_SIZE, follow
@@ -96,13 +97,11 @@ def _fail(err: Problem) -> None:
 
 
 def _commit_or_fail(action, *args, **kwargs):
-    """Run one action as one transaction, as a request would."""
+    """Run one action as one transaction, as a request would; a problem is one line."""
     try:
-        result = action(*args, **kwargs)
-        db.session.commit()
-        return result
+        with transacting():
+            return action(*args, **kwargs)
     except Problem as err:
-        db.session.rollback()
         _fail(err)
 
 
@@ -173,13 +172,11 @@ def _background_loop(app: Flask, stop: threading.Event) -> None:
         for step in (reviews.deliver_feedback, duplicates.check_new_surveys):
             with app.app_context():
                 try:
-                    busy = bool(step()) or busy
-                    db.session.commit()
+                    with transacting():
+                        busy = bool(step()) or busy
                 except AdminRefused as err:  # the client sends the password again later
-                    db.session.rollback()
                     refused = err
                 except Exception:  # a failed step is retried on the next turn
-                    db.session.rollback()
                     app.logger.exception("%s failed; retrying", step.__name__)
         if refused is not None:
             app.logger.error("%s", refused)
@@ -286,14 +283,18 @@ def media_reprocess() -> None:
     limits = Limits(max_bytes=current_app.config["PHOTO_MAX_BYTES"])
     total = len(all_photo_shas())
     problems = 0
+    steps = reprocess_photos(CLI_ACTOR, limits)
     with click.progressbar(length=total, label="ảnh / photos") as bar:
-        for sha, problem_text in reprocess_photos(CLI_ACTOR, limits):
-            db.session.commit()
+        while True:  # a transaction a photo: an interrupted run keeps what it finished
+            with transacting():
+                step = next(steps, None)
+            if step is None:
+                break
+            sha, problem_text = step
             if problem_text:
                 problems += 1
                 click.echo(f"\nảnh / photo {sha[:16]}: {problem_text}", err=True)
             bar.update(1)
-    db.session.commit()
     click.echo(f"{total - problems}/{total} ảnh đã xử lý lại / photos reprocessed")
 
 

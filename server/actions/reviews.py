@@ -27,6 +27,7 @@ from server.queries.submissions import (
     latest_review,
     list_final_submissions,
     list_quarantine,
+    mark_feedback_written,
     pending_feedback,
     photos_for_surveys,
     reviews_for,
@@ -162,7 +163,7 @@ def deliver_feedback() -> int:
                 break  # CouchDB is down: every delivery would fail; retry next turn
             log.warning("feedback for %s not delivered: %s", submission.doc_id, err)
             continue
-        review.feedback_written = True
+        mark_feedback_written(review)
         delivered += 1
     return delivered
 

@@ -56,6 +56,21 @@ def add_review(**fields: object) -> Review:
     return review
 
 
+def mark_feedback_written(review: Review) -> None:
+    """The decision is in the volunteer's database: not to be delivered again."""
+    review.feedback_written = True
+
+
+def set_photo_measures(photo: Photo, facts: dict, phash: str | None, width: int | None,
+                       height: int | None) -> None:
+    """What re-deriving the photo from its original found."""
+    photo.facts, photo.phash, photo.width, photo.height = facts, phash, width, height
+
+
+def set_photo_flags(photo: Photo, flags: list[dict]) -> None:
+    photo.flags = flags
+
+
 def reviews_for(submission_id: int) -> list[Review]:
     return list(db.session.execute(select(Review).where(Review.submission_id == submission_id)
                                    .order_by(Review.decided_at)).scalars())

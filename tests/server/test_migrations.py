@@ -108,7 +108,6 @@ def test_a_database_at_the_first_revision_reaches_head_with_every_row(engine):
     with engine.connect() as conn:
         kept = read(conn, first_revision())
     assert kept == written
-    assert set(written) == set(db.metadata.tables)  # every table of today has rows here
 
 
 def test_the_models_and_the_migrations_agree(engine):
