@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from server import errors, services
+from server import errors, schema, services, transaction
 from server.config import DEFAULTS, LOGIN_DEFAULTS, build_config
 from server.models import db
 
@@ -46,7 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     register_commands(app)
     with app.app_context():
-        db.create_all()
+        schema.upgrade(db.engine)  # under a lock: every process of the server runs this
     return app
 
 
@@ -55,15 +55,10 @@ def _one_transaction_per_request(app: Flask) -> None:
 
     @app.after_request
     def _commit(response: Response) -> Response:
-        if not db.session.registry.has():
-            return response  # the request never touched SQL (most sync requests)
-        if response.status_code < 400:
-            db.session.commit()
-        else:
-            db.session.rollback()
+        transaction.end(ok=response.status_code < 400)
         return response
 
     @app.teardown_request
     def _rollback(exc: BaseException | None) -> None:
         if exc is not None:
-            db.session.rollback()
+            transaction.end(ok=False)

@@ -18,7 +18,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from forms.commands import load_definition, report
 from forms.shipped import shipped_forms
 from media.pipeline import Limits
-from server import services
+from server import schema, services
 from server.actions import jobs
 from server.actions.auth import CLI_ACTOR
 from server.actions.exports import totals_csv
@@ -34,6 +34,7 @@ from server.models import db
 from server.queries.submissions import all_photo_shas
 from server.queries.users import get_user_by_name
 from server.supervisor import run_command
+from server.transaction import transacting
 from server.worker import worker_command
 from sync import embedded
 from sync.provision import provision_forms_db
@@ -45,13 +46,11 @@ def _fail(err: Problem) -> None:
 
 
 def _commit_or_fail(action, *args, **kwargs):
-    """Run one action as one transaction, as a request would."""
+    """Run one action as one transaction, as a request would; a problem is one line."""
     try:
-        result = action(*args, **kwargs)
-        db.session.commit()
-        return result
+        with transacting():
+            return action(*args, **kwargs)
     except Problem as err:
-        db.session.rollback()
         _fail(err)
 
 
@@ -75,8 +74,12 @@ def initialise(app: Flask) -> str | None:
 @with_appcontext
 @couch_checked
 def init_command() -> None:
-    """Prepare the instance: CouchDB admin, forms database, shipped forms, admin account."""
+    """Prepare the instance: SQL schema, CouchDB admin, forms database, shipped forms, admin
+    account."""
     password = initialise(current_app._get_current_object())
+    revision = schema.revision(db.engine)  # the app's start brought it to the newest
+    click.echo(f"Cơ sở dữ liệu ở phiên bản lược đồ {revision} / database schema at revision "
+               f"{revision}")
     if password:
         click.echo(f"Tài khoản quản trị / admin account: admin  mật khẩu / password: {password}")
         click.echo("Hãy ghi lại, mật khẩu chỉ hiện một lần. / Write it down: shown only once.")
@@ -180,14 +183,18 @@ def media_reprocess() -> None:
     limits = Limits(max_bytes=current_app.config["PHOTO_MAX_BYTES"])
     total = len(all_photo_shas())
     problems = 0
+    steps = reprocess_photos(CLI_ACTOR, limits)
     with click.progressbar(length=total, label="ảnh / photos") as bar:
-        for sha, problem_text in reprocess_photos(CLI_ACTOR, limits):
-            db.session.commit()
+        while True:  # a transaction a photo: an interrupted run keeps what it finished
+            with transacting():
+                step = next(steps, None)
+            if step is None:
+                break
+            sha, problem_text = step
             if problem_text:
                 problems += 1
                 click.echo(f"\nảnh / photo {sha[:16]}: {problem_text}", err=True)
             bar.update(1)
-    db.session.commit()
     click.echo(f"{total - problems}/{total} ảnh đã xử lý lại / photos reprocessed")
 
 

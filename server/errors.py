@@ -99,6 +99,15 @@ _CATALOGUE: dict[str, tuple[str, str, str]] = {
     "login_busy": ("503.5", "Máy chủ đang bận xử lý nhiều lượt đăng nhập; hãy thử lại sau ít "
                             "giây.",
                    "The server is busy with many logins; try again in a few seconds."),
+    "schema_newer": ("500.1", "Cơ sở dữ liệu ở phiên bản lược đồ {revision}, mới hơn bản Sotay "
+                              "này biết ({head}); hãy cài bản Sotay mới hơn hoặc khôi phục bản "
+                              "sao lưu.",
+                     "The database is at schema revision {revision}, newer than this Sotay "
+                     "knows ({head}); install the newer Sotay or restore a backup."),
+    "schema_unrecognised": ("500.2", "Cơ sở dữ liệu thiếu cột {missing} mà không thể tự thêm; "
+                                     "hãy kiểm tra hoặc khôi phục bản sao lưu.",
+                            "The database lacks column(s) {missing}, which cannot be added on "
+                            "their own; check it or restore a backup."),
 }
 
 # SQL errors that say the database cannot be reached, not that a statement is wrong.

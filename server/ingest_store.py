@@ -35,6 +35,7 @@ from server.queries.audit import audit
 from server.queries.forms import get_form_version
 from server.queries.photo_index import index_photos
 from server.queries.users import active_volunteer_dbs, volunteer_by_db
+from server.transaction import transacting
 from sync.conflicts import MergeNeeded, PendingMerge
 from sync.ingest import (
     STRIKES_TO_HOLD,
@@ -59,15 +60,10 @@ def _transaction(method: Callable) -> Callable:
     def wrapper(self: SqlIngestStore, *args: Any, **kwargs: Any) -> Any:
         with self.app.app_context():
             try:
-                result = method(self, *args, **kwargs)
-                db.session.commit()
-                return result
+                with transacting():
+                    return method(self, *args, **kwargs)
             except DATABASE_UNAVAILABLE as err:
-                db.session.rollback()
                 raise StoreUnavailable(str(err)[:300]) from err
-            except BaseException:
-                db.session.rollback()
-                raise
     return wrapper
 
 

@@ -1,9 +1,14 @@
 """The relational model: accounts and their logins, forms, submissions and
 their revisions, photos, quarantine, ingest checkpoints and the audit log.
 
-Only `server/queries/` reads and writes these tables. JSON columns hold the
-answers as the phone sent them, so a form version's shape never needs a
-migration.
+Only `server/queries/` reads and writes these tables: an action may read a
+row it was given, never set its attributes. A transaction is committed or
+rolled back only by `server.transaction`, once per request, command,
+background step or call of the ingest's SQL store (a page with its
+checkpoint is one). A change here needs a migration (server/migrations/,
+see the README's "Changing the database schema"); `tests/server/test_migrations.py`
+fails until the two agree. JSON columns hold the answers as the phone sent
+them, so a form version's shape never needs one.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from server.command_errors import couch_checked
 from server.ingest_store import SqlIngestStore
 from server.models import db
 from server.queries.jobs import one_worker_at_a_time
+from server.transaction import transacting
 from sync.couch import AdminRefused
 from sync.ingest import PAGE_SIZE, follow
 from sync.validation import tune_for_ingest, validator_for
@@ -65,15 +66,12 @@ def background_loop(app: Flask, stop: threading.Event) -> None:
         for step in (reviews.deliver_feedback, duplicates.check_new_surveys):
             with app.app_context():
                 try:
-                    if not one_worker_at_a_time(step.__name__):
-                        continue  # another worker is at it
-                    busy = bool(step()) or busy
-                    db.session.commit()
+                    with transacting():
+                        if one_worker_at_a_time(step.__name__):  # else another is at it
+                            busy = bool(step()) or busy
                 except AdminRefused as err:  # the client sends the password again later
-                    db.session.rollback()
                     refused = err
                 except Exception:  # a failed step is retried on the next turn
-                    db.session.rollback()
                     app.logger.exception("%s failed; retrying", step.__name__)
         if refused is not None:
             app.logger.error("%s", refused)

@@ -22,8 +22,8 @@ import time
 from flask import Flask
 
 from server.errors import DATABASE_UNAVAILABLE
-from server.models import db
 from server.queries.ingest_queue import touch_dbs
+from server.transaction import transacting
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,5 @@ class WriteMarks:
             time.sleep(BATCH_SECONDS)
 
     def _write(self, marks: set[str]) -> None:
-        with self.app.app_context():
-            try:
-                touch_dbs(marks)
-                db.session.commit()
-            except BaseException:
-                db.session.rollback()
-                raise
+        with self.app.app_context(), transacting():
+            touch_dbs(marks)

@@ -28,7 +28,9 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+from sqlalchemy import create_engine, text
 
+from server import schema
 from server.actions.auth import CLI_ACTOR
 from server.actions.users import create_user
 from server.app import create_app
@@ -183,17 +185,39 @@ def make_config(couch: CouchServer, database_url: str, folder: Path) -> dict:
     }
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite database the migrations brought to head, once a session: each test's
+    database is a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "sotay.db"
+    engine = create_engine(f"sqlite:///{path}")
+    schema.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+def empty_database(database_url: str, sqlite_template: Path) -> None:
+    """Make `database_url` a database at head with no rows: a copy of the migrated
+    template on SQLite; on PostgreSQL the session's database, which the migrations
+    brought to head the first time, emptied."""
+    if database_url.startswith("sqlite"):
+        shutil.copyfile(sqlite_template, database_url.removeprefix("sqlite:///"))
+        return
+    engine = create_engine(database_url)
+    schema.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(db.metadata.tables)} RESTART IDENTITY"))
+    engine.dispose()
+
+
 @pytest.fixture
-def app(couch_server, database_url, tmp_path):
+def app(couch_server, database_url, tmp_path, sqlite_template):
+    empty_database(database_url, sqlite_template)
     app = create_app(make_config(couch_server, database_url, tmp_path))
-    with app.app_context():
-        db.drop_all()
-        db.create_all()
     initialise(app)
     yield app
     with app.app_context():
         db.session.remove()
-        db.drop_all()
         db.engine.dispose()
 
 

@@ -23,10 +23,11 @@ from server.queries.duplicates import (
     open_pairs,
     save_keys,
     save_pair,
+    settle_pair,
     submissions_by_doc_ids,
     unchecked_submissions,
 )
-from server.queries.submissions import add_review
+from server.queries.submissions import add_review, set_review_state
 from sync.duplicates import DuplicateRules, find_matches, match_keys, search_box
 
 log = logging.getLogger(__name__)
@@ -120,13 +121,13 @@ def settle(actor: Actor, pair_id: int, settlement: str) -> None:
     pair = get_pair(pair_id)
     if pair is None:
         raise problem("not_found")
-    pair.state = {"same": "merged", "revisit": "linked", "different": "dismissed"}[settlement]
-    pair.decided_by = actor.username
+    settle_pair(pair, {"same": "merged", "revisit": "linked", "different": "dismissed"}[settlement],
+                actor.username)
     if settlement == "same":
         surveys = submissions_by_doc_ids({pair.doc_id, pair.other_doc_id})
         newer = max(surveys.values(), key=lambda s: (s.visited_at or "", s.id))
         older = next(s for s in surveys.values() if s is not newer)
-        newer.review_state = "rejected"
+        set_review_state(newer.id, newer.rev, "rejected")
         add_review(submission_id=newer.id, rev=newer.rev, reviewer=actor.username,
                    decision="rejected",
                    comment=f"Trùng với khảo sát {older.doc_id} / duplicate of {older.doc_id}")

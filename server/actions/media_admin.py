@@ -12,13 +12,13 @@ from server.actions.auth import Actor, require_role
 from server.actions.photos import refresh_flags
 from server.queries.audit import audit
 from server.queries.photo_index import index_photos
-from server.queries.submissions import all_photo_shas, get_photo_by_sha
+from server.queries.submissions import all_photo_shas, get_photo_by_sha, set_photo_measures
 
 
 def reprocess_photos(actor: Actor, limits: Limits) -> Iterator[tuple[str, str | None]]:
     """Re-derive each stored photo; yield (sha256, problem or None) as it goes.
 
-    The caller commits after each step, so an interrupted run keeps what it
+    The caller commits after each step (`server.transaction`), so an interrupted run keeps what it
     finished and can simply be run again.
     """
     require_role(actor, "admin")
@@ -34,9 +34,8 @@ def reprocess_photos(actor: Actor, limits: Limits) -> Iterator[tuple[str, str | 
         for photo in get_photo_by_sha(sha):
             extras = {k: v for k, v in photo.facts.items()
                       if k.endswith("_device") or k == "field"}
-            photo.facts = {**result.facts(), **extras}
-            photo.phash = result.phash
-            photo.width, photo.height = result.width, result.height
+            set_photo_measures(photo, {**result.facts(), **extras}, result.phash, result.width,
+                               result.height)
             index_photos([(photo.id, photo.phash)])
             refresh_flags(photo.couch_db, [photo.survey_doc_id])
         yield sha, None

@@ -12,6 +12,7 @@ from server.queries.photo_index import near_photos
 from server.queries.submissions import (
     get_photo_by_sha,
     photos_for_surveys,
+    set_photo_flags,
     submissions_by_doc,
 )
 
@@ -50,8 +51,8 @@ def refresh_flags(couch_db: str, survey_ids: list[str]) -> None:
                  "visited_at": survey.visited_at if survey else None,
                  "gps": survey.gps if survey else None, "group": None}
         for photo in by_survey[survey_id]:
-            photo.flags = [flag.as_dict() for flag in
-                           photo_flags(photo.facts, visit, reuse_candidates(photo.facts))]
+            set_photo_flags(photo, [flag.as_dict() for flag in photo_flags(
+                photo.facts, visit, reuse_candidates(photo.facts))])
 
 
 def reuse_candidates(facts: dict) -> list[dict]:

@@ -169,7 +169,7 @@ def deliver_feedback() -> int:
                 break  # CouchDB is down: every delivery would fail; retry next turn
             jobs.failed("feedback", key, f"feedback for {submission.doc_id}", str(err))
             continue
-        mark_feedback_written(review.id)
+        mark_feedback_written(review)
         jobs.succeeded("feedback", key)
         delivered += 1
     return delivered

@@ -16,7 +16,7 @@ from server.errors import problem
 from server.models import User
 from server.queries.audit import audit
 from server.queries.logins import delete_user_sessions
-from server.queries.users import add_user, get_user_by_name
+from server.queries.users import add_user, deactivate, get_user_by_name
 from sync.provision import deactivate_volunteer, provision_volunteer
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
@@ -53,7 +53,7 @@ def deactivate_user(actor: Actor, username: str) -> User:
     user = get_user_by_name(username)
     if user is None:
         raise problem("not_found", username=username)
-    user.active = False
+    deactivate(user)
     delete_user_sessions(user.id)
     if user.role == "volunteer":
         deactivate_volunteer(services.couch(), username)

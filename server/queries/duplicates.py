@@ -117,6 +117,10 @@ def get_pair(pair_id: int) -> DuplicatePair | None:
     return db.session.get(DuplicatePair, pair_id)
 
 
+def settle_pair(pair: DuplicatePair, state: str, decided_by: str) -> None:
+    pair.state, pair.decided_by = state, decided_by
+
+
 def submissions_by_doc_ids(doc_ids: set[str]) -> dict[str, Submission]:
     if not doc_ids:
         return {}

@@ -57,6 +57,21 @@ def add_review(**fields: object) -> Review:
     return review
 
 
+def mark_feedback_written(review: Review) -> None:
+    """The decision is in the volunteer's database: not to be delivered again."""
+    review.feedback_written = True
+
+
+def set_photo_measures(photo: Photo, facts: dict, phash: str | None, width: int | None,
+                       height: int | None) -> None:
+    """What re-deriving the photo from its original found."""
+    photo.facts, photo.phash, photo.width, photo.height = facts, phash, width, height
+
+
+def set_photo_flags(photo: Photo, flags: list[dict]) -> None:
+    photo.flags = flags
+
+
 def reviews_for(submission_id: int) -> list[Review]:
     return list(db.session.execute(select(Review).where(Review.submission_id == submission_id)
                                    .order_by(Review.decided_at)).scalars())
@@ -94,11 +109,6 @@ def pending_feedback(limit: int = 500) -> list[tuple[Review, Submission]]:
                ~blocked("feedback", cast(Review.id, String), utcnow()))
         .order_by(Review.decided_at, Review.id).limit(limit)).all()
     return [(review, submission) for review, submission in rows]
-
-
-def mark_feedback_written(review_id: int) -> None:
-    db.session.execute(update(Review).where(Review.id == review_id).values(
-        feedback_written=True).execution_options(synchronize_session=False))
 
 
 def all_photo_shas() -> list[str]:

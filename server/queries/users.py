@@ -22,6 +22,10 @@ def add_user(**fields: object) -> User:
     return user
 
 
+def deactivate(user: User) -> None:
+    user.active = False
+
+
 def list_volunteers() -> list[User]:
     return list(db.session.execute(
         select(User).where(User.role == "volunteer").order_by(User.username)).scalars())
