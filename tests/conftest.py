@@ -153,6 +153,20 @@ def database_url(request, tmp_path) -> str:
                                                            "postgresql+psycopg://")
 
 
+@pytest.fixture
+def fresh_database_url(database_url, tmp_path):
+    """A second, empty database of the same kind."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'clean.db'}"
+        return
+    name = f"sotay_clean_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield database_url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def make_config(couch: CouchServer, database_url: str, folder: Path) -> dict:
     return {
         "TESTING": True,
@@ -247,6 +261,13 @@ class LiveServer:
 @pytest.fixture
 def live_server(app) -> Iterator[LiveServer]:
     """The app served by waitress on a free port, in a thread, for real HTTP clients."""
+    with serving(app) as server:
+        yield server
+
+
+@contextmanager
+def serving(app) -> Iterator[LiveServer]:
+    """`app` served by waitress on a free port, in a thread, until leaving."""
     from waitress.server import create_server
 
     server = create_server(app, host="127.0.0.1", port=free_port(), threads=16,
@@ -263,10 +284,12 @@ def live_server(app) -> Iterator[LiveServer]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield LiveServer(f"http://127.0.0.1:{server.effective_port}", app)
-    closing.set()
-    server.close()
-    thread.join(5)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.effective_port}", app)
+    finally:
+        closing.set()
+        server.close()
+        thread.join(5)
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import DateTime, create_engine, func, insert, select
 from sqlalchemy.exc import OperationalError
@@ -32,7 +31,7 @@ from server.app import create_app
 from server.ingest_store import SqlIngestStore
 from server.models import Checkpoint, Quarantine, SubmissionRevision, db
 from sync.ingest import ingest_all
-from tests.conftest import PG_ADMIN_URL, ROOT, make_account, make_config
+from tests.conftest import ROOT, make_account, make_config
 from tests.server.helpers import member, photo_doc, photo_jpeg, survey_doc
 from tests.sync.phone import distinct_household
 
@@ -213,20 +212,6 @@ def crash_until_caught_up(app, couch, dbs: list[str], folder: Path,
     finally:
         engine.dispose()
     return kills, most
-
-
-@pytest.fixture
-def fresh_database_url(database_url, tmp_path):
-    """A second, empty database of the same kind."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'clean.db'}"
-        return
-    name = f"sotay_clean_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield database_url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def clean_ingest(app, couch_server, url: str, folder: Path) -> dict:

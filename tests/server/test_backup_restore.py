@@ -1,0 +1,195 @@
+"""The restore drill: `sotay backup`, everything wiped, `sotay restore` into a fresh SQL
+database and a fresh CouchDB, and everything is there and works.
+
+Populated as in the field: a phone (real PouchDB) pushes surveys with photos
+through the gateway, the real ingest stores them, a reviewer approves one and
+sends one back (feedback delivered to the phone), then one more survey
+arrives that the ingest has not read yet. After the restore: every SQL row,
+every CouchDB document with the same revisions and attachments, `_security`,
+the volunteer's CouchDB user and every photo file are as they were; the ingest
+reads only the survey it had not read; and the same phone, with the
+checkpoints of its earlier syncs, logs in, pushes and pulls as before.
+Runs on SQLite and PostgreSQL, on PouchDB Server and on Apache CouchDB 3.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import select
+
+from server import services
+from server.actions.reviews import deliver_feedback
+from server.app import create_app
+from server.models import Submission, SubmissionRevision, db
+from server.queries.backup import checkpoints
+from sync.couch import Couch
+from tests.conftest import (
+    ON_COUCHDB3,
+    CouchServer,
+    couchdb3_node,
+    make_config,
+    pouchdb_server,
+    serving,
+)
+from tests.server.test_ingest import run_ingest
+from tests.server.test_review_flow import decide, queue
+from tests.sync.phone import Phone, phone_docs
+
+
+@contextmanager
+def fresh_couch(folder: Path) -> Iterator[CouchServer]:
+    """A CouchDB-API server with nothing in it, of the kind the suite runs on."""
+    if ON_COUCHDB3:
+        with couchdb3_node("backup-drill") as server:
+            yield server
+    else:
+        with pouchdb_server(folder) as server:
+            yield server
+
+
+def sql_rows(app) -> dict[str, list[tuple]]:
+    """Every row of every table, in primary-key order."""
+    with app.app_context():
+        rows = {table.name: [tuple(row) for row in db.session.execute(
+            select(table).order_by(*table.primary_key.columns))]
+            for table in db.metadata.sorted_tables}
+        db.session.rollback()
+    return rows
+
+
+def couch_state(couch: Couch, dbs: list[str], user_ids: list[str]) -> dict:
+    """Each database's `_security` and documents: every leaf with its revision history and
+    attachment digests; the volunteers' `_users` entries."""
+    state = {}
+    for name in dbs:
+        docs = {}
+        page = couch.changed_ids(name, 0, 200)
+        while page.results:
+            for change in page.results:
+                docs[change["id"]] = sorted(json.dumps(leaf, sort_keys=True)
+                                            for leaf in couch.open_revs(name, change["id"]))
+            page = couch.changed_ids(name, page.last_seq, 200)
+        state[name] = {"security": couch.security(name), "docs": docs}
+    state["_users"] = {i: [json.dumps(leaf, sort_keys=True)
+                           for leaf in couch.open_revs("_users", i)] for i in user_ids}
+    return state
+
+
+def media_files(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_restore_drill(app, client, volunteer, reviewer, fresh_database_url, tmp_path):
+    with serving(app) as server:
+        phone = Phone(server.url, volunteer.couch_db, tmp_path / "phone",
+                      login={"username": volunteer.username, "password": volunteer.password})
+        _, push = phone.run(phone.docs_file(phone_docs(volunteer.username, 4, 2)),
+                            {"op": "push"})
+        assert push["ok"] and push["docs_written"] == 6, push
+        assert run_ingest(app) >= 6
+        items = queue(client, reviewer)
+        assert len(items) == 4
+        assert decide(client, items[0]["id"], "approved").status_code == 302
+        assert decide(client, items[1]["id"], "needs_correction", "Thiếu ảnh").status_code == 302
+        with app.app_context():
+            assert deliver_feedback() == 2
+            db.session.commit()
+        (pull,) = phone.run({"op": "pull"})
+        assert pull["ok"] and pull["docs_written"] == 2, pull
+        # Synced after the ingest's last read: the ingest must still read it after a restore.
+        late = phone_docs(volunteer.username, 1, 0)
+        _, push = phone.run(phone.docs_file(late), {"op": "push"})
+        assert push["docs_written"] == 1, push
+
+    dbs = ["forms", volunteer.couch_db]
+    user_ids = [f"org.couchdb.user:{volunteer.username}"]
+    with app.app_context():
+        before_couch = couch_state(services.couch(), dbs, user_ids)
+    before_sql = sql_rows(app)
+    before_media = media_files(Path(app.config["MEDIA_ROOT"]))
+    assert len(before_media) == 6  # two photos: original, preview, thumbnail
+
+    backup = tmp_path / "backup"
+    done = app.test_cli_runner().invoke(args=["backup", str(backup)])
+    assert done.exit_code == 0, done.output
+    manifest = json.loads((backup / "manifest.json").read_text())
+    assert manifest["couchdb"]["databases"][volunteer.couch_db]["docs"] == 9  # 6 + 2 feedback + 1
+    # The ingest had read neither the late survey nor the two feedback documents.
+    unread = {late[0]["_id"], *(f"feedback:{i['doc_id']}" for i in items[:2])}
+    assert manifest["couchdb"]["databases"][volunteer.couch_db]["pending"] == len(unread)
+    assert manifest["sql"]["rows"]["submissions"] == 4
+    assert manifest["media"]["files"] == 6
+
+    # Wiped: a new CouchDB, a new SQL database, an empty photo store.
+    with fresh_couch(tmp_path / "couch2") as couch2:
+        restored = create_app(make_config(couch2, fresh_database_url, tmp_path / "restored"))
+        done = restored.test_cli_runner().invoke(args=["restore", str(backup)])
+        assert done.exit_code == 0, done.output
+
+        assert media_files(Path(restored.config["MEDIA_ROOT"])) == before_media
+        after_sql = sql_rows(restored)
+        assert {k: v for k, v in after_sql.items() if k != "checkpoints"} == \
+            {k: v for k, v in before_sql.items() if k != "checkpoints"}
+        with restored.app_context():
+            assert couch_state(services.couch(), dbs, user_ids) == before_couch
+            # The ingest resumes at the documents it had not read, and only those.
+            resume_at = checkpoints()[volunteer.couch_db]
+            waiting = services.couch().changed_ids(volunteer.couch_db, resume_at, 100).results
+            assert {c["id"] for c in waiting} == unread
+        run_ingest(restored)
+        with restored.app_context():
+            stored = {row.doc_id for row in db.session.execute(select(Submission)).scalars()}
+            revisions = db.session.query(SubmissionRevision).count()
+        assert stored == {i["doc_id"] for i in items} | {late[0]["_id"]}
+        assert revisions == len(before_sql["submission_revisions"]) + 1
+
+        # A second restore into what now holds data is refused, saying so.
+        again = restored.test_cli_runner().invoke(args=["restore", str(backup)])
+        assert again.exit_code != 0 and "fresh SQL database" in again.output
+
+        # The same phone, with its checkpoints from the old server, carries on.
+        with serving(restored) as server2:
+            phone.base = server2.url
+            more = phone_docs(volunteer.username, 1, 1)
+            _, push, pull, listed = phone.run(phone.docs_file(more), {"op": "push"},
+                                              {"op": "pull"}, {"op": "list"})
+            assert push["ok"] and push["docs_written"] == 2 and not push["errors"], push
+            assert pull["ok"] and not pull["errors"], pull
+            with restored.app_context():
+                server_docs = {d: json.loads(leaves[0])["_rev"] for d, leaves in couch_state(
+                    services.couch(), [volunteer.couch_db], [])[volunteer.couch_db]["docs"]
+                    .items()}
+            assert {d["id"]: d["rev"] for d in listed["docs"]} == server_docs
+        assert run_ingest(restored) >= 2
+        with restored.app_context():
+            assert db.session.get(Submission, 1) is not None
+            assert {more[0]["_id"]} <= {row.doc_id for row in db.session.execute(
+                select(Submission)).scalars()}
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_damaged_backup_is_refused_before_anything_is_written(app, fresh_database_url,
+                                                               tmp_path):
+    backup = tmp_path / "backup"
+    done = app.test_cli_runner().invoke(args=["backup", str(backup)])
+    assert done.exit_code == 0, done.output
+    forms_file = backup / "couch" / "forms.jsonl.gz"
+    lines = gzip.decompress(forms_file.read_bytes()).splitlines()
+    forms_file.write_bytes(gzip.compress(b"\n".join(lines[:-1]) + b"\n"))  # the end line lost
+    with fresh_couch(tmp_path / "couch2") as couch2:
+        restored = create_app(make_config(couch2, fresh_database_url, tmp_path / "restored"))
+        refused = restored.test_cli_runner().invoke(args=["restore", str(backup)])
+        assert refused.exit_code != 0
+        assert "couch/forms.jsonl.gz" in refused.output and "checksum" in refused.output
+        assert "forms" not in couch2.client().all_dbs()
+        with restored.app_context():
+            db.session.remove()
+            db.engine.dispose()
