@@ -123,8 +123,10 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
 
 
 def dump_sql(url: str, folder: Path) -> dict:
-    """Copy the SQL database into `folder`; return its manifest entry."""
+    """Copy the SQL database into `folder`; return its manifest entry, with the rows of
+    each table the copy holds."""
     server = q.server_version()
+    db.session.rollback()
     if make_url(url).get_backend_name() == "sqlite":
         path = folder / "sql.sqlite"
         source = sqlite3.connect(make_url(url).database)
@@ -134,7 +136,8 @@ def dump_sql(url: str, folder: Path) -> dict:
         finally:
             target.close()
             source.close()
-        return {"dialect": "sqlite", "file": path.name, "server_version": server}
+        return {"dialect": "sqlite", "file": path.name, "server_version": server,
+                "rows": q.sqlite_row_counts(str(path))}
     tool, tool_major = _pg_tool("pg_dump")
     if tool_major < _major(server):
         raise BackupError(
@@ -143,10 +146,12 @@ def dump_sql(url: str, folder: Path) -> dict:
             f"{server}: install postgresql-client {_major(server)}")
     path = folder / "sql.pgdump"
     libpq, env = _libpq(url)
-    _run([tool, "--format=custom", "--no-owner", "--no-privileges", "--file", str(path), libpq],
-         env, "pg_dump")
+    with q.exported_snapshot() as (snapshot, reading):
+        _run([tool, "--format=custom", "--no-owner", "--no-privileges", f"--snapshot={snapshot}",
+              "--file", str(path), libpq], env, "pg_dump")
+        rows = q.row_counts(reading)
     return {"dialect": "postgresql", "file": path.name, "server_version": server,
-            "pg_dump": tool_major}
+            "pg_dump": tool_major, "rows": rows}
 
 
 def load_sql(url: str, folder: Path, entry: dict) -> None:
@@ -273,8 +278,7 @@ def back_up(app: Flask, folder: Path, say: Callable[[str], None]) -> dict:
     names = q.couch_user_names()
     db.session.rollback()
     say("SQL…")
-    sql = dump_sql(app.config["SQLALCHEMY_DATABASE_URI"], folder) | {"rows": q.row_counts()}
-    db.session.rollback()
+    sql = dump_sql(app.config["SQLALCHEMY_DATABASE_URI"], folder)
     databases = {}
     for name in sotay_databases(couch.all_dbs()):
         say(f"CouchDB {name}…")

@@ -1,20 +1,46 @@
 """What backups and restores read and write in SQL: row counts, the ingest's
-checkpoints, the accounts whose CouchDB users are Sotay's."""
+checkpoints, the accounts whose CouchDB users are Sotay's, PostgreSQL's
+snapshot that `pg_dump` copies."""
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import Connection, delete, func, select, text
 
 from server.models import Checkpoint, User, db
 from server.queries.ingest import save_checkpoint
 
 
-def row_counts() -> dict[str, int]:
-    """Rows of every table Sotay defines."""
-    return {table.name: db.session.execute(select(func.count()).select_from(table)).scalar_one()
+def row_counts(connection: Connection | None = None) -> dict[str, int]:
+    """Rows of every table Sotay defines (as `connection` sees them, if given)."""
+    run = connection or db.session
+    return {table.name: run.execute(select(func.count()).select_from(table)).scalar_one()
             for table in db.metadata.sorted_tables}
+
+
+def sqlite_row_counts(path: str) -> dict[str, int]:
+    """Rows of every table Sotay defines in a SQLite file (a backup's copy)."""
+    copy = sqlite3.connect(path)
+    try:
+        return {table.name: copy.execute(f'select count(*) from "{table.name}"').fetchone()[0]
+                for table in db.metadata.sorted_tables}
+    finally:
+        copy.close()
+
+
+@contextmanager
+def exported_snapshot() -> Iterator[tuple[str, Connection]]:
+    """A PostgreSQL snapshot (`pg_dump --snapshot` copies exactly it) and a connection that
+    reads it, open until leaving."""
+    with db.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            yield connection.execute(text("select pg_export_snapshot()")).scalar_one(), \
+                connection
 
 
 def checkpoints() -> dict[str, Any]:

@@ -124,6 +124,7 @@ def test_restore_drill(app, client, volunteer, reviewer, fresh_database_url, tmp
     # The ingest had read neither the late survey nor the two feedback documents.
     unread = {late[0]["_id"], *(f"feedback:{i['doc_id']}" for i in items[:2])}
     assert manifest["couchdb"]["databases"][volunteer.couch_db]["pending"] == len(unread)
+    assert manifest["sql"]["rows"] == {table: len(rows) for table, rows in before_sql.items()}
     assert manifest["sql"]["rows"]["submissions"] == 4
     assert manifest["media"]["files"] == 6
 
