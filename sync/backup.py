@@ -76,6 +76,16 @@ def _changed(couch: Couch, db: str, since: Any) -> Iterator[dict]:
         since = page.last_seq
 
 
+def _leaves(couch: Couch, db: str, doc_id: str, attachments: bool = True) -> list[dict]:
+    """Every leaf of a document; none if it has gone (purged, or never was)."""
+    try:
+        return couch.open_revs(db, doc_id, attachments=attachments)
+    except CouchError as err:
+        if err.status == 404:
+            return []
+        raise
+
+
 def _write_leaves(out: Any, doc_id: str, leaves: list[dict], counts: DumpCounts) -> None:
     _line(out, {"id": doc_id, "leaves": leaves})
     counts.docs += 1
@@ -95,8 +105,8 @@ def dump_db(couch: Couch, db: str, path: Path, ingested_to: Any) -> DumpCounts:
             if doc_id in seen or doc_id.startswith("_local/"):
                 continue
             seen.add(doc_id)
-            leaves = couch.open_revs(db, doc_id, attachments=True)
-            if leaves:  # gone between the two reads: nothing left to keep
+            leaves = _leaves(couch, db, doc_id)
+            if leaves:  # purged between the two reads: nothing left to keep
                 _write_leaves(out, doc_id, leaves, counts)
         # Read after the documents: one changed while they were read is listed here.
         pending = sorted(seen) if ingested_to is None else sorted(
@@ -115,7 +125,7 @@ def dump_users(couch: Couch, names: Iterable[str], path: Path) -> DumpCounts:
     with gzip.open(path, "wb", compresslevel=5) as out:
         _line(out, {"database": USERS_DB, "security": None})
         for name in names:
-            leaves = couch.open_revs(USERS_DB, user_doc_id(name))
+            leaves = _leaves(couch, USERS_DB, user_doc_id(name), attachments=False)
             if leaves:
                 _write_leaves(out, user_doc_id(name), leaves, counts)
         _line(out, {"end": asdict(counts)})
