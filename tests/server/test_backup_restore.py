@@ -9,7 +9,8 @@ every CouchDB document with the same revisions and attachments, `_security`,
 the volunteer's CouchDB user and every photo file are as they were; the ingest
 reads only the survey it had not read; and the same phone, with the
 checkpoints of its earlier syncs, logs in, pushes and pulls as before.
-Runs on SQLite and PostgreSQL, on PouchDB Server and on Apache CouchDB 3.
+Runs on SQLite and PostgreSQL, on PouchDB Server and on Apache CouchDB 3, and
+once from PouchDB Server into CouchDB 3 (the move from `make run` to production).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from server import services
@@ -46,14 +48,26 @@ from tests.sync.phone import Phone, phone_docs
 
 
 @contextmanager
-def fresh_couch(folder: Path) -> Iterator[CouchServer]:
-    """A CouchDB-API server with nothing in it, of the kind the suite runs on."""
-    if ON_COUCHDB3:
+def fresh_couch(folder: Path, couchdb3: bool = ON_COUCHDB3) -> Iterator[CouchServer]:
+    """A CouchDB-API server with nothing in it, of the kind the suite runs on (or
+    Apache CouchDB 3)."""
+    if couchdb3:
         with couchdb3_node("backup-drill") as server:
             yield server
     else:
         with pouchdb_server(folder) as server:
             yield server
+
+
+@pytest.fixture(params=["same server kind", "PouchDB Server to CouchDB 3"])
+def into_couchdb3(request, database_url) -> bool:
+    """Whether the restore goes into Apache CouchDB 3: also, in the PouchDB Server run (on
+    SQLite only, for time), the move from the embedded server to production's."""
+    if request.param == "same server kind":
+        return ON_COUCHDB3
+    if ON_COUCHDB3 or not database_url.startswith("sqlite"):
+        pytest.skip("the move to CouchDB 3 is tried from PouchDB Server, on SQLite")
+    return True
 
 
 def sql_rows(app) -> dict[str, list[tuple]]:
@@ -101,7 +115,8 @@ def media_files(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_restore_drill(app, client, volunteer, reviewer, fresh_database_url, tmp_path):
+def test_restore_drill(app, client, volunteer, reviewer, fresh_database_url, into_couchdb3,
+                       tmp_path):
     with serving(app) as server:
         phone = Phone(server.url, volunteer.couch_db, tmp_path / "phone",
                       login={"username": volunteer.username, "password": volunteer.password})
@@ -155,7 +170,7 @@ def test_restore_drill(app, client, volunteer, reviewer, fresh_database_url, tmp
     assert '"_deleted": true' in before_couch["_users"][user_ids[1]][0]
 
     # Wiped: a new CouchDB, a new SQL database, an empty photo store.
-    with fresh_couch(tmp_path / "couch2") as couch2:
+    with fresh_couch(tmp_path / "couch2", into_couchdb3) as couch2:
         restored = create_app(make_config(couch2, fresh_database_url, tmp_path / "restored"))
         done = restored.test_cli_runner().invoke(args=["restore", str(backup)])
         assert done.exit_code == 0, done.output
