@@ -308,7 +308,10 @@ def read_manifest(folder: Path) -> dict:
     if not path.is_file():
         raise BackupError(f"{folder} không có {MANIFEST}: không phải bản sao lưu hoàn chỉnh",
                           f"{folder} has no {MANIFEST}: not a complete backup")
-    manifest = json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except ValueError as err:
+        raise BackupError(f"{MANIFEST} hỏng: {err}", f"{MANIFEST} is damaged: {err}") from None
     if manifest.get("format") != FORMAT:
         raise BackupError(f"Định dạng sao lưu {manifest.get('format')} không được hỗ trợ",
                           f"Backup format {manifest.get('format')} is not supported")
