@@ -275,13 +275,15 @@ def _make_app() -> Flask:
 
 def register_commands(app: Flask) -> None:
     from forms.commands import forms_cli
+    from server.backup import backup_command, restore_command
 
     # A group of our own: adding `publish` to forms_cli itself would change a
     # module-level object every app shares.
     forms_group = click.Group("forms", commands={**forms_cli.commands, "publish": forms_publish},
                               help=forms_cli.help)
     for command in (init_command, worker_command, serve_command, users_group, media_group,
-                    ingest_group, jobs_group, export_group):
+                    ingest_group, jobs_group, export_group, backup_command,
+                    restore_command):
         app.cli.add_command(command)
     app.cli.add_command(forms_group)
 

@@ -586,6 +586,17 @@ class Couch:
     def security(self, db: str) -> dict:
         return self._call(self._sdk.get_security, db=db)
 
+    def put_security(self, db: str, security: dict) -> None:
+        """Write a `_security` object as it is (a restore puts back what a backup read)."""
+        try:
+            reply = self._http.put(f"{self.base_url}/{_path(db)}/_security",
+                                   data=json.dumps(security),
+                                   headers={"Content-Type": "application/json"},
+                                   timeout=self.timeout)
+        except requests.RequestException as err:
+            raise CouchError(None, str(err)) from err
+        self._raise_for(reply)
+
     # -- documents ------------------------------------------------------
 
     def get(self, db: str, doc_id: str, **options: Any) -> dict | None:
@@ -632,10 +643,14 @@ class Couch:
         return self._call(self._sdk.post_bulk_docs, db=db,
                           bulk_docs={"docs": docs, "new_edits": new_edits})
 
-    def open_revs(self, db: str, doc_id: str, revs: Iterable[str] | None = None) -> list[dict]:
-        """The given leaf revisions of a document (all leaves by default), with history."""
+    def open_revs(self, db: str, doc_id: str, revs: Iterable[str] | None = None,
+                  attachments: bool = False) -> list[dict]:
+        """The given leaf revisions of a document (all leaves by default, deleted ones
+        too), with history; with `attachments`, their data inline (base64)."""
         params = {"open_revs": json.dumps(list(revs)) if revs is not None else "all",
                   "revs": "true", "latest": "true"}
+        if attachments:
+            params["attachments"] = "true"
         reply = self._get(f"{self.base_url}/{_path(db, doc_id)}", params=params,
                           headers={"Accept": "application/json"}, timeout=self.timeout)
         self._raise_for(reply)
@@ -654,6 +669,17 @@ class Couch:
         document comes as a change with `unreadable` (an excerpt) and no `doc`.
         """
         return self.parse_changes(self.changes_raw(db, since, limit))
+
+    def changed_ids(self, db: str, since: Any, limit: int) -> ChangesPage:
+        """One page of `_changes` after `since` without documents: each result's `id`,
+        its leaf revisions (`changes`) and whether it is `deleted`."""
+        body = self._read(f"/{_path(db)}/_changes?{urlencode(_changes_params(since, limit))}",
+                          self.timeout)
+        try:
+            page = json.loads(body)
+        except ValueError as err:
+            raise CouchError(None, f"_changes of {db} is not JSON: {err}") from err
+        return ChangesPage(page.get("results", []), page.get("last_seq", since))
 
     def changes_raw(self, db: str, since: Any, limit: int) -> RawChanges:
         """`changes` without its parsing: the reply as it came (`parse_changes` reads it)."""

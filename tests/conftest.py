@@ -285,6 +285,13 @@ class LiveServer:
 @pytest.fixture
 def live_server(app) -> Iterator[LiveServer]:
     """The app served by waitress on a free port, in a thread, for real HTTP clients."""
+    with serving(app) as server:
+        yield server
+
+
+@contextmanager
+def serving(app) -> Iterator[LiveServer]:
+    """`app` served by waitress on a free port, in a thread, until leaving."""
     from waitress.server import create_server
 
     server = create_server(app, host="127.0.0.1", port=free_port(), threads=16,
@@ -301,10 +308,12 @@ def live_server(app) -> Iterator[LiveServer]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield LiveServer(f"http://127.0.0.1:{server.effective_port}", app)
-    closing.set()
-    server.close()
-    thread.join(5)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.effective_port}", app)
+    finally:
+        closing.set()
+        server.close()
+        thread.join(5)
 
 
 @pytest.fixture
