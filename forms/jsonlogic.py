@@ -40,6 +40,8 @@ from typing import Any
 import phonenumbers
 from stdnum.vn import mst
 
+from messages import say
+
 MAX_DEPTH = 64
 MAX_STEPS = 200_000
 MAX_RULE_NODES = 20_000
@@ -70,11 +72,12 @@ INF = float("inf")
 class RuleError(ValueError):
     """A rule that cannot be evaluated: unknown operator, too deep, too much work."""
 
-    def __init__(self, code: str, vi: str, en: str) -> None:
-        super().__init__(en)
+    def __init__(self, code: str, message: str | None = None, **params: Any) -> None:
+        """`code` is the stable code; `message` the catalogue's `forms.rule.<message>`
+        when one code has several sentences (default: the code's own)."""
+        self.vi, self.en = say(f"forms.rule.{message or code}", **params)
+        super().__init__(self.en)
         self.code = code
-        self.vi = vi
-        self.en = en
 
 
 # ---------------------------------------------------------------- JS coercions
@@ -512,9 +515,7 @@ def _op_plus(*args: Any) -> float:
 
 def _op_times(*args: Any) -> Any:
     if not args:
-        raise RuleError(
-            "rule_runtime", "Phép nhân không có đối số.", "Multiplication without arguments."
-        )
+        raise RuleError("rule_runtime", "rule_runtime_no_factors")
     product = args[0]
     for item in args[1:]:
         product = parse_float(product) * parse_float(item)
@@ -601,11 +602,7 @@ class _Evaluation:
     def charge(self, units: int = 1) -> None:
         self.steps += units
         if self.steps > self.max_steps:
-            raise RuleError(
-                "rule_too_costly",
-                f"Biểu thức cần quá nhiều bước tính (giới hạn {self.max_steps}).",
-                f"The rule needs too much work to evaluate (limit {self.max_steps} steps).",
-            )
+            raise RuleError("rule_too_costly", max=self.max_steps)
 
     def run(self, rule: Any, data: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
@@ -650,11 +647,7 @@ class _Evaluation:
         need, options = _arg(args, 0), _arg(args, 1)
         are_missing = self.run({"missing": options}, data, depth)
         if options is None or options is UNDEFINED:
-            raise RuleError(
-                "rule_runtime",
-                "missing_some cần một danh sách tên trường.",
-                "missing_some needs a list of field names.",
-            )
+            raise RuleError("rule_runtime", "missing_some_names")
         present = to_number(_property(options, "length")) - len(are_missing)
         return [] if _less(need, present, True) else are_missing
 
@@ -705,19 +698,11 @@ class _Evaluation:
 
 
 def too_deep() -> RuleError:
-    return RuleError(
-        "rule_too_deep",
-        f"Biểu thức lồng nhau quá sâu (tối đa {MAX_DEPTH} cấp).",
-        f"The rule is nested too deeply (at most {MAX_DEPTH} levels).",
-    )
+    return RuleError("rule_too_deep", max=MAX_DEPTH)
 
 
 def unknown_operator(op: str) -> RuleError:
-    return RuleError(
-        "unknown_operator",
-        f"Toán tử không được hỗ trợ: {op!r}.",
-        f"Unsupported operator: {op!r}.",
-    )
+    return RuleError("unknown_operator", op=repr(op))
 
 
 def evaluate(rule: Any, data: Any = None, max_steps: int = MAX_STEPS) -> Any:
@@ -744,7 +729,7 @@ def apply(rule: Any, data: Any = None) -> Any:
 def _number_too_large() -> RuleError:
     """An integer beyond a float's range (JSON sets no limit; json-logic-js reads it as
     Infinity) met arithmetic or printing: Python raised OverflowError or ValueError."""
-    return RuleError("number_too_large", "có số quá lớn để tính.", "a number is too large.")
+    return RuleError("number_too_large")
 
 
 # ---------------------------------------------------------------- compilation
@@ -1273,11 +1258,8 @@ def check_rule(rule: Any) -> list[tuple[str, str, str, str]]:
         node, path, depth = stack.pop()
         visited += 1
         if visited > MAX_RULE_NODES:
-            problems.append((
-                "", "rule_too_large",
-                f"Biểu thức quá lớn (tối đa {MAX_RULE_NODES} phần tử).",
-                f"The rule is too large (at most {MAX_RULE_NODES} elements).",
-            ))
+            error = RuleError("rule_too_large", max=MAX_RULE_NODES)
+            problems.append(("", error.code, error.vi, error.en))
             break
         if depth > MAX_DEPTH:
             error = too_deep()

@@ -61,6 +61,7 @@ from forms.model import (
     text,
     walk,
 )
+from messages import say
 
 MAX_ANSWER_DEPTH = 16
 
@@ -183,10 +184,11 @@ def run_rule(
     try:
         return rule.apply(data)
     except jsonlogic.RuleError as error:
-        errors.append(field_error(path, "rule_error", rule=key, vi=error.vi, en=error.en))
+        errors.append(field_error(path, "rule_error", rule=key,
+                                  reason={"vi": error.vi, "en": error.en}))
     except RecursionError:
-        errors.append(field_error(path, "rule_error", rule=key, vi="dữ liệu lồng quá sâu.",
-                                  en="the data is nested too deeply."))
+        vi, en = say("forms.rule.data_too_deep")
+        errors.append(field_error(path, "rule_error", rule=key, reason={"vi": vi, "en": en}))
     return None
 
 

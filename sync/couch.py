@@ -59,6 +59,8 @@ from ibm_cloud_sdk_core import ApiException
 from ibm_cloud_sdk_core.authenticators import BasicAuthenticator, NoAuthAuthenticator
 from ibmcloudant.cloudant_v1 import CloudantV1
 
+from messages import say
+
 USERS_DB = "_users"
 FORWARD_POOL = 64  # at least the web server's threads
 _READER_LOCK = threading.Lock()
@@ -102,12 +104,8 @@ class AdminRefused(CouchError):
         self.base_url, self.admin, self.retry_at = base_url, admin, retry_at
         said = self.said
         minutes = round(ADMIN_RETRY_SECONDS / 60)
-        self.vi = (f"CouchDB tại {base_url} từ chối tài khoản quản trị “{admin}” ({said}); "
-                   f"hãy kiểm tra tên và mật khẩu trong SOTAY_COUCHDB_URL. Để không làm khóa "
-                   f"tài khoản này, Sotay không thử lại trong {minutes} phút.")
-        self.en = (f"CouchDB at {base_url} refused the admin “{admin}” ({said}); check the "
-                   f"name and password in SOTAY_COUCHDB_URL. So as not to get this account "
-                   f"locked out, Sotay does not try again for {minutes} minutes.")
+        self.vi, self.en = say("sync.couch.admin_refused", url=base_url, admin=admin,
+                               said=said, minutes=minutes)
 
     def __str__(self) -> str:
         return f"{self.vi} / {self.en}"

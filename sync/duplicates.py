@@ -44,6 +44,7 @@ from typing import Any
 from stdnum.vn import mst
 
 from forms.model import has_lone_surrogate
+from messages import say
 
 __all__ = [
     "DEFAULT_RULES",
@@ -237,6 +238,10 @@ def _strength(match: Match) -> tuple[int, float, str]:
     return best, distance, match.candidate_id
 
 
+def _reason(code: str, **params: Any) -> Reason:
+    return Reason(code, *say(f"sync.duplicate.{code}", **params))
+
+
 def _compare(new_facts: _Facts, old_facts: _Facts, rules: DuplicateRules) -> Match | None:
     new, old = new_facts.keys, old_facts.keys
     if new.subject != old.subject:
@@ -246,26 +251,19 @@ def _compare(new_facts: _Facts, old_facts: _Facts, rules: DuplicateRules) -> Mat
         if new.tax_code != old.tax_code:
             return None  # two tax codes: two enterprises, however close and alike
         shown = mst.format(new.tax_code)
-        reasons.append(Reason(SAME_TAX_CODE, f"Cùng mã số thuế {shown}", f"Same tax code {shown}"))
+        reasons.append(_reason(SAME_TAX_CODE, tax_code=shown))
     if new.address_key is not None and new.group is not None and (
         (new.group, new.address_key) == (old.group, old.address_key)
     ):
-        reasons.append(Reason(
-            SAME_ADDRESS,
-            f"Cùng địa chỉ trong tổ dân phố {old.group}: {old.address}",
-            f"Same address in residential group {old.group}: {old.address}",
-        ))
+        reasons.append(_reason(SAME_ADDRESS, group=old.group, address=old.address))
     here, there = new_facts.point, old_facts.point
     distance = haversine_m(*here, *there) if here and there else None
     similarity = None
     if distance is not None and distance <= rules.radius_m and new.name and old.name:
         similarity = name_similarity(new.name, old.name, enterprise=new.subject == "enterprise")
         if similarity >= rules.name_threshold:
-            reasons.append(Reason(
-                NEAR_SIMILAR_NAME,
-                f"Cách {distance:.0f} m, tên gần giống: {new.name} / {old.name}",
-                f"{distance:.0f} m apart, similar names: {new.name} / {old.name}",
-            ))
+            reasons.append(_reason(NEAR_SIMILAR_NAME, distance_m=f"{distance:.0f}",
+                                   new=new.name, old=old.name))
     if not reasons:
         return None
     new_phase, old_phase = new_facts.phase, old_facts.phase

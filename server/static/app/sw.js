@@ -9,7 +9,7 @@
 // the README's address `/app` as well as everything under `/app/`; the server
 // allows that scope with its Service-Worker-Allowed header.
 
-const CACHE = 'sotay-shell-v2';
+const CACHE = 'sotay-shell-v3';
 const SHELL = [
   './',
   'index.html',
@@ -20,6 +20,7 @@ const SHELL = [
   'vendor/pouchdb.min.js',
   'vendor/logic.js',
   'rules.js',
+  'messages.json',
   'js/app.js',
   'js/dom.js',
   'js/expr.js',
