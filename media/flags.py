@@ -95,13 +95,12 @@ def photo_flags(
     return flags
 
 
-def haversine_m(a: dict, b: dict) -> float:
-    """Great-circle distance in metres between two {lat, lon} points."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (a["lat"], a["lon"], b["lat"], b["lon"]))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres between two WGS 84 points (also the
+    duplicate finder's, sync/duplicates.py)."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
+    h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
@@ -220,7 +219,7 @@ def _far_away(photo, visit, others, limits: FlagThresholds) -> Flag | None:
         radius = _number(visit["group"].get("radius_m")) or 0.0
         limit = limits.max_distance_m + max(0.0, radius)
         code, centre = "photo.far_from_group", group
-    distance = haversine_m(where, centre)
+    distance = haversine_m(where["lat"], where["lon"], centre["lat"], centre["lon"])
     if distance <= limit:
         return None
     return _sourced(code, {"distance_m": round(distance), "limit_m": round(limit)}, source)

@@ -457,9 +457,6 @@ class Couch:
     def server_info(self) -> dict:
         return self._call(self._sdk.get_server_information)
 
-    def all_dbs(self) -> list[str]:
-        return self._call(self._sdk.get_all_dbs)
-
     def ensure_admin(self) -> None:
         """Make our credentials a server admin if the server has none yet.
 
@@ -561,15 +558,6 @@ class Couch:
         except ApiException as err:
             if err.status_code != 404:
                 raise CouchError(err.status_code, err.message) from err
-
-    def db_exists(self, db: str) -> bool:
-        try:
-            self._sdk.head_database(db=db)
-        except ApiException as err:
-            if err.status_code == 404:
-                return False
-            raise CouchError(err.status_code, err.message) from err
-        return True
 
     def db_info(self, db: str) -> dict:
         return self._call(self._sdk.get_database_information, db=db)

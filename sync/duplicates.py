@@ -44,6 +44,7 @@ from typing import Any
 from stdnum.vn import mst
 
 from forms.model import has_lone_surrogate
+from media.flags import EARTH_RADIUS_M, haversine_m
 from messages import say
 
 __all__ = [
@@ -200,7 +201,7 @@ def search_box(keys: MatchKeys, rules: DuplicateRules = DEFAULT_RULES
         return None
     lat, lon = point
     # A little wider than the radius: the box only narrows what haversine_m decides.
-    dlat = math.degrees(rules.radius_m * 1.01 / _EARTH_RADIUS_M)
+    dlat = math.degrees(rules.radius_m * 1.01 / EARTH_RADIUS_M)
     south, north = lat - dlat, lat + dlat
     cos_lat = math.cos(math.radians(max(abs(south), abs(north))))
     if north >= 90 or south <= -90 or cos_lat < 1e-6:
@@ -470,16 +471,6 @@ def tax_code_key(tax_code: Any) -> str | None:
 
 
 # --- places --------------------------------------------------------------
-
-_EARTH_RADIUS_M = 6_371_008.8
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres between two WGS 84 points."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
-    h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
-    return 2 * _EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
 def _fix(fix: Any) -> tuple[float | None, float | None, float | None]:

@@ -175,7 +175,7 @@ REVISION_DIGITS = r"^([0-9]+)(-|$)"
 def revision_number(rev: Any) -> ColumnElement:
     """The generation of a CouchDB revision (`3` of `3-abc`) in SQL; 0 when it has none.
 
-    What `int(rev.split("-", 1)[0])` gives for digits, in either database.
+    What sync.merge.revision_number gives, in either database.
     """
     if dialect_name() == "postgresql":
         digits = func.substring(rev, REVISION_DIGITS)
@@ -184,6 +184,11 @@ def revision_number(rev: Any) -> ColumnElement:
                 else_=rev)
     digits_only = and_(head != "", not_(head.op("GLOB", is_comparison=True)("*[^0-9]*")))
     return case((digits_only, cast(head, Integer)), else_=0)
+
+
+def revision_number_sql(column: str) -> str:
+    """`revision_number` of a column, as PostgreSQL SQL text."""
+    return f"coalesce(substring({column} from '{REVISION_DIGITS}')::numeric, 0)"
 
 
 def _json_default(value: Any) -> str:

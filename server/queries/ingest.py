@@ -35,7 +35,6 @@ from server.models import (
 from server.queries.audit import audit
 from server.queries.bulk import (
     NULL,
-    REVISION_DIGITS,
     SEPARATOR,
     built,
     dialect_insert,
@@ -44,15 +43,12 @@ from server.queries.bulk import (
     json_column,
     page_column,
     revision_number,
+    revision_number_sql,
 )
 from server.queries.photo_index import unindex_photo
+from sync import merge
 from sync.conflicts import MergeNeeded
 from sync.ingest import PhotoDeleted, PhotoReceived, Quarantined, SurveyRevision
-
-
-def _revision_number(rev: str) -> int:
-    head = rev.split("-", 1)[0]
-    return int(head) if head.isdigit() else 0
 
 
 def store_merge(outcome: MergeNeeded) -> None:
@@ -104,7 +100,7 @@ def store_surveys(couch_db: str, outcomes: list[SurveyRevision], volunteer: str)
         page.setdefault(key, {"doc_id": doc["_id"], "rev": doc["_rev"], "body": doc,
                               **_submission_fields(outcome)})
         seen = newest.get(doc["_id"])
-        if seen is None or _revision_number(seen[1]) <= _revision_number(doc["_rev"]):
+        if seen is None or merge.revision_number(seen[1]) <= merge.revision_number(doc["_rev"]):
             newest[doc["_id"]] = key
     rows = list(page.values())
     latest = set(newest.values())
@@ -168,11 +164,6 @@ _PAGE_COLUMNS = ("doc_id", "rev", "body", "answers", *_PAGE_FIELDS[1:])
 _JSON_TEXT = ("body", "answers", "errors", "gps")
 
 
-def _revision_number_sql(rev: str) -> str:
-    """`revision_number` of a column, as PostgreSQL SQL text."""
-    return f"coalesce(substring({rev} from '{REVISION_DIGITS}')::numeric, 0)"
-
-
 def _page_sql() -> str:
     separator, null = (f"E'\\x{ord(mark):02x}'" for mark in (SEPARATOR, NULL))
     split = ", ".join(f"string_to_array(%({name})s, {separator}, {null})"
@@ -198,7 +189,7 @@ def _page_sql() -> str:
     ON CONFLICT (couch_db, doc_id) DO UPDATE SET {replaced},
         review_state = CASE WHEN {surveys}.rev <> excluded.rev
                             THEN 'pending' ELSE {surveys}.review_state END
-    WHERE {_revision_number_sql(surveys + ".rev")} <= {_revision_number_sql("excluded.rev")}
+    WHERE {revision_number_sql(surveys + ".rev")} <= {revision_number_sql("excluded.rev")}
 )
 SELECT EXISTS (SELECT FROM {Photo.__tablename__}
                WHERE couch_db = %(couch_db)s AND survey_doc_id IN (SELECT doc_id FROM page))"""

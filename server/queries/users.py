@@ -22,11 +22,6 @@ def add_user(**fields: object) -> User:
     return user
 
 
-def list_volunteers() -> list[User]:
-    return list(db.session.execute(
-        select(User).where(User.role == "volunteer").order_by(User.username)).scalars())
-
-
 def active_volunteer_dbs() -> list[str]:
     return list(db.session.execute(
         select(User.couch_db).where(User.role == "volunteer", User.couch_db.is_not(None))
