@@ -1,9 +1,13 @@
-"""The same household or enterprise surveyed twice: detection at ingest, settling by reviewers.
+"""The same household or enterprise surveyed twice: detection beside the ingest, settling
+by reviewers.
 
-Detection (`sync.duplicates`) runs when a final survey arrives; each likely
-pair is listed for reviewers, who settle it: the same subject surveyed twice
-(the newer survey is rejected as a duplicate, its data kept), a revisit in a
-later phase (the two are linked), or two different subjects.
+Detection (`sync.duplicates`) runs after a final survey is stored, off the
+ingest's path: the worker's background loop calls `check_new_surveys`, which
+takes the final surveys whose current revision has not been checked yet, a
+batch at a time. Each likely pair is listed for reviewers, who settle it:
+the same subject surveyed twice (the newer survey is rejected as a duplicate,
+its data kept), a revisit in a later phase (the two are linked), or two
+different subjects.
 """
 
 from __future__ import annotations

@@ -1,9 +1,16 @@
-"""Statements over a whole page of rows, each one statement with one parameter.
+"""Statements over a whole page of rows, and the pieces the ingest's page SQL shares.
 
-A page of the ingest touches a few hundred surveys. An IN list of a hundred
-ids or an executemany of a hundred rows costs SQLAlchemy and psycopg about a
-millisecond of Python to render and bind, more than validating the surveys;
-as one JSON parameter, unpacked by the database, it costs one `json.dumps`.
+A page of the ingest touches a few hundred surveys. Rendering and binding an
+IN list or an executemany of that many rows through SQLAlchemy and psycopg
+cost more Python than validating the surveys (bench/RESULTS.md), so a page
+is sent the way each database takes it cheapest: an id list as one JSON
+array (`one_of`, `one_of_param`); rows for `insert_rows` on PostgreSQL as
+one JSON parameter unpacked by `json_to_recordset`, on SQLite through the
+DB-API's executemany over rows bound as SQLAlchemy binds them; and, for the
+ingest's own statements (server/queries/ingest.py), each column of a page as
+one text split by PostgreSQL's `string_to_array` (`page_column`,
+`json_column`). The rule for a revision's number in SQL lives here too
+(`revision_number`, `revision_number_sql`).
 
 The page statements are built once (`built`) and run with bound
 parameters: building a statement afresh costs SQLAlchemy another walk of it

@@ -6,7 +6,9 @@ authorised against the session: a volunteer reaches their own database
 `_bulk_docs`, `_bulk_get`, `_all_docs`) and reads `forms`; nothing else (no
 `_all_dbs`, `_users`, `_config`, design documents, `_security`, other
 databases). The request is then sent on as the volunteer's own CouchDB user,
-so CouchDB's `_security` and `validate_doc_update` check it a second time.
+so CouchDB's `_security` checks it a second time, and for `forms` its
+`validate_doc_update` too (volunteer databases have none: PouchDB Server's
+validation would drop replicated writes, see sync/provision.py).
 Bodies stream both ways; neither side is held in memory.
 
 The gateway is a WSGI middleware in front of Flask, not a blueprint. A pull

@@ -1,7 +1,9 @@
 // Service worker of the phone app: keeps the app shell in a cache so the app
 // opens with no network after the first visit. Shell files are served from
 // the cache and refreshed in the background (stale-while-revalidate), so a new
-// release reaches the phone at the next online start without a version bump.
+// release reaches the phone at its second start online (the first fetches it);
+// a release that changes the modules' interfaces also bumps CACHE, so the
+// whole shell is installed afresh rather than mixed (docs/app.md).
 // Forms and surveys are not cached here: they live in PouchDB (IndexedDB).
 // API and sync requests are never touched.
 //
