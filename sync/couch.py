@@ -15,15 +15,13 @@ plain HTTP (`requests`) because ibmcloudant cannot do them:
   of kept-alive connections of its own (`_ForwardPool`): a phone's pull is
   hundreds of small requests, each one forwarded. `requests`' per-call work
   (proxy settings read from the environment, cookie jar, hooks) was half the
-  gateway's CPU time; urllib3's, under `requests`, was still 0.3-0.4 ms of
-  the gateway's 1.7 ms of CPU per request, twice what `http.client` needs
-  for the same forward (bench/bench_sync.py);
+  gateway's CPU time, and urllib3's, under it, twice what `http.client`
+  needs for the same forward (bench/RESULTS.md);
 - reading `_changes`: the SDK's `ChangesFollower` waits for CouchDB's
   `pending` field, which PouchDB Server never sends. The ingest's
   reads of pages and photos (`changes_raw`, `attachment`) go over the same
-  `http.client` pool as the gateway: `requests` took 3.1-3.7 ms of CPU to
-  read a page of 300 surveys (340 kB) from PouchDB Server, `http.client`
-  0.64 ms.
+  `http.client` pool as the gateway, at a fifth of `requests`' CPU per
+  page (bench/RESULTS.md).
 
 Sequence values are opaque: they are passed back exactly as received
 (integers from PouchDB Server, strings from CouchDB 3).

@@ -120,7 +120,7 @@ def json_text(value: Any) -> str:
     """`value` as JSON text, encoded by orjson.
 
     `json.dumps` of a page of surveys was the ingest worker's largest piece of
-    CPU (2.7 ms per 300 surveys; orjson 0.5 ms). What orjson refuses,
+    CPU, orjson about a fifth of it (bench/RESULTS.md). What orjson refuses,
     integers beyond 64 bits and strings holding a lone surrogate, `json.dumps`
     encodes (the first exactly; the second with U+FFFD in place of each lone
     surrogate, as `_sqlite_json` does: PostgreSQL refuses them). Where

@@ -143,10 +143,9 @@ _REPLACED_FIELDS = (*_PAGE_FIELDS, "answers", "volunteer", "updated_at")
 # The page's statement on PostgreSQL. Each column of the page's rows comes as one text,
 # its values separated by ASCII's record separator, NULL as its unit separator, and
 # split by `string_to_array`; each JSON value is a text read once, by the cast to json.
-# As one JSON parameter unpacked by json_to_recordset (before 2026-11-26), a page of
-# 300 surveys cost PostgreSQL 6-9 ms more, of about 20 ms: it lexed the whole parameter,
-# then each document again where its answers were taken out. Binary text[] parameters
-# cost PostgreSQL as little but psycopg 2-3 ms of Python per page, their text form 80 ms.
+# As one JSON parameter unpacked by json_to_recordset, PostgreSQL lexed the whole
+# parameter, then each document again where its answers were taken out; text[]
+# parameters cost psycopg far more Python (figures in bench/RESULTS.md).
 # JSON text never holds a raw control character (encoders escape them); a plain text
 # value that holds a separator sends the page the two-statement way. SQLAlchemy renders
 # no such statement, so it is SQL text (`exec_driver_sql`) with the models' column

@@ -15,9 +15,8 @@ The gateway is a WSGI middleware in front of Flask, not a blueprint. A pull
 is one request per photo (PouchDB fetches each attachment on its own), and
 py-spy showed Flask's own work for each request (request and app contexts,
 URL routing, opening and saving the cookie session, after_request) to be
-half the gateway's CPU time, the forwarding the other half; on two cores a
-pull through the gateway ran at 0.63-0.8 of one straight to CouchDB
-(bench/bench_sync.py). Here a request costs a check of the signed cookie and
+half the gateway's CPU time, the forwarding the other half (bench/RESULTS.md).
+Here a request costs a check of the signed cookie and
 the forward: an app context is pushed only to look a volunteer up in SQL (a
 session's identity is then remembered for 5 s); a write is marked for the
 ingest in memory, and written to SQL by a thread of its own
