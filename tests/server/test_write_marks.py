@@ -21,6 +21,7 @@ from server.ingest_store import MARK_OVERLAP, SqlIngestStore
 from server.models import SQLITE_BUSY_SECONDS, db
 from sync.ingest import ChangedDatabases
 from tests.conftest import log_in
+from tests.polling import wait_for
 
 
 @contextmanager
@@ -66,9 +67,8 @@ def marks_seen_while_writing(app, client, volunteer, database_url: str,
                 f"/sync/{volunteer.couch_db}/_bulk_docs", json={"docs": [doc]}))
             phone.start()
             until = time.monotonic() + lock_seconds + MARK_OVERLAP.total_seconds() + 3
-            while time.monotonic() < until and volunteer.couch_db not in seen:
-                seen.update(changed.next(0)[0])
-                time.sleep(0.2)
+            wait_for(lambda: seen.update(changed.next(0)[0]) or volunteer.couch_db in seen,
+                     until - time.monotonic(), every=0.2)
             phone.join()
     return seen
 
