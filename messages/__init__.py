@@ -53,6 +53,11 @@ def say(code: str, **params: Any) -> tuple[str, str]:
     return _fill(entry["vi"], params, "vi"), _fill(entry["en"], params, "en")
 
 
+def both(code: str, **params: Any) -> str:
+    """"Vietnamese / English" in one line, for a CLI, a log, a cell or a label."""
+    return " / ".join(say(code, **params))
+
+
 def for_phone() -> dict[str, dict[str, str]]:
     """The part of the catalogue the phone app needs, as it reads it: code -> {vi, en}."""
     return {code: {"vi": entry["vi"], "en": entry["en"]}

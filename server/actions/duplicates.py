@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from messages import both
 from server.actions.auth import Actor, require_role
 from server.errors import problem
 from server.models import Submission
@@ -116,5 +117,5 @@ def settle(actor: Actor, pair_id: int, settlement: str) -> None:
         newer.review_state = "rejected"
         add_review(submission_id=newer.id, rev=newer.rev, reviewer=actor.username,
                    decision="rejected",
-                   comment=f"Trùng với khảo sát {older.doc_id} / duplicate of {older.doc_id}")
+                   comment=both("server.duplicates.duplicate_of", doc_id=older.doc_id))
     audit(actor.username, f"duplicate.{settlement}", f"{pair.doc_id}~{pair.other_doc_id}")
