@@ -768,13 +768,11 @@ class _TooLarge(Exception):
 class CompiledRule:
     """A rule compiled once, evaluated for many data; same results as `evaluate`/`apply`."""
 
-    __slots__ = ("rule", "_run", "_function")
+    __slots__ = ("rule", "_run")
 
-    def __init__(self, rule: Any, run: _Getter, function: Callable[[Any], Any] | None = None
-                 ) -> None:
+    def __init__(self, rule: Any, run: _Getter) -> None:
         self.rule = rule  # keeps it alive too, so callers can key compiled rules by id(rule)
         self._run = run
-        self._function = function  # the rule as Python, where counting steps cannot matter
 
     def evaluate(self, data: Any = None, max_steps: int = MAX_STEPS) -> Any:
         try:
@@ -786,21 +784,12 @@ class CompiledRule:
 
     def apply(self, data: Any = None) -> Any:
         try:
-            if self._function is not None:
-                result = self._function(data)
-            else:
-                result = self._run(data, _Evaluation(MAX_STEPS))
+            result = self._run(data, _Evaluation(MAX_STEPS))
         except RuleError:
             raise
         except (OverflowError, ValueError):
             raise _number_too_large() from None
         return None if result is UNDEFINED else result
-
-    def truth_function(self) -> Callable[[Any], Any]:
-        """A function of the data as true or false (`truthy`) as `apply`'s result:
-        the rule's Python function itself where it has one (its UNDEFINED is
-        false like `apply`'s None), for callers that run it in bulk."""
-        return self._function if self._function is not None else self.apply
 
 
 def compile_rule(rule: Any) -> CompiledRule:
@@ -808,8 +797,6 @@ def compile_rule(rule: Any) -> CompiledRule:
 
     Never recurses below MAX_DEPTH + 1, and leaves a rule of more than
     MAX_RULE_NODES nodes (check_rule refuses those in forms) to the interpreter.
-    A small rule without iteration or long results also becomes one Python
-    function, which `apply` runs (`_python_function`).
     """
     try:
         run = _getter(_Compiler().plan(rule, 0), 0)
@@ -817,131 +804,7 @@ def compile_rule(rule: Any) -> CompiledRule:
         def run(data: Any, ev: _Evaluation) -> Any:
             return ev.run(rule, data)
         return CompiledRule(rule, run)
-    return CompiledRule(rule, run, _python_function(rule))
-
-
-# ---------------------------------------------------------------- rules as Python
-#
-# Most of a form's rules compare answers with literals and combine the
-# verdicts: `{"==": [{"var": "consent"}, "yes"]}`. When every operator of a
-# rule gives a number or a boolean (never a text or list, whose length costs
-# steps) and none iterates, evaluating it costs a step per node (a `var`'s
-# path and default count too: at most three per node counted here), and such
-# a rule here has at most _PYTHON_NODES nodes: far below MAX_STEPS, so
-# `apply` can never run out of steps and need not count them. Such a rule is
-# written as one Python expression, calling the very operator functions the
-# interpreter calls, in the same order, and compiled: `apply` then costs about
-# a third of the closures' time. Every value of the rule (texts, numbers,
-# paths) is passed to the code as a name, never written into its source.
-
-_PYTHON_NODES = 200
-_PYTHON_DEPTH = 24  # nested parentheses stay well inside what Python's parser takes
-_SCALAR_OPERATORS = frozenset({
-    "==", "===", "!=", "!==", ">", ">=", "<", "<=", "!!", "!", "%", "in", "+", "*", "-",
-    "/", "min", "max", "count", "days_between", "years_between", "vn_tax_code", "vn_mobile",
-})
-assert 3 * _PYTHON_NODES < MAX_STEPS
-
-
-class _NotPython(Exception):
-    """The rule stays with the closures."""
-
-
-class _PythonSource:
-    def __init__(self) -> None:
-        self.names: dict[str, Any] = {"_truthy": truthy, "_read_keys": _read_keys,
-                                      "_UNDEFINED": UNDEFINED}
-        self.nodes = 0
-        self.temporaries = 0
-
-    def value(self, value: Any) -> str:
-        name = f"_v{len(self.names)}"
-        self.names[name] = value
-        return name
-
-    def temporary(self) -> str:
-        self.temporaries += 1
-        return f"_t{self.temporaries}"
-
-    def expression(self, node: Any, depth: int) -> str:
-        self.nodes += 1
-        if self.nodes > _PYTHON_NODES or depth > _PYTHON_DEPTH:
-            raise _NotPython
-        if isinstance(node, list):  # a new list each time, as the closures make
-            return "[" + "".join(f"{self.expression(item, depth + 1)}, " for item in node) + "]"
-        if not is_logic(node):
-            return self.value(node)
-        ((op, values),) = node.items()
-        if not isinstance(values, list):
-            values = [values]
-        if op == "var":
-            return self.variable(values)
-        if op not in ("if", "?:", "and", "or") and op not in _SCALAR_OPERATORS or (
-                op == "*" and len(values) < 2):  # `*` of one argument gives it back as it is
-            raise _NotPython
-        args = [self.expression(value, depth + 1) for value in values]
-        if op in ("if", "?:"):
-            return self.choice(args)
-        if op in ("and", "or"):
-            return self.and_or(op, args)
-        function = STANDARD_OPERATORS.get(op) or CUSTOM_OPERATORS[op]
-        return f"{self.value(function)}({', '.join(args)})"
-
-    def variable(self, values: list) -> str:
-        """`var` of a literal path (and default), read as `_plan_var`'s closures read it."""
-        if not 1 <= len(values) <= 2 or not isinstance(values[0], str) or any(
-                isinstance(value, (list, dict)) for value in values[1:]):
-            raise _NotPython
-        path = values[0]
-        if path == "":
-            return "data"
-        not_found = self.value(values[1] if len(values) == 2 else None)
-        keys = self.value(path.split("."))
-        if "." in path:
-            return f"_read_keys(data, {keys}, {not_found})"
-        found, key = self.temporary(), self.value(path)
-        return (f"(({not_found} if ({found} := data.get({key}, _UNDEFINED)) is _UNDEFINED "
-                f"else {found}) if isinstance(data, dict) "
-                f"else _read_keys(data, {keys}, {not_found}))")
-
-    # Chains are written flat (`a if c else b if d else e`), in one pair of
-    # parentheses: nested, a wide `or` would pass the parser's 200 levels.
-
-    def choice(self, args: list[str]) -> str:
-        """`if`: conditions tried in order; a last odd argument is the otherwise."""
-        if not args:
-            return "None"
-        otherwise = args[-1] if len(args) % 2 else "None"
-        steps = "".join(f"{args[index + 1]} if _truthy({args[index]}) else "
-                        for index in range(0, len(args) - 1, 2))
-        return f"({steps}{otherwise})"
-
-    def and_or(self, op: str, args: list[str]) -> str:
-        """The first argument that decides (falsy for `and`, truthy for `or`), else the last."""
-        if not args:
-            return "_UNDEFINED"
-        decides = "not _truthy" if op == "and" else "_truthy"
-        steps = []
-        for arg in args[:-1]:
-            kept = self.temporary()
-            steps.append(f"{kept} if {decides}({kept} := {arg}) else ")
-        return f"({''.join(steps)}{args[-1]})"
-
-
-def _python_function(rule: Any) -> Callable[[Any], Any] | None:
-    """The rule as one Python function of its data, or None where it stays with the closures."""
-    source = _PythonSource()
-    try:
-        body = source.expression(rule, 0)
-    except _NotPython:
-        return None
-    namespace = dict(source.names)
-    try:
-        code = compile(f"def rule(data):\n    return {body}\n", "<rule>", "exec")
-    except (SyntaxError, RecursionError, MemoryError):  # beyond what Python's parser takes:
-        return None  # the closures give the same results
-    exec(code, namespace)  # noqa: S102
-    return namespace["rule"]
+    return CompiledRule(rule, run)
 
 
 class _Compiler:
