@@ -41,7 +41,7 @@ MAX_ANSWERS_BYTES = 1_000_000
 MAX_SAFE_INTEGER = 2**53 - 1
 
 # Message codes of answer errors: the catalogue's `forms.answer.<code>`.
-MESSAGES = "forms.answer."
+MESSAGE_PREFIX = "forms.answer."
 
 
 class FieldError(Report):
@@ -49,7 +49,7 @@ class FieldError(Report):
 
 
 def field_error(path: str, code: str, **params: Any) -> FieldError:
-    return FieldError(path, code, *say(MESSAGES + code, **params))
+    return FieldError(path, code, *say(MESSAGE_PREFIX + code, **params))
 
 
 def answers_size(answers: Any) -> int:
@@ -328,7 +328,7 @@ def convert_errors(messages: Any, prefix: str) -> list[FieldError]:
     path = prefix.rstrip(".") or "$"
     for message in messages if isinstance(messages, list) else [messages]:
         code, _, value = str(message).partition(":")
-        if MESSAGES + code not in catalogue():
+        if MESSAGE_PREFIX + code not in catalogue():
             code = "unknown_field" if "Unknown field" in str(message) else "row_type"
         out.append(field_error(path, code, value=value))
     return out
