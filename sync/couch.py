@@ -126,10 +126,6 @@ class _AdminGate:
             if self._refused is not None and self._refused.seconds_left() > 0:
                 raise self._refused
 
-    def reopen(self) -> None:
-        with self._lock:
-            self._refused = None
-
     def saw(self, status: int, text: Callable[[], str]) -> None:
         """Note a reply to an admin request: a 401 or 403 closes the gate."""
         if status in (401, 403):

@@ -11,10 +11,6 @@ def get_user_by_name(username: str) -> User | None:
     return db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
 
 
-def get_user(user_id: int) -> User | None:
-    return db.session.get(User, user_id)
-
-
 def add_user(**fields: object) -> User:
     user = User(**fields)
     db.session.add(user)
