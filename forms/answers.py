@@ -4,7 +4,8 @@
 that checks the types of a survey's answers (texts, numbers, dates, choices,
 photos, locations, phone numbers, repeat rows with their `_row` ids); its
 errors become `FieldError`s with the answer's path (`members[2].age`), a
-stable code and a sentence in Vietnamese and English, from `MESSAGES`.
+stable code and a sentence in Vietnamese and English, from the message
+catalogue (`forms.answer.<code>`).
 `value_problem` checks a single value, as check_definition does for defaults.
 """
 
@@ -24,6 +25,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields
 
 from forms import jsonlogic
 from forms.model import ANSWER_TYPES, MAX_ROWS, ROW_ID, Report, has_lone_surrogate
+from messages import catalogue, say
 
 DEFAULT_MAX_PHOTOS = 10
 # A text answer without the form's own max_length: a long note or an address
@@ -38,52 +40,8 @@ DEFAULT_MAX_TEXT = 2000
 MAX_ANSWERS_BYTES = 1_000_000
 MAX_SAFE_INTEGER = 2**53 - 1
 
-MESSAGES: dict[str, tuple[str, str]] = {
-    "too_deep": ("Câu trả lời lồng nhau quá sâu (tối đa {max} cấp).",
-                 "The answers are nested too deeply (at most {max} levels)."),
-    "not_object": ("Câu trả lời phải là một đối tượng JSON.", "Answers must be a JSON object."),
-    "too_large": ("Câu trả lời quá lớn: {size} byte, tối đa {max}.",
-                  "The answers are too large: {size} bytes, at most {max}."),
-    "form_invalid": ("Định nghĩa biểu mẫu không hợp lệ: {detail}",
-                     "The form definition is invalid: {detail}"),
-    "unknown_field": ("Biểu mẫu không có trường này.", "The form has no such field."),
-    "required": ("Câu hỏi này bắt buộc trả lời.", "This question is required."),
-    "constraint": ("Câu trả lời không thỏa điều kiện.", "The answer does not meet the constraint."),
-    "rule_error": ("Không tính được biểu thức '{rule}': {vi}", "Could not evaluate '{rule}': {en}"),
-    "text_type": ("Phải là chuỗi ký tự.", "Must be text."),
-    "text_too_long": ("Dài quá {value} ký tự.", "Longer than {value} characters."),
-    "broken_text": ("Có ký tự hỏng (nửa cặp UTF-16, thường do cắt giữa một biểu tượng); "
-                    "hãy gõ lại.",
-                    "Holds a broken character (half of a UTF-16 pair, usually an emoji cut "
-                    "in two); type it again."),
-    "integer_type": ("Phải là số nguyên.", "Must be a whole number."),
-    "decimal_type": ("Phải là một số.", "Must be a number."),
-    "date_type": ("Phải là ngày dạng YYYY-MM-DD.", "Must be a date written YYYY-MM-DD."),
-    "datetime_type": ("Phải là thời điểm ISO 8601 có múi giờ.",
-                      "Must be an ISO 8601 date and time with an offset."),
-    "choice_type": ("Phải là mã của một lựa chọn.", "Must be the value of a choice."),
-    "not_a_choice": ("'{value}' không nằm trong danh sách lựa chọn.",
-                     "'{value}' is not one of the choices."),
-    "choice_filtered_out": ("Lựa chọn '{value}' không áp dụng với các câu trả lời trước.",
-                            "Choice '{value}' does not apply given the earlier answers."),
-    "multiple_type": ("Phải là danh sách các mã lựa chọn.", "Must be a list of choice values."),
-    "duplicate_choice": ("Một lựa chọn được chọn hai lần.", "A choice is selected twice."),
-    "photo_type": ("Phải là danh sách mã ảnh (photo:...).",
-                   "Must be a list of photo ids (photo:...)."),
-    "too_few_photos": ("Cần ít nhất {value} ảnh.", "At least {value} photos are needed."),
-    "too_many_photos": ("Nhiều nhất {value} ảnh.", "At most {value} photos are allowed."),
-    "geopoint_type": ("Phải là tọa độ {{lat, lon, accuracy}} hợp lệ.",
-                      "Must be a valid {{lat, lon, accuracy}} location."),
-    "phone_type": ("Phải là số điện thoại di động Việt Nam (0xxxxxxxxx hoặc +84xxxxxxxxx).",
-                   "Must be a Vietnamese mobile number (0xxxxxxxxx or +84xxxxxxxxx)."),
-    "repeat_type": ("Phải là danh sách các dòng.", "Must be a list of rows."),
-    "row_type": ("Mỗi dòng phải là một đối tượng JSON.", "Each row must be a JSON object."),
-    "row_id": ("Mỗi dòng cần mã '_row' (uuid) riêng.", "Each row needs its own '_row' id (uuid)."),
-    "duplicate_row_id": ("Mã dòng '_row' bị trùng.", "The row id '_row' is used twice."),
-    "too_few_rows": ("Cần ít nhất {min} dòng.", "At least {min} rows are needed."),
-    "too_many_rows": ("Có {count} dòng, nhiều nhất {max}.",
-                      "There are {count} rows, at most {max}."),
-}
+# Message codes of answer errors: the catalogue's `forms.answer.<code>`.
+MESSAGE_PREFIX = "forms.answer."
 
 
 class FieldError(Report):
@@ -91,8 +49,7 @@ class FieldError(Report):
 
 
 def field_error(path: str, code: str, **params: Any) -> FieldError:
-    vi, en = MESSAGES[code]
-    return FieldError(path, code, vi.format(**params), en.format(**params))
+    return FieldError(path, code, *say(MESSAGE_PREFIX + code, **params))
 
 
 def answers_size(answers: Any) -> int:
@@ -129,7 +86,7 @@ def _is_number(value: Any) -> bool:
 
 
 class _Answer(fields.Field):
-    """A field whose type errors are message codes of MESSAGES, checked by `check`."""
+    """A field whose type errors are answer message codes, checked by `check`."""
 
     code = "text_type"
 
@@ -371,7 +328,7 @@ def convert_errors(messages: Any, prefix: str) -> list[FieldError]:
     path = prefix.rstrip(".") or "$"
     for message in messages if isinstance(messages, list) else [messages]:
         code, _, value = str(message).partition(":")
-        if code not in MESSAGES:
+        if MESSAGE_PREFIX + code not in catalogue():
             code = "unknown_field" if "Unknown field" in str(message) else "row_type"
         out.append(field_error(path, code, value=value))
     return out

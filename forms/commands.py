@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from forms.definition import Problem, check_definition
+from forms.definition import Problem, check_definition, problem
 from forms.xlsform import export_xlsform, import_xlsform
 
 
@@ -24,15 +24,14 @@ def load_definition(path: Path) -> tuple[dict | None, list[Problem]]:
         defn = json.loads(path.read_text("utf-8"))
     except (UnicodeDecodeError, RecursionError, ValueError) as error:
         # ValueError: not JSON, or an integer of more digits than Python converts
-        return None, [Problem("$", "not_json", f"Tệp không phải JSON hợp lệ: {error}",
-                              f"The file is not valid JSON: {error}")]
+        return None, [problem("$", "not_json", error=error)]
     problems = check_definition(defn)
     return (None, problems) if problems else (defn, [])
 
 
 def report(problems: list, out=None) -> None:
-    for problem in problems:
-        click.echo(str(problem), file=out or sys.stderr)
+    for item in problems:
+        click.echo(str(item), file=out or sys.stderr)
 
 
 @click.group("forms")

@@ -33,6 +33,7 @@ from forms.model import (
     nested_deeper_than,
     walk,
 )
+from messages import catalogue, say
 
 MAX_JSON_DEPTH = 160
 MAX_GROUP_DEPTH = 8
@@ -51,35 +52,33 @@ RESERVED_NAMES = frozenset(
     }
 )
 
-def _schema_vi(error: jsonschema.ValidationError) -> str:
-    """A Vietnamese sentence for a JSON Schema error (jsonschema speaks English only)."""
+_SCHEMA_MESSAGES = {"minItems": "too_short", "minLength": "too_short"}
+
+
+def _schema_problem(path: str, error: jsonschema.ValidationError) -> Problem:
+    """A JSON Schema error in both languages (jsonschema itself speaks English only)."""
     kind, expected = str(error.validator), error.validator_value
     quoted = re.findall(r"'([^']*)'", error.message)
+    code, params = _SCHEMA_MESSAGES.get(kind, kind), {"expected": expected}
     if kind == "required" and quoted:
-        return f"Thiếu thuộc tính bắt buộc '{quoted[0]}'."
-    if kind == "additionalProperties":
-        return f"Thuộc tính không được phép: {', '.join(quoted) or error.message}."
-    if kind == "type":
-        return f"Sai kiểu dữ liệu: cần {expected}."
-    if kind == "enum":
-        return f"Giá trị không thuộc danh sách cho phép: {', '.join(map(str, expected))}."
-    if kind == "pattern":
-        return f"Không đúng định dạng (mẫu {expected})."
-    if kind in ("minLength", "minItems"):
-        return f"Quá ngắn (tối thiểu {expected})."
-    if kind == "maxLength":
-        return f"Quá dài (tối đa {expected})."
-    if kind == "minimum":
-        return f"Giá trị nhỏ hơn {expected}."
-    if kind == "maximum":
-        return f"Giá trị lớn hơn {expected}."
-    if kind == "propertyNames":
-        return "Tên không hợp lệ."
-    return "Không đúng lược đồ biểu mẫu."
+        params = {"name": quoted[0]}
+    elif kind == "additionalProperties":
+        params = {"names": ", ".join(quoted) or error.message}
+    elif kind == "enum":
+        params = {"expected": ", ".join(map(str, expected))}
+    elif f"forms.schema.{code}" not in catalogue() or kind == "required":
+        code, params = "other", {"said": error.message}
+    vi, en = say(f"forms.schema.{code}", **params)
+    return Problem(path, f"schema_{error.validator}", vi, en)
 
 
 class Problem(Report):
     """One problem of a form definition."""
+
+
+def problem(path: str, code: str, **params: Any) -> Problem:
+    """The problem `code` at `path`, in the words of the catalogue's `forms.definition.<code>`."""
+    return Problem(path, code, *say(f"forms.definition.{code}", **params))
 
 
 @cache
@@ -96,18 +95,14 @@ def _validator() -> jsonschema.Draft202012Validator:
 def check_definition(defn: Any) -> list[Problem]:
     """Every problem of a form definition; an empty list means it may be published."""
     if not isinstance(defn, dict):
-        return [Problem("$", "not_object", "Định nghĩa biểu mẫu phải là một đối tượng JSON.",
-                        "A form definition must be a JSON object.")]
+        return [problem("$", "not_object")]
     depth_problem = _check_json_depth(defn)
     if depth_problem:
         return [depth_problem]
     problems = _schema_problems(defn) + _text_problems(defn)
     infos = list(walk(defn))
     if len(infos) > MAX_FIELDS:
-        problems.append(Problem(
-            "$.fields", "too_many_fields",
-            f"Biểu mẫu có {len(infos)} trường, tối đa {MAX_FIELDS}.",
-            f"The form has {len(infos)} fields, at most {MAX_FIELDS} are allowed."))
+        problems.append(problem("$.fields", "too_many_fields", count=len(infos), max=MAX_FIELDS))
         return problems
     problems += _name_problems(infos)
     problems += _choice_problems(defn)
@@ -120,9 +115,7 @@ def check_definition(defn: Any) -> list[Problem]:
 def _check_json_depth(value: Any) -> Problem | None:
     if not nested_deeper_than(value, MAX_JSON_DEPTH):
         return None
-    return Problem(_deep_path(value), "too_deep",
-                   f"Định nghĩa lồng nhau quá sâu (tối đa {MAX_JSON_DEPTH} cấp).",
-                   f"The definition is nested too deeply (at most {MAX_JSON_DEPTH}).")
+    return problem(_deep_path(value), "too_deep", max=MAX_JSON_DEPTH)
 
 
 def _deep_path(value: Any, shown: int = 8) -> str:
@@ -149,8 +142,7 @@ def _json_path(parts: Any) -> str:
 def _schema_problems(defn: dict) -> list[Problem]:
     problems = []
     for error in sorted(_validator().iter_errors(defn), key=lambda e: list(map(str, e.path))):
-        problems.append(Problem(_json_path(error.absolute_path), f"schema_{error.validator}",
-                                _schema_vi(error), error.message))
+        problems.append(_schema_problem(_json_path(error.absolute_path), error))
     return problems
 
 
@@ -169,10 +161,7 @@ def _text_problems(defn: dict) -> list[Problem]:
         elif isinstance(node, list):
             stack.extend((item, (*path, index)) for index, item in enumerate(node))
         elif isinstance(node, str) and has_lone_surrogate(node):
-            problems.append(Problem(_json_path(path), "broken_text",
-                                    "Văn bản có ký tự hỏng (nửa cặp UTF-16), hãy gõ lại.",
-                                    "The text holds a broken character (half of a UTF-16 "
-                                    "pair); type it again."))
+            problems.append(problem(_json_path(path), "broken_text"))
     return sorted(problems, key=lambda problem: problem.path)
 
 
@@ -184,13 +173,10 @@ def _name_problems(infos: list[FieldInfo]) -> list[Problem]:
         if not isinstance(name, str):
             continue
         if name in RESERVED_NAMES:
-            problems.append(Problem(f"{info.path}.name", "reserved_name",
-                                    f"Tên trường {name!r} là tên dành riêng.",
-                                    f"Field name {name!r} is reserved."))
+            problems.append(problem(f"{info.path}.name", "reserved_name", name=repr(name)))
         if name in seen:
-            problems.append(Problem(f"{info.path}.name", "duplicate_name",
-                                    f"Tên trường {name!r} bị trùng (đã có ở {seen[name]}).",
-                                    f"Field name {name!r} is used twice (first at {seen[name]})."))
+            problems.append(problem(f"{info.path}.name", "duplicate_name", name=repr(name),
+                                    first=seen[name]))
         else:
             seen[name] = info.path
     return problems
@@ -223,43 +209,27 @@ def _field_problems(defn: dict, infos: list[FieldInfo]) -> list[Problem]:
             kind = None  # the schema says what it should be
         groups = sum(1 for c in info.containers)
         if groups > MAX_GROUP_DEPTH:
-            problems.append(Problem(path, "too_deep",
-                                    f"Nhóm lồng nhau quá sâu (tối đa {MAX_GROUP_DEPTH}).",
-                                    f"Groups are nested too deeply (at most {MAX_GROUP_DEPTH})."))
+            problems.append(Problem(path, "too_deep", *say("forms.definition.groups_too_deep",
+                                                           max=MAX_GROUP_DEPTH)))
         list_name = field.get("choices")
         if kind in SELECT_TYPES:
             if list_name is None:
-                problems.append(Problem(path, "choices_missing",
-                                        "Câu hỏi lựa chọn cần thuộc tính 'choices'.",
-                                        "A select field needs a 'choices' list name."))
+                problems.append(problem(path, "choices_missing"))
             elif isinstance(list_name, str) and list_name not in choices:
-                problems.append(Problem(f"{path}.choices", "unknown_choice_list",
-                                        f"Không có danh sách lựa chọn {list_name!r}.",
-                                        f"There is no choice list {list_name!r}."))
+                problems.append(problem(f"{path}.choices", "unknown_choice_list",
+                                        list=repr(list_name)))
         elif list_name is not None or "choice_filter" in field:
-            problems.append(Problem(path, "choices_not_allowed",
-                                    "Chỉ câu hỏi lựa chọn mới có 'choices' và 'choice_filter'.",
-                                    "Only select fields take 'choices' and 'choice_filter'."))
+            problems.append(problem(path, "choices_not_allowed"))
         if kind in ("group", "repeat") and not field.get("fields"):
-            problems.append(Problem(path, "empty_container",
-                                    "Nhóm hoặc phần lặp cần ít nhất một trường.",
-                                    "A group or repeat needs at least one field."))
+            problems.append(problem(path, "empty_container"))
         if kind not in ("group", "repeat") and "fields" in field:
-            problems.append(Problem(f"{path}.fields", "fields_not_allowed",
-                                    "Chỉ nhóm và phần lặp mới chứa trường con.",
-                                    "Only groups and repeats contain fields."))
+            problems.append(problem(f"{path}.fields", "fields_not_allowed"))
         if kind == "calculate" and "calculation" not in field:
-            problems.append(Problem(path, "calculation_missing",
-                                    "Trường tính toán cần thuộc tính 'calculation'.",
-                                    "A calculate field needs a 'calculation'."))
+            problems.append(problem(path, "calculation_missing"))
         if kind != "calculate" and "calculation" in field:
-            problems.append(Problem(f"{path}.calculation", "calculation_not_allowed",
-                                    "Chỉ trường tính toán mới có 'calculation'.",
-                                    "Only calculate fields take a 'calculation'."))
+            problems.append(problem(f"{path}.calculation", "calculation_not_allowed"))
         if kind in ("note", "group", "calculate") and field.get("required") not in (None, False):
-            problems.append(Problem(f"{path}.required", "required_not_allowed",
-                                    "Trường này không có câu trả lời nên không thể bắt buộc.",
-                                    "This field holds no typed answer and cannot be required."))
+            problems.append(problem(f"{path}.required", "required_not_allowed"))
         problems += _bound_problems(field, path, kind)
         if "default" in field:
             problems += _default_problems(field, path, kind, choices)
@@ -268,9 +238,7 @@ def _field_problems(defn: dict, infos: list[FieldInfo]) -> list[Problem]:
 
 def _default_problems(field: dict, path: str, kind: Any, choices: dict) -> list[Problem]:
     if kind in ("note", "group", "repeat", "calculate", "photo"):
-        return [Problem(f"{path}.default", "default_not_allowed",
-                        f"Loại {kind!r} không có giá trị mặc định.",
-                        f"Type {kind!r} takes no default.")]
+        return [problem(f"{path}.default", "default_not_allowed", type=repr(kind))]
     items = choices.get(field.get("choices")) if isinstance(field.get("choices"), str) else None
     values = [c.get("value") for c in items or [] if isinstance(c, dict)]
     code = value_problem(field, values, field["default"]) if kind in FIELD_TYPES else None
@@ -278,8 +246,7 @@ def _default_problems(field: dict, path: str, kind: Any, choices: dict) -> list[
         return []
     code, _, value = code.partition(":")
     error = field_error(f"{path}.default", code, value=value)
-    return [Problem(error.path, "bad_default", f"Giá trị mặc định sai: {error.vi}",
-                    f"Invalid default: {error.en}")]
+    return [problem(error.path, "bad_default", reason={"vi": error.vi, "en": error.en})]
 
 
 _BOUNDS = {
@@ -294,15 +261,12 @@ def _bound_problems(field: dict, path: str, kind: Any) -> list[Problem]:
         if key in field and key not in _BOUNDS.get(kind, ()) and not (
             key == "max_length" and kind == "text"
         ):
-            problems.append(Problem(f"{path}.{key}", "bound_not_allowed",
-                                    f"Thuộc tính {key!r} không áp dụng cho loại {kind!r}.",
-                                    f"{key!r} does not apply to type {kind!r}."))
+            problems.append(problem(f"{path}.{key}", "bound_not_allowed", key=repr(key),
+                                    type=repr(kind)))
     low_key, high_key = _BOUNDS.get(kind, (None, None))
     low, high = field.get(low_key), field.get(high_key)
     if isinstance(low, int) and isinstance(high, int) and low > high:
-        problems.append(Problem(f"{path}.{low_key}", "bounds_inverted",
-                                f"{low_key} lớn hơn {high_key}.",
-                                f"{low_key} is greater than {high_key}."))
+        problems.append(problem(f"{path}.{low_key}", "bounds_inverted", low=low_key, high=high_key))
     return problems
 
 
@@ -331,21 +295,13 @@ def _reference_problems(info: FieldInfo, key: str, path: str, name: str,
         return []
     target = by_name.get(name)
     if target is None:
-        return [Problem(path, "unknown_field",
-                        f"Biểu thức nhắc đến trường không tồn tại: {name!r}.",
-                        f"The rule names a field that does not exist: {name!r}.")]
+        return [problem(path, "unknown_field", name=repr(name))]
     if target.repeat is not None and target.repeat != info.repeat and not _inside(info, target):
-        return [Problem(path, "field_out_of_scope",
-                        f"Trường {name!r} nằm trong phần lặp {target.repeat!r}, "
-                        "chỉ dùng được trong cùng phần lặp.",
-                        f"Field {name!r} is inside repeat {target.repeat!r} and can only "
-                        "be used within that repeat.")]
+        return [problem(path, "field_out_of_scope", name=repr(name), repeat=repr(target.repeat))]
     if key in ("relevant", "calculation", "choice_filter") and not _before(target, info):
         if name == own and key == "choice_filter":
             return []
-        return [Problem(path, "forward_reference",
-                        f"'{key}' chỉ được dùng các trường đứng trước, không dùng {name!r}.",
-                        f"'{key}' may only use fields that come before it, not {name!r}.")]
+        return [problem(path, "forward_reference", key=key, name=repr(name))]
     return []
 
 
@@ -377,9 +333,8 @@ def _cycle_problems(infos: list[FieldInfo]) -> list[Problem]:
                 stack.pop()
             elif state[step] == 1:
                 cycle = " → ".join(path[path.index(step):] + [step])
-                problems.append(Problem(f"{calcs[step].path}.calculation", "calculation_cycle",
-                                        f"Các phép tính phụ thuộc vòng tròn: {cycle}.",
-                                        f"Calculations depend on each other in a cycle: {cycle}."))
+                problems.append(problem(f"{calcs[step].path}.calculation", "calculation_cycle",
+                                        cycle=cycle))
             elif state[step] == 0:
                 state[step] = 1
                 path.append(step)

@@ -89,10 +89,6 @@ class _Writer:
         """A name for the rule's `apply`."""
         return self.value(self.form.rule(rule).apply, "r")
 
-    def test(self, rule: Any) -> str:
-        """A name for a function of the data as truthy as the rule's `apply`."""
-        return self.value(self.form.rule(rule).truth_function(), "t")
-
     def local(self) -> str:
         self.locals += 1
         return f"h{self.locals}"
@@ -119,7 +115,7 @@ class _Writer:
             kind = item["type"]
             here = self.local()
             if "relevant" in item:
-                out.append(f"    {here} = {parent} and truthy({self.test(item['relevant'])}(data))")
+                out.append(f"    {here} = {parent} and truthy({self.rule(item['relevant'])}(data))")
             else:
                 out.append(f"    {here} = {parent}")
             if kind == "group":
@@ -241,7 +237,7 @@ class _Writer:
         elif required is False:
             out.append("            pass")
         else:
-            out += [f"            if truthy({self.test(required)}(data)):",
+            out += [f"            if truthy({self.rule(required)}(data)):",
                     "                return False"]
         out.append("        else:")
         if item["type"] == "repeat":
@@ -258,11 +254,11 @@ class _Writer:
             return
         out.append("            pass")
         if "constraint" in item:
-            out += [f"            if not truthy({self.test(item['constraint'])}(data)):",
+            out += [f"            if not truthy({self.rule(item['constraint'])}(data)):",
                     "                return False"]
         if item["type"] in SELECT_TYPES and "choice_filter" in item:
             choices = self.value(self.form.defn["choices"][item["choices"]], "c")
-            keep = self.test(item["choice_filter"])
+            keep = self.rule(item["choice_filter"])
             out += ["            allowed = {choice['value'] for choice in " + choices,
                     f"                       if truthy({keep}({{**data, CHOICE_KEY: choice}}))}}",
                     "            for chosen in value if isinstance(value, list) else [value]:",

@@ -40,6 +40,8 @@ from typing import Any
 import phonenumbers
 from stdnum.vn import mst
 
+from messages import say
+
 MAX_DEPTH = 64
 MAX_STEPS = 200_000
 MAX_RULE_NODES = 20_000
@@ -70,11 +72,12 @@ INF = float("inf")
 class RuleError(ValueError):
     """A rule that cannot be evaluated: unknown operator, too deep, too much work."""
 
-    def __init__(self, code: str, vi: str, en: str) -> None:
-        super().__init__(en)
+    def __init__(self, code: str, message: str | None = None, **params: Any) -> None:
+        """`code` is the stable code; `message` the catalogue's `forms.rule.<message>`
+        when one code has several sentences (default: the code's own)."""
+        self.vi, self.en = say(f"forms.rule.{message or code}", **params)
+        super().__init__(self.en)
         self.code = code
-        self.vi = vi
-        self.en = en
 
 
 # ---------------------------------------------------------------- JS coercions
@@ -512,9 +515,7 @@ def _op_plus(*args: Any) -> float:
 
 def _op_times(*args: Any) -> Any:
     if not args:
-        raise RuleError(
-            "rule_runtime", "Phép nhân không có đối số.", "Multiplication without arguments."
-        )
+        raise RuleError("rule_runtime", "rule_runtime_no_factors")
     product = args[0]
     for item in args[1:]:
         product = parse_float(product) * parse_float(item)
@@ -601,11 +602,7 @@ class _Evaluation:
     def charge(self, units: int = 1) -> None:
         self.steps += units
         if self.steps > self.max_steps:
-            raise RuleError(
-                "rule_too_costly",
-                f"Biểu thức cần quá nhiều bước tính (giới hạn {self.max_steps}).",
-                f"The rule needs too much work to evaluate (limit {self.max_steps} steps).",
-            )
+            raise RuleError("rule_too_costly", max=self.max_steps)
 
     def run(self, rule: Any, data: Any, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
@@ -650,11 +647,7 @@ class _Evaluation:
         need, options = _arg(args, 0), _arg(args, 1)
         are_missing = self.run({"missing": options}, data, depth)
         if options is None or options is UNDEFINED:
-            raise RuleError(
-                "rule_runtime",
-                "missing_some cần một danh sách tên trường.",
-                "missing_some needs a list of field names.",
-            )
+            raise RuleError("rule_runtime", "missing_some_names")
         present = to_number(_property(options, "length")) - len(are_missing)
         return [] if _less(need, present, True) else are_missing
 
@@ -705,19 +698,11 @@ class _Evaluation:
 
 
 def too_deep() -> RuleError:
-    return RuleError(
-        "rule_too_deep",
-        f"Biểu thức lồng nhau quá sâu (tối đa {MAX_DEPTH} cấp).",
-        f"The rule is nested too deeply (at most {MAX_DEPTH} levels).",
-    )
+    return RuleError("rule_too_deep", max=MAX_DEPTH)
 
 
 def unknown_operator(op: str) -> RuleError:
-    return RuleError(
-        "unknown_operator",
-        f"Toán tử không được hỗ trợ: {op!r}.",
-        f"Unsupported operator: {op!r}.",
-    )
+    return RuleError("unknown_operator", op=repr(op))
 
 
 def evaluate(rule: Any, data: Any = None, max_steps: int = MAX_STEPS) -> Any:
@@ -744,7 +729,7 @@ def apply(rule: Any, data: Any = None) -> Any:
 def _number_too_large() -> RuleError:
     """An integer beyond a float's range (JSON sets no limit; json-logic-js reads it as
     Infinity) met arithmetic or printing: Python raised OverflowError or ValueError."""
-    return RuleError("number_too_large", "có số quá lớn để tính.", "a number is too large.")
+    return RuleError("number_too_large")
 
 
 # ---------------------------------------------------------------- compilation
@@ -783,13 +768,11 @@ class _TooLarge(Exception):
 class CompiledRule:
     """A rule compiled once, evaluated for many data; same results as `evaluate`/`apply`."""
 
-    __slots__ = ("rule", "_run", "_function")
+    __slots__ = ("rule", "_run")
 
-    def __init__(self, rule: Any, run: _Getter, function: Callable[[Any], Any] | None = None
-                 ) -> None:
+    def __init__(self, rule: Any, run: _Getter) -> None:
         self.rule = rule  # keeps it alive too, so callers can key compiled rules by id(rule)
         self._run = run
-        self._function = function  # the rule as Python, where counting steps cannot matter
 
     def evaluate(self, data: Any = None, max_steps: int = MAX_STEPS) -> Any:
         try:
@@ -801,21 +784,12 @@ class CompiledRule:
 
     def apply(self, data: Any = None) -> Any:
         try:
-            if self._function is not None:
-                result = self._function(data)
-            else:
-                result = self._run(data, _Evaluation(MAX_STEPS))
+            result = self._run(data, _Evaluation(MAX_STEPS))
         except RuleError:
             raise
         except (OverflowError, ValueError):
             raise _number_too_large() from None
         return None if result is UNDEFINED else result
-
-    def truth_function(self) -> Callable[[Any], Any]:
-        """A function of the data as true or false (`truthy`) as `apply`'s result:
-        the rule's Python function itself where it has one (its UNDEFINED is
-        false like `apply`'s None), for callers that run it in bulk."""
-        return self._function if self._function is not None else self.apply
 
 
 def compile_rule(rule: Any) -> CompiledRule:
@@ -823,8 +797,6 @@ def compile_rule(rule: Any) -> CompiledRule:
 
     Never recurses below MAX_DEPTH + 1, and leaves a rule of more than
     MAX_RULE_NODES nodes (check_rule refuses those in forms) to the interpreter.
-    A small rule without iteration or long results also becomes one Python
-    function, which `apply` runs (`_python_function`).
     """
     try:
         run = _getter(_Compiler().plan(rule, 0), 0)
@@ -832,131 +804,7 @@ def compile_rule(rule: Any) -> CompiledRule:
         def run(data: Any, ev: _Evaluation) -> Any:
             return ev.run(rule, data)
         return CompiledRule(rule, run)
-    return CompiledRule(rule, run, _python_function(rule))
-
-
-# ---------------------------------------------------------------- rules as Python
-#
-# Most of a form's rules compare answers with literals and combine the
-# verdicts: `{"==": [{"var": "consent"}, "yes"]}`. When every operator of a
-# rule gives a number or a boolean (never a text or list, whose length costs
-# steps) and none iterates, evaluating it costs a step per node (a `var`'s
-# path and default count too: at most three per node counted here), and such
-# a rule here has at most _PYTHON_NODES nodes: far below MAX_STEPS, so
-# `apply` can never run out of steps and need not count them. Such a rule is
-# written as one Python expression, calling the very operator functions the
-# interpreter calls, in the same order, and compiled: `apply` then costs about
-# a third of the closures' time. Every value of the rule (texts, numbers,
-# paths) is passed to the code as a name, never written into its source.
-
-_PYTHON_NODES = 200
-_PYTHON_DEPTH = 24  # nested parentheses stay well inside what Python's parser takes
-_SCALAR_OPERATORS = frozenset({
-    "==", "===", "!=", "!==", ">", ">=", "<", "<=", "!!", "!", "%", "in", "+", "*", "-",
-    "/", "min", "max", "count", "days_between", "years_between", "vn_tax_code", "vn_mobile",
-})
-assert 3 * _PYTHON_NODES < MAX_STEPS
-
-
-class _NotPython(Exception):
-    """The rule stays with the closures."""
-
-
-class _PythonSource:
-    def __init__(self) -> None:
-        self.names: dict[str, Any] = {"_truthy": truthy, "_read_keys": _read_keys,
-                                      "_UNDEFINED": UNDEFINED}
-        self.nodes = 0
-        self.temporaries = 0
-
-    def value(self, value: Any) -> str:
-        name = f"_v{len(self.names)}"
-        self.names[name] = value
-        return name
-
-    def temporary(self) -> str:
-        self.temporaries += 1
-        return f"_t{self.temporaries}"
-
-    def expression(self, node: Any, depth: int) -> str:
-        self.nodes += 1
-        if self.nodes > _PYTHON_NODES or depth > _PYTHON_DEPTH:
-            raise _NotPython
-        if isinstance(node, list):  # a new list each time, as the closures make
-            return "[" + "".join(f"{self.expression(item, depth + 1)}, " for item in node) + "]"
-        if not is_logic(node):
-            return self.value(node)
-        ((op, values),) = node.items()
-        if not isinstance(values, list):
-            values = [values]
-        if op == "var":
-            return self.variable(values)
-        if op not in ("if", "?:", "and", "or") and op not in _SCALAR_OPERATORS or (
-                op == "*" and len(values) < 2):  # `*` of one argument gives it back as it is
-            raise _NotPython
-        args = [self.expression(value, depth + 1) for value in values]
-        if op in ("if", "?:"):
-            return self.choice(args)
-        if op in ("and", "or"):
-            return self.and_or(op, args)
-        function = STANDARD_OPERATORS.get(op) or CUSTOM_OPERATORS[op]
-        return f"{self.value(function)}({', '.join(args)})"
-
-    def variable(self, values: list) -> str:
-        """`var` of a literal path (and default), read as `_plan_var`'s closures read it."""
-        if not 1 <= len(values) <= 2 or not isinstance(values[0], str) or any(
-                isinstance(value, (list, dict)) for value in values[1:]):
-            raise _NotPython
-        path = values[0]
-        if path == "":
-            return "data"
-        not_found = self.value(values[1] if len(values) == 2 else None)
-        keys = self.value(path.split("."))
-        if "." in path:
-            return f"_read_keys(data, {keys}, {not_found})"
-        found, key = self.temporary(), self.value(path)
-        return (f"(({not_found} if ({found} := data.get({key}, _UNDEFINED)) is _UNDEFINED "
-                f"else {found}) if isinstance(data, dict) "
-                f"else _read_keys(data, {keys}, {not_found}))")
-
-    # Chains are written flat (`a if c else b if d else e`), in one pair of
-    # parentheses: nested, a wide `or` would pass the parser's 200 levels.
-
-    def choice(self, args: list[str]) -> str:
-        """`if`: conditions tried in order; a last odd argument is the otherwise."""
-        if not args:
-            return "None"
-        otherwise = args[-1] if len(args) % 2 else "None"
-        steps = "".join(f"{args[index + 1]} if _truthy({args[index]}) else "
-                        for index in range(0, len(args) - 1, 2))
-        return f"({steps}{otherwise})"
-
-    def and_or(self, op: str, args: list[str]) -> str:
-        """The first argument that decides (falsy for `and`, truthy for `or`), else the last."""
-        if not args:
-            return "_UNDEFINED"
-        decides = "not _truthy" if op == "and" else "_truthy"
-        steps = []
-        for arg in args[:-1]:
-            kept = self.temporary()
-            steps.append(f"{kept} if {decides}({kept} := {arg}) else ")
-        return f"({''.join(steps)}{args[-1]})"
-
-
-def _python_function(rule: Any) -> Callable[[Any], Any] | None:
-    """The rule as one Python function of its data, or None where it stays with the closures."""
-    source = _PythonSource()
-    try:
-        body = source.expression(rule, 0)
-    except _NotPython:
-        return None
-    namespace = dict(source.names)
-    try:
-        code = compile(f"def rule(data):\n    return {body}\n", "<rule>", "exec")
-    except (SyntaxError, RecursionError, MemoryError):  # beyond what Python's parser takes:
-        return None  # the closures give the same results
-    exec(code, namespace)  # noqa: S102
-    return namespace["rule"]
+    return CompiledRule(rule, run)
 
 
 class _Compiler:
@@ -1273,11 +1121,8 @@ def check_rule(rule: Any) -> list[tuple[str, str, str, str]]:
         node, path, depth = stack.pop()
         visited += 1
         if visited > MAX_RULE_NODES:
-            problems.append((
-                "", "rule_too_large",
-                f"Biểu thức quá lớn (tối đa {MAX_RULE_NODES} phần tử).",
-                f"The rule is too large (at most {MAX_RULE_NODES} elements).",
-            ))
+            error = RuleError("rule_too_large", max=MAX_RULE_NODES)
+            problems.append(("", error.code, error.vi, error.en))
             break
         if depth > MAX_DEPTH:
             error = too_deep()

@@ -80,11 +80,6 @@ def walk(defn: dict) -> Iterator[FieldInfo]:
                 break
 
 
-def answer_fields(defn: dict) -> Iterator[FieldInfo]:
-    """The fields that hold an answer (everything but notes and groups)."""
-    return (info for info in walk(defn) if info.field.get("type") in ANSWER_TYPES)
-
-
 def text(value: Any, language: str = "vi") -> str:
     """The text of a {vi, en} label in one language, or '' when absent."""
     if isinstance(value, dict):

@@ -35,55 +35,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from media.measures import HASH_BITS, reuse_distances
+from messages import say
 
 EARTH_RADIUS_M = 6_371_008.8
 
-MESSAGES: dict[str, tuple[str, str]] = {
-    "photo.reused": (
-        "Ảnh gần như trùng với ảnh của {count} phiếu khảo sát khác "
-        "(khác biệt {distance}/{bits} bit).",
-        "The photo nearly matches a photo of {count} other survey(s) "
-        "({distance}/{bits} bits differ).",
-    ),
-    "photo.taken_before_visit": (
-        "Ảnh được chụp {days} ngày trước buổi khảo sát.",
-        "The photo was taken {days} days before the visit.",
-    ),
-    "photo.far_from_household": (
-        "Vị trí chụp ảnh cách hộ/doanh nghiệp {distance_m} m (cho phép {limit_m} m).",
-        "The photo was taken {distance_m} m from the household or enterprise "
-        "(allowed {limit_m} m).",
-    ),
-    "photo.far_from_group": (
-        "Vị trí chụp ảnh cách khu vực tổ dân phố {distance_m} m (cho phép {limit_m} m).",
-        "The photo was taken {distance_m} m from the residential group's area "
-        "(allowed {limit_m} m).",
-    ),
-    "photo.too_dark": (
-        "Ảnh quá tối (độ sáng {brightness}/255).",
-        "The photo is too dark (brightness {brightness}/255).",
-    ),
-    "photo.blurry": (
-        "Ảnh bị mờ hoặc gần như không có chi tiết (độ nét {sharpness}).",
-        "The photo is blurry or shows almost no detail (sharpness {sharpness}).",
-    ),
-    "photo.no_exif": (
-        "Ảnh không có thông tin EXIF dùng được (thời gian, vị trí chụp). Nhiều ứng dụng tự xoá "
-        "thông tin này; chỉ là gợi ý kiểm tra.",
-        "The photo has no usable EXIF data (capture time, place). Many apps remove it; "
-        "this is only a hint to check.",
-    ),
-}
-
-# Appended to a flag raised from what the phone reported rather than from EXIF.
-DEVICE_NOTE = (
-    " (Theo thông tin điện thoại gửi kèm ảnh, không phải EXIF của ảnh.)",
-    " (As reported by the phone with the photo, not read from its EXIF.)",
-)
-NO_CAMERA_FACTS = (
-    " Điện thoại cũng không tìm thấy thời gian hay vị trí trong tệp ảnh gốc.",
-    " The phone found no time or place in the camera's file either.",
-)
+# A flag's sentences are the catalogue's `media.flag.<code without "photo.">`;
+# a note (`media.flag.device_note`, `media.flag.no_camera_facts`) may follow.
 
 
 @dataclass(frozen=True)
@@ -138,27 +95,27 @@ def photo_flags(
     return flags
 
 
-def haversine_m(a: dict, b: dict) -> float:
-    """Great-circle distance in metres between two {lat, lon} points."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (a["lat"], a["lon"], b["lat"], b["lon"]))
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres between two WGS 84 points (also the
+    duplicate finder's, sync/duplicates.py)."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
+    h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
-def _flag(code: str, detail: dict, severity: str = "warning",
-          note: tuple[str, str] = ("", "")) -> Flag:
-    vi, en = MESSAGES[code]
-    return Flag(code, vi.format(**detail) + note[0], en.format(**detail) + note[1], detail,
-                severity)
+def _flag(code: str, detail: dict, severity: str = "warning", note: str | None = None) -> Flag:
+    vi, en = say(f"media.flag.{code.removeprefix('photo.')}", **detail)
+    if note is not None:
+        note_vi, note_en = say(f"media.flag.{note}")
+        vi, en = f"{vi} {note_vi}", f"{en} {note_en}"
+    return Flag(code, vi, en, detail, severity)
 
 
 def _sourced(code: str, detail: dict, source: str) -> Flag:
     """A flag from an EXIF fact, or from the phone's, marked as such."""
     return _flag(code, {**detail, "source": source},
-                 note=DEVICE_NOTE if source == "device" else ("", ""))
+                 note="device_note" if source == "device" else None)
 
 
 def app_copy(photo: dict, limits: FlagThresholds = DEFAULT_THRESHOLDS) -> bool:
@@ -262,7 +219,7 @@ def _far_away(photo, visit, others, limits: FlagThresholds) -> Flag | None:
         radius = _number(visit["group"].get("radius_m")) or 0.0
         limit = limits.max_distance_m + max(0.0, radius)
         code, centre = "photo.far_from_group", group
-    distance = haversine_m(where, centre)
+    distance = haversine_m(where["lat"], where["lon"], centre["lat"], centre["lon"])
     if distance <= limit:
         return None
     return _sourced(code, {"distance_m": round(distance), "limit_m": round(limit)}, source)
@@ -291,7 +248,7 @@ def _no_exif(photo, visit, others, limits: FlagThresholds) -> Flag | None:
         if device_time is not None or _point(photo.get("gps_device")) is not None:
             return None
         return _flag("photo.no_exif", {"reason": "absent", "source": "device"},
-                     severity="hint", note=NO_CAMERA_FACTS)
+                     severity="hint", note="no_camera_facts")
     if not exif.get("present"):
         reason = "absent"
     elif exif.get("problem"):

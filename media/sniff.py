@@ -14,8 +14,6 @@ import re
 
 from media.problems import PhotoRejected
 
-ACCEPTED = ("JPEG", "PNG", "WEBP")
-
 _REFUSED_IMAGE_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"GIF87a", "GIF"),
     (b"GIF89a", "GIF"),

@@ -22,7 +22,6 @@ import tempfile
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-DERIVATIVES = ("preview", "thumbnail")
 _KEY = re.compile(r"^(?P<sha>[0-9a-f]{64})(?:/(?P<kind>preview|thumbnail))?\Z")
 
 

@@ -15,15 +15,13 @@ plain HTTP (`requests`) because ibmcloudant cannot do them:
   of kept-alive connections of its own (`_ForwardPool`): a phone's pull is
   hundreds of small requests, each one forwarded. `requests`' per-call work
   (proxy settings read from the environment, cookie jar, hooks) was half the
-  gateway's CPU time; urllib3's, under `requests`, was still 0.3-0.4 ms of
-  the gateway's 1.7 ms of CPU per request, twice what `http.client` needs
-  for the same forward (bench/bench_sync.py);
+  gateway's CPU time, and urllib3's, under it, twice what `http.client`
+  needs for the same forward (bench/RESULTS.md);
 - reading `_changes`: the SDK's `ChangesFollower` waits for CouchDB's
   `pending` field, which PouchDB Server never sends. The ingest's
   reads of pages and photos (`changes_raw`, `attachment`) go over the same
-  `http.client` pool as the gateway: `requests` took 3.1-3.7 ms of CPU to
-  read a page of 300 surveys (340 kB) from PouchDB Server, `http.client`
-  0.64 ms.
+  `http.client` pool as the gateway, at a fifth of `requests`' CPU per
+  page (bench/RESULTS.md).
 
 Sequence values are opaque: they are passed back exactly as received
 (integers from PouchDB Server, strings from CouchDB 3).
@@ -58,6 +56,8 @@ import requests
 from ibm_cloud_sdk_core import ApiException
 from ibm_cloud_sdk_core.authenticators import BasicAuthenticator, NoAuthAuthenticator
 from ibmcloudant.cloudant_v1 import CloudantV1
+
+from messages import say
 
 USERS_DB = "_users"
 FORWARD_POOL = 64  # at least the web server's threads
@@ -102,12 +102,8 @@ class AdminRefused(CouchError):
         self.base_url, self.admin, self.retry_at = base_url, admin, retry_at
         said = self.said
         minutes = round(ADMIN_RETRY_SECONDS / 60)
-        self.vi = (f"CouchDB tại {base_url} từ chối tài khoản quản trị “{admin}” ({said}); "
-                   f"hãy kiểm tra tên và mật khẩu trong SOTAY_COUCHDB_URL. Để không làm khóa "
-                   f"tài khoản này, Sotay không thử lại trong {minutes} phút.")
-        self.en = (f"CouchDB at {base_url} refused the admin “{admin}” ({said}); check the "
-                   f"name and password in SOTAY_COUCHDB_URL. So as not to get this account "
-                   f"locked out, Sotay does not try again for {minutes} minutes.")
+        self.vi, self.en = say("sync.couch.admin_refused", url=base_url, admin=admin,
+                               said=said, minutes=minutes)
 
     def __str__(self) -> str:
         return f"{self.vi} / {self.en}"
@@ -129,10 +125,6 @@ class _AdminGate:
         with self._lock:
             if self._refused is not None and self._refused.seconds_left() > 0:
                 raise self._refused
-
-    def reopen(self) -> None:
-        with self._lock:
-            self._refused = None
 
     def saw(self, status: int, text: Callable[[], str]) -> None:
         """Note a reply to an admin request: a 401 or 403 closes the gate."""
@@ -459,9 +451,6 @@ class Couch:
     def server_info(self) -> dict:
         return self._call(self._sdk.get_server_information)
 
-    def all_dbs(self) -> list[str]:
-        return self._call(self._sdk.get_all_dbs)
-
     def ensure_admin(self) -> None:
         """Make our credentials a server admin if the server has none yet.
 
@@ -565,15 +554,6 @@ class Couch:
         except ApiException as err:
             if err.status_code != 404:
                 raise CouchError(err.status_code, err.message) from err
-
-    def db_exists(self, db: str) -> bool:
-        try:
-            self._sdk.head_database(db=db)
-        except ApiException as err:
-            if err.status_code == 404:
-                return False
-            raise CouchError(err.status_code, err.message) from err
-        return True
 
     def db_info(self, db: str) -> dict:
         return self._call(self._sdk.get_database_information, db=db)

@@ -44,6 +44,8 @@ from typing import Any
 from stdnum.vn import mst
 
 from forms.model import has_lone_surrogate
+from media.flags import EARTH_RADIUS_M, haversine_m
+from messages import say
 
 __all__ = [
     "DEFAULT_RULES",
@@ -199,7 +201,7 @@ def search_box(keys: MatchKeys, rules: DuplicateRules = DEFAULT_RULES
         return None
     lat, lon = point
     # A little wider than the radius: the box only narrows what haversine_m decides.
-    dlat = math.degrees(rules.radius_m * 1.01 / _EARTH_RADIUS_M)
+    dlat = math.degrees(rules.radius_m * 1.01 / EARTH_RADIUS_M)
     south, north = lat - dlat, lat + dlat
     cos_lat = math.cos(math.radians(max(abs(south), abs(north))))
     if north >= 90 or south <= -90 or cos_lat < 1e-6:
@@ -237,6 +239,10 @@ def _strength(match: Match) -> tuple[int, float, str]:
     return best, distance, match.candidate_id
 
 
+def _reason(code: str, **params: Any) -> Reason:
+    return Reason(code, *say(f"sync.duplicate.{code}", **params))
+
+
 def _compare(new_facts: _Facts, old_facts: _Facts, rules: DuplicateRules) -> Match | None:
     new, old = new_facts.keys, old_facts.keys
     if new.subject != old.subject:
@@ -246,26 +252,19 @@ def _compare(new_facts: _Facts, old_facts: _Facts, rules: DuplicateRules) -> Mat
         if new.tax_code != old.tax_code:
             return None  # two tax codes: two enterprises, however close and alike
         shown = mst.format(new.tax_code)
-        reasons.append(Reason(SAME_TAX_CODE, f"Cùng mã số thuế {shown}", f"Same tax code {shown}"))
+        reasons.append(_reason(SAME_TAX_CODE, tax_code=shown))
     if new.address_key is not None and new.group is not None and (
         (new.group, new.address_key) == (old.group, old.address_key)
     ):
-        reasons.append(Reason(
-            SAME_ADDRESS,
-            f"Cùng địa chỉ trong tổ dân phố {old.group}: {old.address}",
-            f"Same address in residential group {old.group}: {old.address}",
-        ))
+        reasons.append(_reason(SAME_ADDRESS, group=old.group, address=old.address))
     here, there = new_facts.point, old_facts.point
     distance = haversine_m(*here, *there) if here and there else None
     similarity = None
     if distance is not None and distance <= rules.radius_m and new.name and old.name:
         similarity = name_similarity(new.name, old.name, enterprise=new.subject == "enterprise")
         if similarity >= rules.name_threshold:
-            reasons.append(Reason(
-                NEAR_SIMILAR_NAME,
-                f"Cách {distance:.0f} m, tên gần giống: {new.name} / {old.name}",
-                f"{distance:.0f} m apart, similar names: {new.name} / {old.name}",
-            ))
+            reasons.append(_reason(NEAR_SIMILAR_NAME, distance_m=f"{distance:.0f}",
+                                   new=new.name, old=old.name))
     if not reasons:
         return None
     new_phase, old_phase = new_facts.phase, old_facts.phase
@@ -472,16 +471,6 @@ def tax_code_key(tax_code: Any) -> str | None:
 
 
 # --- places --------------------------------------------------------------
-
-_EARTH_RADIUS_M = 6_371_008.8
-
-
-def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres between two WGS 84 points."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
-    h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
-    return 2 * _EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
 
 
 def _fix(fix: Any) -> tuple[float | None, float | None, float | None]:

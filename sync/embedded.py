@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from messages import say
 from sync.couch import Couch, CouchError
 
 
@@ -91,9 +92,7 @@ def open_files(data_dir: Path) -> OpenFiles | None:
 def pouchdb_server_bin(node_modules: Path) -> Path:
     path = node_modules / ".bin" / "pouchdb-server"
     if not path.exists():
-        raise EmbeddedCouchError(
-            "Thiếu pouchdb-server: hãy chạy `make run` hoặc `npm ci`. / "
-            "pouchdb-server is missing: run `make run` or `npm ci`.")
+        raise EmbeddedCouchError(" / ".join(say("sync.embedded.pouchdb_server_missing")))
     return path
 
 

@@ -53,6 +53,7 @@ __all__ = [
     "merge_revisions",
     "nearest_common_ancestor",
     "parse_rev",
+    "revision_number",
     "winning_rev",
 ]
 
@@ -169,6 +170,15 @@ def parse_rev(rev: str) -> tuple[int, str]:
     if not dash or not generation.isdigit() or not digest:
         raise ValueError(f"not a CouchDB revision: {rev!r}")
     return int(generation), digest
+
+
+def revision_number(rev: str) -> int:
+    """The generation of a revision (`3` of `3-abc`), 0 when it has none: the
+    order in which the ingest lets a revision replace a stored one. The SQL
+    forms of this rule are server/queries/bulk.py's `revision_number` and
+    `revision_number_sql`, next to each other."""
+    head = rev.split("-", 1)[0]
+    return int(head) if head.isdigit() and head.isascii() else 0
 
 
 def winning_rev(revs: Iterable[str]) -> str:

@@ -9,11 +9,11 @@ and commits; `InProcess` validates on the spot, in the ingest's thread.
 Which is faster depends on the cores. On two, the validation process shares
 them with CouchDB, PostgreSQL and the worker, and sending a page (pickling it
 both ways, the executor's threads waking each other) costs more than it
-frees: with the worker's 1 ms switch interval (`tune_for_ingest`),
-bench/bench_sync.py's ingest of 5,000 surveys took 7-8% less time in process,
-in rounds alternating the two. So the worker validates in process on one or
-two cores, in a process of its own on more (where that process can have a
-core to itself; not measured here, the machines of this project have two),
+frees: with the worker's 1 ms switch interval (`tune_for_ingest`), the
+sync bench's ingest took less time in process (bench/RESULTS.md). So the
+worker validates in process on one or two cores, in a process of its own on
+more (where that process can have a core to itself; not measured here, the
+machines of this project have two),
 and in a process of its own on SQLite with two cores or more (`validator_for`).
 
 Either way a page's validation is started when the page has been handled
@@ -65,9 +65,8 @@ INGEST_GC_THRESHOLDS = (50_000, 20, 10)
 # each other many times a page: the committer's SQL call returns and waits for
 # the lock while the ingest's thread parses and validates, the reading thread
 # waits with a reply in hand. Each wait sat on the path every page takes, up
-# to 5 ms at a time. At 1 ms, 5,000 surveys ingested 7-11% faster in rounds
-# alternating with 5 ms (bench/bench_sync.py's ingest, two cores, validation
-# in a process of its own); 0.5 and 0.2 ms were no faster than 1 ms.
+# to the whole interval at a time; 1 ms was the fastest of the values
+# measured (bench/RESULTS.md).
 INGEST_SWITCH_SECONDS = 0.001
 
 

@@ -1,9 +1,13 @@
-"""The same household or enterprise surveyed twice: detection at ingest, settling by reviewers.
+"""The same household or enterprise surveyed twice: detection beside the ingest, settling
+by reviewers.
 
-Detection (`sync.duplicates`) runs when a final survey arrives; each likely
-pair is listed for reviewers, who settle it: the same subject surveyed twice
-(the newer survey is rejected as a duplicate, its data kept), a revisit in a
-later phase (the two are linked), or two different subjects.
+Detection (`sync.duplicates`) runs after a final survey is stored, off the
+ingest's path: the worker's background loop calls `check_new_surveys`, which
+takes the final surveys whose current revision has not been checked yet, a
+batch at a time. Each likely pair is listed for reviewers, who settle it:
+the same subject surveyed twice (the newer survey is rejected as a duplicate,
+its data kept), a revisit in a later phase (the two are linked), or two
+different subjects.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import logging
 
 from flask import current_app
 
+from messages import both
 from server.actions import jobs
 from server.actions.auth import Actor, require_role
 from server.errors import DATABASE_UNAVAILABLE, problem
@@ -130,5 +135,5 @@ def settle(actor: Actor, pair_id: int, settlement: str) -> None:
         set_review_state(newer.id, newer.rev, "rejected")
         add_review(submission_id=newer.id, rev=newer.rev, reviewer=actor.username,
                    decision="rejected",
-                   comment=f"Trùng với khảo sát {older.doc_id} / duplicate of {older.doc_id}")
+                   comment=both("server.duplicates.duplicate_of", doc_id=older.doc_id))
     audit(actor.username, f"duplicate.{settlement}", f"{pair.doc_id}~{pair.other_doc_id}")

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 
+from messages import both
 from server.actions.indicators import ALL_GROUPS, IndicatorRow
 
 COLUMNS = ("indicator", "number", "indicator_vi", "indicator_en", "residential_group",
@@ -20,7 +21,7 @@ def totals_csv(rows: Iterable[IndicatorRow]) -> Iterator[str]:
     writer.writerow(COLUMNS)
     for row in rows:
         writer.writerow((row.key, row.number, row.vi, row.en,
-                         "toàn phường / whole ward" if row.residential_group == ALL_GROUPS
+                         both("server.exports.whole_ward") if row.residential_group == ALL_GROUPS
                          else row.residential_group,
                          row.numerator, row.denominator,
                          "" if row.percent is None else f"{row.percent:.1f}"))

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import current_app
 
+from messages import say
 from server import services
 from server.actions.auth import Actor, require_role
 from server.config import embedded_couch_dir
@@ -40,12 +41,8 @@ def database_room(files: embedded.OpenFiles) -> dict[str, Any]:
     if files.open is not None:
         report["open_files"] = files.open
     if state != "ok":
-        report["vi"] = (f"PouchDB Server chỉ đủ chỗ cho khoảng {room} cơ sở dữ liệu tình "
-                        f"nguyện viên (giới hạn {files.limit} tệp mở), đã có {volunteers}: "
-                        f"hãy nâng giới hạn tệp mở (ulimit -n) hoặc chuyển sang Apache CouchDB.")
-        report["en"] = (f"PouchDB Server has room for about {room} volunteer databases "
-                        f"(limit of {files.limit} open files) and there are {volunteers}: "
-                        f"raise the open-files limit (ulimit -n) or move to Apache CouchDB.")
+        report["vi"], report["en"] = say("server.health.pouchdb_room", room=room,
+                                         limit=files.limit, volunteers=volunteers)
     return report
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from media.pipeline import Limits
 from media.problems import PhotoRejected
 from media.reprocess import reprocess
+from messages import both
 from server import services
 from server.actions.auth import Actor, require_role
 from server.actions.photos import refresh_flags
@@ -25,7 +26,7 @@ def reprocess_photos(actor: Actor, limits: Limits) -> Iterator[tuple[str, str | 
     store = services.photo_store()
     shas = all_photo_shas()
     for sha in [sha for sha in shas if not store.exists(sha)]:
-        yield sha, "original missing from the store / thiếu ảnh gốc"
+        yield sha, both("server.media.original_missing")
     for sha, result in reprocess(store, [sha for sha in shas if store.exists(sha)],
                                  limits=limits):
         if isinstance(result, PhotoRejected):

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from forms.display import labelled_answers
+from messages import both
 from server import services
 from server.actions import jobs
 from server.actions.auth import Actor, require_role
@@ -123,7 +124,7 @@ def decide(actor: Actor, submission_id: int, decision: str, comment: str, rev: s
         raise problem("invalid_input", field="decision", allowed=list(DECISIONS))
     if decision != "approved" and not comment.strip():
         raise problem("invalid_input", field="comment",
-                      rule="cần ghi nhận xét / a comment is required")
+                      rule=both("server.rule.comment_required"))
     s = get_submission(submission_id)
     if s is None:
         raise problem("not_found")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 
+from messages import both
 from server import services
 from server.actions.auth import ROLES, Actor, require_role
 from server.errors import problem
@@ -30,8 +31,7 @@ def create_user(actor: Actor, username: str, password: str, role: str,
         raise problem("invalid_input", field="role", allowed=list(ROLES))
     if not USERNAME.match(username):
         raise problem("invalid_input", field="username",
-                      rule="a-z, 0-9, . _ - (2–64), bắt đầu bằng chữ hoặc số / starts with a "
-                           "letter or digit")
+                      rule=both("server.rule.username"))
     if len(password) < MIN_PASSWORD:
         raise problem("invalid_input", field="password", min_length=MIN_PASSWORD)
     if get_user_by_name(username) is not None:

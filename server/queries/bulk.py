@@ -1,9 +1,16 @@
-"""Statements over a whole page of rows, each one statement with one parameter.
+"""Statements over a whole page of rows, and the pieces the ingest's page SQL shares.
 
-A page of the ingest touches a few hundred surveys. An IN list of a hundred
-ids or an executemany of a hundred rows costs SQLAlchemy and psycopg about a
-millisecond of Python to render and bind, more than validating the surveys;
-as one JSON parameter, unpacked by the database, it costs one `json.dumps`.
+A page of the ingest touches a few hundred surveys. Rendering and binding an
+IN list or an executemany of that many rows through SQLAlchemy and psycopg
+cost more Python than validating the surveys (bench/RESULTS.md), so a page
+is sent the way each database takes it cheapest: an id list as one JSON
+array (`one_of`, `one_of_param`); rows for `insert_rows` on PostgreSQL as
+one JSON parameter unpacked by `json_to_recordset`, on SQLite through the
+DB-API's executemany over rows bound as SQLAlchemy binds them; and, for the
+ingest's own statements (server/queries/ingest.py), each column of a page as
+one text split by PostgreSQL's `string_to_array` (`page_column`,
+`json_column`). The rule for a revision's number in SQL lives here too
+(`revision_number`, `revision_number_sql`).
 
 The page statements are built once (`built`) and run with bound
 parameters: building a statement afresh costs SQLAlchemy another walk of it
@@ -113,7 +120,7 @@ def json_text(value: Any) -> str:
     """`value` as JSON text, encoded by orjson.
 
     `json.dumps` of a page of surveys was the ingest worker's largest piece of
-    CPU (2.7 ms per 300 surveys; orjson 0.5 ms). What orjson refuses,
+    CPU, orjson about a fifth of it (bench/RESULTS.md). What orjson refuses,
     integers beyond 64 bits and strings holding a lone surrogate, `json.dumps`
     encodes (the first exactly; the second with U+FFFD in place of each lone
     surrogate, as `_sqlite_json` does: PostgreSQL refuses them). Where
@@ -175,7 +182,7 @@ REVISION_DIGITS = r"^([0-9]+)(-|$)"
 def revision_number(rev: Any) -> ColumnElement:
     """The generation of a CouchDB revision (`3` of `3-abc`) in SQL; 0 when it has none.
 
-    What `int(rev.split("-", 1)[0])` gives for digits, in either database.
+    What sync.merge.revision_number gives, in either database.
     """
     if dialect_name() == "postgresql":
         digits = func.substring(rev, REVISION_DIGITS)
@@ -184,6 +191,11 @@ def revision_number(rev: Any) -> ColumnElement:
                 else_=rev)
     digits_only = and_(head != "", not_(head.op("GLOB", is_comparison=True)("*[^0-9]*")))
     return case((digits_only, cast(head, Integer)), else_=0)
+
+
+def revision_number_sql(column: str) -> str:
+    """`revision_number` of a column, as PostgreSQL SQL text."""
+    return f"coalesce(substring({column} from '{REVISION_DIGITS}')::numeric, 0)"
 
 
 def _json_default(value: Any) -> str:

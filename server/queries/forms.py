@@ -18,8 +18,3 @@ def add_form_version(definition: dict) -> FormVersion:
     db.session.add(row)
     db.session.flush()
     return row
-
-
-def list_form_versions() -> list[FormVersion]:
-    return list(db.session.execute(
-        select(FormVersion).order_by(FormVersion.form_id, FormVersion.published_at)).scalars())

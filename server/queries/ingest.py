@@ -33,7 +33,6 @@ from server.models import (
 from server.queries.audit import audit
 from server.queries.bulk import (
     NULL,
-    REVISION_DIGITS,
     SEPARATOR,
     built,
     dialect_insert,
@@ -42,15 +41,12 @@ from server.queries.bulk import (
     json_column,
     page_column,
     revision_number,
+    revision_number_sql,
 )
 from server.queries.photo_index import unindex_photo
+from sync import merge
 from sync.conflicts import MergeNeeded
 from sync.ingest import PhotoDeleted, PhotoReceived, Quarantined, SurveyRevision
-
-
-def _revision_number(rev: str) -> int:
-    head = rev.split("-", 1)[0]
-    return int(head) if head.isdigit() else 0
 
 
 def store_merge(outcome: MergeNeeded) -> None:
@@ -102,7 +98,7 @@ def store_surveys(couch_db: str, outcomes: list[SurveyRevision], volunteer: str)
         page.setdefault(key, {"doc_id": doc["_id"], "rev": doc["_rev"], "body": doc,
                               **_submission_fields(outcome)})
         seen = newest.get(doc["_id"])
-        if seen is None or _revision_number(seen[1]) <= _revision_number(doc["_rev"]):
+        if seen is None or merge.revision_number(seen[1]) <= merge.revision_number(doc["_rev"]):
             newest[doc["_id"]] = key
     rows = list(page.values())
     latest = set(newest.values())
@@ -145,10 +141,9 @@ _REPLACED_FIELDS = (*_PAGE_FIELDS, "answers", "volunteer", "updated_at")
 # The page's statement on PostgreSQL. Each column of the page's rows comes as one text,
 # its values separated by ASCII's record separator, NULL as its unit separator, and
 # split by `string_to_array`; each JSON value is a text read once, by the cast to json.
-# As one JSON parameter unpacked by json_to_recordset (before 2026-11-26), a page of
-# 300 surveys cost PostgreSQL 6-9 ms more, of about 20 ms: it lexed the whole parameter,
-# then each document again where its answers were taken out. Binary text[] parameters
-# cost PostgreSQL as little but psycopg 2-3 ms of Python per page, their text form 80 ms.
+# As one JSON parameter unpacked by json_to_recordset, PostgreSQL lexed the whole
+# parameter, then each document again where its answers were taken out; text[]
+# parameters cost psycopg far more Python (figures in bench/RESULTS.md).
 # JSON text never holds a raw control character (encoders escape them); a plain text
 # value that holds a separator sends the page the two-statement way. SQLAlchemy renders
 # no such statement, so it is SQL text (`exec_driver_sql`) with the models' column
@@ -164,11 +159,6 @@ _REPLACED_FIELDS = (*_PAGE_FIELDS, "answers", "volunteer", "updated_at")
 # are sent as JSON text and stored as json.
 _PAGE_COLUMNS = ("doc_id", "rev", "body", "answers", *_PAGE_FIELDS[1:])
 _JSON_TEXT = ("body", "answers", "errors", "gps")
-
-
-def _revision_number_sql(rev: str) -> str:
-    """`revision_number` of a column, as PostgreSQL SQL text."""
-    return f"coalesce(substring({rev} from '{REVISION_DIGITS}')::numeric, 0)"
 
 
 def _page_sql() -> str:
@@ -196,7 +186,7 @@ def _page_sql() -> str:
     ON CONFLICT (couch_db, doc_id) DO UPDATE SET {replaced},
         review_state = CASE WHEN {surveys}.rev <> excluded.rev
                             THEN 'pending' ELSE {surveys}.review_state END
-    WHERE {_revision_number_sql(surveys + ".rev")} <= {_revision_number_sql("excluded.rev")}
+    WHERE {revision_number_sql(surveys + ".rev")} <= {revision_number_sql("excluded.rev")}
 )
 SELECT EXISTS (SELECT FROM {Photo.__tablename__}
                WHERE couch_db = %(couch_db)s AND survey_doc_id IN (SELECT doc_id FROM page))"""

@@ -15,11 +15,6 @@ def get_submission(submission_id: int) -> Submission | None:
     return db.session.get(Submission, submission_id)
 
 
-def get_submission_by_doc(couch_db: str, doc_id: str) -> Submission | None:
-    return db.session.execute(select(Submission).where(
-        Submission.couch_db == couch_db, Submission.doc_id == doc_id)).scalar_one_or_none()
-
-
 def list_final_submissions(review_states: tuple[str, ...]) -> list[Submission]:
     return list(db.session.execute(
         select(Submission).where(Submission.status == "final",

@@ -11,10 +11,6 @@ def get_user_by_name(username: str) -> User | None:
     return db.session.execute(select(User).where(User.username == username)).scalar_one_or_none()
 
 
-def get_user(user_id: int) -> User | None:
-    return db.session.get(User, user_id)
-
-
 def add_user(**fields: object) -> User:
     user = User(**fields)
     db.session.add(user)
@@ -24,11 +20,6 @@ def add_user(**fields: object) -> User:
 
 def deactivate(user: User) -> None:
     user.active = False
-
-
-def list_volunteers() -> list[User]:
-    return list(db.session.execute(
-        select(User).where(User.role == "volunteer").order_by(User.username)).scalars())
 
 
 def active_volunteer_dbs() -> list[str]:

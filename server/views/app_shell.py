@@ -3,16 +3,18 @@
 The app's own files live in `server/static/app/`; the two libraries it runs
 on come from the npm packages the project installs (PouchDB's browser build
 and json-logic-js), and the custom rule operators from the forms package, so
-the phone evaluates the very rules the server does.
+the phone evaluates the very rules the server does; its sentences from the
+message catalogue, so it says what the server says.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 
 import forms
+import messages
 from server.errors import problem
 
 bp = Blueprint("app_shell", __name__)
@@ -49,6 +51,12 @@ def vendor(name: str) -> Response:
 @bp.get("/app/rules.js")
 def rules() -> Response:
     return _no_store(send_from_directory(FORMS_DIR, "rules.js", mimetype="text/javascript"))
+
+
+@bp.get("/app/messages.json")
+def messages_json() -> Response:
+    """The sentences the phone shows, from the one catalogue."""
+    return _no_store(jsonify(messages.for_phone()))
 
 
 @bp.get("/app/sw.js")

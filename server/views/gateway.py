@@ -6,16 +6,17 @@ authorised against the session: a volunteer reaches their own database
 `_bulk_docs`, `_bulk_get`, `_all_docs`) and reads `forms`; nothing else (no
 `_all_dbs`, `_users`, `_config`, design documents, `_security`, other
 databases). The request is then sent on as the volunteer's own CouchDB user,
-so CouchDB's `_security` and `validate_doc_update` check it a second time.
+so CouchDB's `_security` checks it a second time, and for `forms` its
+`validate_doc_update` too (volunteer databases have none: PouchDB Server's
+validation would drop replicated writes, see sync/provision.py).
 Bodies stream both ways; neither side is held in memory.
 
 The gateway is a WSGI middleware in front of Flask, not a blueprint. A pull
 is one request per photo (PouchDB fetches each attachment on its own), and
 py-spy showed Flask's own work for each request (request and app contexts,
 URL routing, opening and saving the cookie session, after_request) to be
-half the gateway's CPU time, the forwarding the other half; on two cores a
-pull through the gateway ran at 0.63-0.8 of one straight to CouchDB
-(bench/bench_sync.py). Here a request costs a check of the signed cookie and
+half the gateway's CPU time, the forwarding the other half (bench/RESULTS.md).
+Here a request costs a check of the signed cookie and
 the forward: an app context is pushed only to look a volunteer up in SQL (a
 session's identity is then remembered for 5 s); a write is marked for the
 ingest in memory, and written to SQL by a thread of its own

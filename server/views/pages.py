@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
+from messages import both
 from server.actions import duplicates, exports, indicators, reviews
 from server.actions.health import held_list
 from server.actions.logins import authenticate
@@ -19,9 +20,8 @@ from server.views.session import check_csrf, csrf_token, current_actor, log_in, 
 bp = Blueprint("pages", __name__)
 
 
-STATE_LABELS = {"pending": "Chờ duyệt / Pending", "approved": "Đã duyệt / Approved",
-                "needs_correction": "Cần sửa / Needs correction",
-                "rejected": "Từ chối / Rejected"}
+STATE_LABELS = {state: both(f"server.review_state.{state}")
+                for state in ("pending", "approved", "needs_correction", "rejected")}
 
 
 @bp.app_template_filter("state_label")

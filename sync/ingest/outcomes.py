@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forms.submission import CompiledForm
+from messages import say
 from sync.conflicts import MergeNeeded
 
 # Deeper documents are quarantined, cut to this depth: a form's answers nest a
@@ -90,17 +91,22 @@ def without_attachments(doc: dict) -> dict:
     return {key: value for key, value in doc.items() if key != "_attachments"}
 
 
-def quarantine(couch_db: str, doc: dict, code: str, vi: str, en: str,
+def quarantine(couch_db: str, doc: dict, code: str, said: tuple[str, str],
                **detail: Any) -> Quarantined:
+    """`doc` kept for inspection under `code`, with the reason `said` (Vietnamese,
+    English: `reason` for the ingest's own, from the message catalogue)."""
+    vi, en = said
     return Quarantined(couch_db, key_text(doc.get("_id", "")), key_text(doc.get("_rev", "")),
                        code, vi, en, doc, detail)
 
 
+def reason(name: str, **params: Any) -> tuple[str, str]:
+    """The ingest's reason `sync.quarantine.<name>` of the message catalogue."""
+    return say(f"sync.quarantine.{name}", **params)
+
+
 def internal_error(couch_db: str, body: dict, error: str) -> Quarantined:
-    return quarantine(couch_db, body, "internal_error",
-                      "Lỗi máy chủ khi xử lý tài liệu này; đã giữ lại để kiểm tra.",
-                      "Server error while handling this document; kept for inspection.",
-                      error=error)
+    return quarantine(couch_db, body, "internal_error", reason("internal_error"), error=error)
 
 
 def storable(doc: Any) -> dict:

@@ -37,6 +37,7 @@ from sync.ingest.outcomes import (
     Unvalidated,
     internal_error,
     quarantine,
+    reason,
     storable,
     without_attachments,
 )
@@ -73,11 +74,8 @@ def _apply_one_by_one(store: IngestStore, couch_db: str, outcomes: list[Outcome]
             error = repr(err)[:500]
         doc = getattr(outcome, "doc", None) or getattr(outcome, "body", None) or {
             "_id": getattr(outcome, "doc_id", "")}
-        replacement = quarantine(couch_db, storable(doc), "unstorable",
-                                 "Không lưu được tài liệu này vào cơ sở dữ liệu; đã giữ lại "
-                                 "để kiểm tra.",
-                                 "This document could not be stored in the database; kept "
-                                 "for inspection.", error=error)
+        replacement = quarantine(couch_db, storable(doc), "unstorable", reason("unstorable"),
+                                 error=error)
         store.apply(couch_db, [replacement], seq)
         applied.append(replacement)
     if not outcomes:

@@ -2,7 +2,8 @@
 Playwright with a phone viewport, and a static server for the app shell.
 
 `static_app` serves server/static/app the way the Flask app does (`/app/`,
-`/app/vendor/...` from node_modules, `/app/rules.js` from forms/rules.js) and
+`/app/vendor/...` from node_modules, `/app/rules.js` from forms/rules.js,
+`/app/messages.json` from the message catalogue) and
 answers 401 on /api, so renderer tests run without CouchDB or the server. The
 flow test uses the project's real fixtures instead.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import messages
 from tests.browser.phone_app import VOLUNTEER, install_form
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +59,9 @@ class _AppHandler(SimpleHTTPRequestHandler):
             return
         if path in ("/app", "/app/"):
             self._file(APP_DIR / "index.html", "text/html; charset=utf-8")
+            return
+        if path == "/app/messages.json":
+            self._json(200, messages.for_phone())
             return
         if path == "/app/sw.js":
             self._file(APP_DIR / "sw.js", "text/javascript", {"Service-Worker-Allowed": "/app"})

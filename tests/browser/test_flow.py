@@ -9,7 +9,6 @@ dashboard's indicators move."""
 from __future__ import annotations
 
 import re
-import time
 
 import requests
 from playwright.sync_api import expect
@@ -25,6 +24,7 @@ from tests.browser.phone_app import (
     open_survey,
     wait_saved,
 )
+from tests.polling import wait_for
 
 COMMENT = "Thiếu số điện thoại liên hệ, đề nghị bổ sung."
 
@@ -52,16 +52,15 @@ def log_in_office(page, base: str, account) -> None:
 
 def open_in_review(page, base: str, survey_id: str, rev: str) -> None:
     """Reload the queue until the ingest worker has stored this revision with its thumbnail."""
-    deadline = time.monotonic() + 10
-    while True:
+    def opened() -> bool:
         page.goto(f"{base}/review")
         row = page.locator(f"tr[data-survey='{survey_id}']")
-        if row.count() and row.locator("img.thumb").count():
-            row.locator("a").first.click()
-            if page.locator(f"#decide input[name=rev][value='{rev}']").count():
-                return
-        assert time.monotonic() < deadline, f"{survey_id} {rev} not in the review queue"
-        time.sleep(0.3)
+        if not (row.count() and row.locator("img.thumb").count()):
+            return False
+        row.locator("a").first.click()
+        return page.locator(f"#decide input[name=rev][value='{rev}']").count() > 0
+
+    assert wait_for(opened, 10, every=0.3), f"{survey_id} {rev} not in the review queue"
 
 
 def decide(page, decision: str, comment: str = "") -> None:
@@ -72,15 +71,13 @@ def decide(page, decision: str, comment: str = "") -> None:
 def feedback_delivered(couch_server, account, survey: dict, rev: str, decision: str) -> None:
     """Wait until the worker has written the decision into the volunteer's database
     (it delivers decisions in its own loop): a sync before that brings nothing."""
-    deadline = time.monotonic() + 10
-    while True:
+    def delivered() -> bool:
         reply = requests.get(f"{couch_server.url}/{account.couch_db}/feedback:{survey['_id']}",
                              timeout=10)
         found = reply.json() if reply.status_code == 200 else {}
-        if (found.get("survey_rev"), found.get("decision")) == (rev, decision):
-            return
-        assert time.monotonic() < deadline, f"no {decision} feedback for {survey['_id']} {rev}"
-        time.sleep(0.1)
+        return (found.get("survey_rev"), found.get("decision")) == (rev, decision)
+
+    assert wait_for(delivered, 10), f"no {decision} feedback for {survey['_id']} {rev}"
 
 
 def finalised_offline_and_synced(page, base: str, account, tmp_path) -> dict:

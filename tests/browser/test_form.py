@@ -47,7 +47,8 @@ def test_constraint_message_in_vietnamese_then_english(app_page):
     expect(field.locator(".error")).to_have_text("Between 1 and 30 people.")
     page.fill("#f-phone", "0123")
     phone_error = page.locator(".field[data-name=phone] .error")
-    expect(phone_error).to_have_text("Not a valid Vietnamese mobile number.")
+    expect(phone_error).to_have_text(
+        "Must be a Vietnamese mobile number (0xxxxxxxxx or +84xxxxxxxxx).")
     page.fill("#f-phone", "0912 345 678")
     expect(page.locator(".field[data-name=phone] .error")).to_have_text("")
 
@@ -167,7 +168,7 @@ def test_finalise_keeps_only_relevant_answers(app_page, tmp_path):
     page.click("#next")
     page.click("#finalise")
     photo_error = page.locator(".field[data-name=evidence_photo] .error")
-    expect(photo_error).to_have_text("Câu này bắt buộc.", use_inner_text=True)
+    expect(photo_error).to_have_text("Câu hỏi này bắt buộc trả lời.", use_inner_text=True)
     survey = add_photo_and_finalise(page, make_photo(tmp_path / "house.jpg", (800, 600)))
     assert survey["status"] == "final"
     [member_answers] = survey["answers"]["members"]

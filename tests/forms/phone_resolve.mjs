@@ -1,7 +1,7 @@
 // Runs the phone's evaluateForm (server/static/app/js/expr.js, copied here as
 // an ES module by the test) on [definition, answers] cases from stdin and
 // prints the clean answers of each, for the phone/server parity test; with a
-// fourth argument "errors", the errors of each instead, as [field key, error key].
+// fourth argument "errors", the errors of each instead, as [field key, error code].
 import { createRequire } from "module";
 import { pathToFileURL } from "url";
 
@@ -15,6 +15,6 @@ for await (const chunk of process.stdin) input += chunk;
 const errors = process.argv[4] === "errors";
 const results = JSON.parse(input).map(([definition, answers]) => {
   const out = evaluateForm(definition, answers);
-  return errors ? [...out.errors].map(([key, error]) => [key, error.key]) : out.answers;
+  return errors ? [...out.errors].map(([key, error]) => [key, error.code]) : out.answers;
 });
 process.stdout.write(JSON.stringify(results));

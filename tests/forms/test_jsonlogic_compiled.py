@@ -140,56 +140,6 @@ def test_random_rules_give_the_same_results_compiled(rule, data) -> None:
     assert differences(rule, data) == []
 
 
-# Rules of what forms mostly hold, which `apply` runs as one Python function.
-SCALAR = sorted(jsonlogic._SCALAR_OPERATORS - {"days_between", "years_between", "*"})
-SCALAR_RULES = st.recursive(st.one_of(LEAVES, VARS), lambda inner: st.one_of(
-    st.builds(lambda op, args: {op: args},
-              st.sampled_from([*SCALAR, "if", "?:", "and", "or"]), st.lists(inner, max_size=4)),
-    st.builds(lambda args: {"*": args}, st.lists(inner, min_size=2, max_size=4)),
-    st.builds(lambda op, arg: {op: arg}, st.sampled_from([*SCALAR, "if", "and", "or"]), inner),
-    st.lists(inner, max_size=3),
-    st.builds(lambda p, q: {"p": p, "q": q}, inner, inner),
-), max_leaves=24)
-
-
-@settings(max_examples=2500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(SCALAR_RULES, DATA)
-def test_rules_run_as_python_give_the_interpreters_results(rule, data) -> None:
-    compiled = jsonlogic.compile_rule(rule)
-    assert compiled._function is not None or not isinstance(rule, dict)
-    assert outcome(compiled.apply, data) == outcome(jsonlogic.apply, rule, data)
-
-
-def test_the_shipped_forms_rules_run_as_python(household, enterprise) -> None:
-    from forms.submission import compile_form
-
-    for definition in (household, enterprise):
-        rules = compile_form(definition).rules.values()
-        assert rules and all(rule._function is not None for rule in rules), [
-            rule.rule for rule in rules if rule._function is None]
-
-
-def test_rules_that_count_steps_stay_with_the_closures() -> None:
-    for rule in ({"cat": [{"var": "a"}, "b"]}, {"map": [{"var": "xs"}, {"var": ""}]},
-                 {"merge": [[1], [2]]}, {"var": {"cat": ["a", "b"]}}, {"missing": ["a"]},
-                 {"substr": ["abc", 1]}, {"*": [{"var": "s"}]}, {"*": {"var": "s"}},
-                 nested(jsonlogic._PYTHON_DEPTH + 1),
-                 {"and": [{"==": [{"var": "a"}, index]} for index in range(300)]}):
-        assert jsonlogic.compile_rule(rule)._function is None, rule
-
-
-@pytest.mark.parametrize("op", ["and", "or", "if"])
-def test_a_wide_rule_runs_as_python(op: str) -> None:
-    # Written nested, a chain of 199 arguments passed the parser's 200 levels of
-    # parentheses and compile_rule raised SyntaxError on a rule forms accept.
-    rule = {op: [{"var": "a"}, {"var": "b"}] * 98 + [{"var": "c"}]}  # 198 nodes
-    assert jsonlogic.check_rule(rule) == []
-    compiled = jsonlogic.compile_rule(rule)
-    assert compiled._function is not None
-    for data in ({"a": 0, "b": 1, "c": "last"}, {"a": 1, "b": 0, "c": 2}, {"c": []}, None):
-        assert outcome(compiled.apply, data) == outcome(jsonlogic.apply, rule, data)
-
-
 def test_a_long_text_given_back_costs_its_steps_compiled_too() -> None:
     rule, data = {"*": [{"var": "s"}]}, {"s": "x" * (64 * (jsonlogic.MAX_STEPS + 1))}
     assert outcome(jsonlogic.compile_rule(rule).apply, data)[:2] == (

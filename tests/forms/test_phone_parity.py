@@ -1,9 +1,11 @@
-"""The phone's form evaluation and the server's agree on relevance and calculations.
+"""The phone's form evaluation and the server's agree on relevance, calculations and errors.
 
 The phone app resolves a survey with evaluateForm (server/static/app/js/expr.js)
 and the server with forms.submission.resolve_answers: same document order,
 irrelevant answers dropped, calculations computed. This runs both on many
-generated surveys of the two shipped forms and compares the clean answers.
+generated surveys of the two shipped forms and compares the clean answers,
+then the errors each side reports (path and code; the words are the message
+catalogue's for both), except those the phone's widgets make impossible.
 """
 
 from __future__ import annotations
@@ -120,3 +122,49 @@ def test_phone_and_server_refuse_the_same_texts(tmp_path):
     assert [sorted((key.removeprefix("/"), code) for key, code in errors)
             for errors in phone] == server
     assert any(errors for errors in server) and any(not errors for errors in server)
+
+
+# What the phone never reports, on purpose: its widgets cannot produce these
+# answers (a choice outside the list, a text where a choice or a date goes, a
+# malformed location, photo id or repeat row), and the envelope checks (size,
+# depth, unknown fields) are the server's guard against other senders.
+PHONE_CANNOT_PRODUCE = {
+    "not_a_choice", "choice_type", "multiple_type", "duplicate_choice", "text_type",
+    "date_type", "geopoint_type", "photo_type", "repeat_type", "row_type", "row_id",
+    "duplicate_row_id", "unknown_field", "too_deep", "too_large", "not_object",
+}
+
+
+def phone_paths(answers: dict, errors: list) -> set[tuple[str, str]]:
+    """The phone's [key, code] errors as the server's (path, code): a key is
+    `<row id>/<name>`, a path `<repeat>[<index>].<name>`."""
+    rows = {row["_row"]: f"{name}[{index}]"
+            for name, value in answers.items() if isinstance(value, list)
+            for index, row in enumerate(value) if isinstance(row, dict) and "_row" in row}
+    out = set()
+    for key, code in errors:
+        row, _, name = key.partition("/")
+        out.add((f"{rows[row]}.{name}" if row else name, code))
+    return out
+
+
+@pytest.mark.parametrize("form", shipped_forms(), ids=lambda f: f["id"])
+def test_phone_and_server_report_the_same_errors(tmp_path, form):
+    """Each survey's errors, (path, code), on both sides; where the server's answer
+    has an error the phone cannot produce, that path's other checks are the
+    server's alone (it stops at the type, as the phone never gets there)."""
+    rng = random.Random(f"{form['id']}-errors")
+    names = field_names(form["fields"])
+    cases = [[form, generate(rng, names)] for _ in range(400)]
+    phone = run_phone(tmp_path, cases, "errors")
+    different, compared = [], 0
+    for (_, answers), by_phone in zip(cases, phone, strict=True):
+        server = {(e.path, e.code) for e in validate_submission(form, answers)}
+        beyond = {path for path, code in server if code in PHONE_CANNOT_PRODUCE}
+        server = {(p, c) for p, c in server if p not in beyond}
+        mine = {(p, c) for p, c in phone_paths(answers, by_phone) if p not in beyond}
+        compared += len(server)
+        if server != mine:
+            different.append((answers, sorted(server - mine), sorted(mine - server)))
+    assert different == []
+    assert compared > 200  # the surveys do have errors to compare

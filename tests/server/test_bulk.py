@@ -37,16 +37,21 @@ def test_insert_rows_of_a_page(app):
 
 
 def test_revision_number_in_sql_is_the_python_one(app):
-    from sqlalchemy import literal
+    """The one rule (sync.merge.revision_number) and its SQL forms agree."""
+    from sqlalchemy import literal, text
 
-    from server.queries.bulk import revision_number
-    from server.queries.ingest import _revision_number
+    from server.queries.bulk import dialect_name, revision_number, revision_number_sql
+    from sync.merge import revision_number as in_python
 
-    revs = ["3-abc", "10-x", "1-", "12", "abc", "", "12abc-x", "-5", "007-x", "4-5-6"]
+    revs = ["3-abc", "10-x", "1-", "12", "abc", "", "12abc-x", "-5", "007-x", "4-5-6", "٣-x"]
     with app.app_context():
         for rev in revs:
             in_sql = db.session.execute(select(revision_number(literal(rev)))).scalar_one()
-            assert int(in_sql) == _revision_number(rev), rev
+            assert int(in_sql) == in_python(rev), rev
+            if dialect_name() == "postgresql":
+                as_text = db.session.execute(text(f"SELECT {revision_number_sql(':rev')}"),
+                                             {"rev": rev}).scalar_one()
+                assert int(as_text) == in_python(rev), rev
 
 
 def test_a_survey_row_moves_only_forward(app, volunteer):

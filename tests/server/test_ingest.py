@@ -15,6 +15,7 @@ from server.ingest_store import SqlIngestStore
 from server.models import Checkpoint, Photo, Quarantine, Submission, SubmissionRevision, db
 from sync.ingest import ingest_all
 from tests.conftest import body, log_in, make_account
+from tests.polling import wait_for
 from tests.server.helpers import household_answers, photo_doc, photo_jpeg, survey_doc
 
 
@@ -201,9 +202,7 @@ def test_worker_picks_up_a_gateway_write_without_a_sweep(app, client, volunteer)
         time.sleep(1)
         log_in(client, volunteer)
         put(client, volunteer, survey_doc(household_answers(), volunteer=volunteer.username))
-        deadline = time.monotonic() + 5
-        while count(app, Submission) == 0 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        assert wait_for(lambda: count(app, Submission) > 0)
         assert count(app, Submission) == 1
     finally:
         stop.set()
@@ -238,9 +237,7 @@ def test_writes_between_throttled_marks_are_not_missed(app, client, volunteer):
             put(client, volunteer, survey_doc(household_answers(), volunteer=volunteer.username))
             written += 1
             time.sleep(0.25)
-        deadline = time.monotonic() + 8
-        while count(app, Submission) < written and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: count(app, Submission) >= written, 8)
         assert count(app, Submission) == written
     finally:
         stop.set()

@@ -8,7 +8,6 @@ import gc
 import os
 import signal
 import sys
-import time
 import uuid
 
 import pytest
@@ -23,6 +22,7 @@ from server.models import Quarantine, Submission, db
 from sync import validation
 from sync.ingest import ingest_all
 from sync.validation import FAILED, MIN_SENT, InProcess, OwnProcess, validator_for
+from tests.polling import wait_for
 from tests.server.helpers import household_answers, member, survey_doc
 
 HOUSEHOLD = compile_form(next(form for form in shipped_forms() if form["id"] == "household"))
@@ -57,14 +57,15 @@ def child_pids(validator: OwnProcess) -> list[int]:
 def killed(pid: int) -> None:
     """Kill a validation process and wait until its pool has reaped it."""
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def reaped() -> bool:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"process {pid} not reaped")
+            return True
+        return False
+
+    assert wait_for(reaped, 10, every=0.05), f"process {pid} not reaped"
 
 
 def test_a_page_validated_in_its_own_process_gets_the_same_results(own_process):

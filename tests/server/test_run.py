@@ -27,6 +27,7 @@ from server.config import build_config
 from server.models import db
 from sync import embedded
 from tests.conftest import ROOT, free_port
+from tests.polling import wait_for
 from tests.server.helpers import household_answers, survey_doc
 
 
@@ -36,15 +37,6 @@ def healthy(port: int) -> bool:
             return json.load(reply).get("couchdb", {}).get("ok", False) is True
     except (OSError, ValueError):
         return False
-
-
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.3)
-    return False
 
 
 def children_of(pid: int) -> list[int]:

@@ -18,6 +18,7 @@ import pytest
 from server.ingest_store import SqlIngestStore
 from server.models import SQLITE_BUSY_SECONDS, db
 from tests.conftest import log_in
+from tests.polling import wait_for
 
 
 @contextmanager
@@ -65,10 +66,8 @@ def marks_seen_while_writing(app, client, volunteer, database_url: str,
             phone = threading.Thread(target=lambda: client.post(
                 f"/sync/{volunteer.couch_db}/_bulk_docs", json={"docs": [doc]}))
             phone.start()
-            until = time.monotonic() + lock_seconds + 3
-            while time.monotonic() < until and volunteer.couch_db not in seen:
-                seen.update(store.claim(10))
-                time.sleep(0.2)
+            wait_for(lambda: seen.update(store.claim(10)) or volunteer.couch_db in seen,
+                     lock_seconds + 3, every=0.2)
             phone.join()
     return seen
 

@@ -32,6 +32,7 @@ from server.ingest_store import SqlIngestStore
 from server.models import Checkpoint, Quarantine, SubmissionRevision, db
 from sync.ingest import ingest_all
 from tests.conftest import ROOT, make_account, make_config
+from tests.polling import wait_for
 from tests.server.helpers import member, photo_doc, photo_jpeg, survey_doc
 from tests.sync.phone import distinct_household
 
@@ -149,13 +150,7 @@ def stored_rows(engine) -> int | None:
 
 
 def wait_for_rows(engine, rows: float, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        now = stored_rows(engine)
-        if now is not None and now >= rows:
-            return True
-        time.sleep(0.02)
-    return False
+    return wait_for(lambda: (stored_rows(engine) or 0) >= rows, seconds, every=0.02)
 
 
 # The kills' targets lie in this share of the ingest, each kill in a slice of its own.
@@ -174,8 +169,13 @@ def crash_until_caught_up(app, couch, dbs: list[str], folder: Path,
     machine runs. Every fifth is instead at a random moment from the worker's
     start. Every other worker validates in its own thread, the others in a
     process of their own. Then one last worker is left to catch up.
+
+    The random choices come from SOTAY_CRASH_SEED when it is set, else from a
+    fresh seed; either way the seed is printed, so a failing run can be repeated.
     """
-    rng = random.Random()
+    seed = int(os.environ.get("SOTAY_CRASH_SEED") or secrets.randbits(32))
+    print(f"\ncrash test seed {seed} (SOTAY_CRASH_SEED={seed} repeats its choices)")
+    rng = random.Random(seed)
     engine = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
     env = worker_env(app, folder)
 
@@ -199,8 +199,9 @@ def crash_until_caught_up(app, couch, dbs: list[str], folder: Path,
                 if kills % 5 == 4:
                     time.sleep(rng.uniform(0.1, 2.0))
                 else:
-                    assert wait_for_rows(engine, share * clean_rows, 120), \
-                        f"the worker made no progress towards {share:.0%} of the ingest"
+                    assert wait_for_rows(engine, share * clean_rows, 120), (
+                        f"the worker made no progress towards {share:.0%} of the ingest "
+                        f"(seed {seed})")
                     most = max(most, len(processes_of(folder)))
                     time.sleep(rng.uniform(0.0, 0.05))
             finally:
@@ -208,10 +209,8 @@ def crash_until_caught_up(app, couch, dbs: list[str], folder: Path,
             kills += 1
         worker = start("1")
         try:
-            deadline = time.monotonic() + 300
-            while not caught_up(couch, dbs, read_checkpoints(engine)):
-                assert time.monotonic() < deadline, "the last worker did not catch up"
-                time.sleep(0.2)
+            assert wait_for(lambda: caught_up(couch, dbs, read_checkpoints(engine)), 300,
+                            every=0.2), f"the last worker did not catch up (seed {seed})"
         finally:
             stop(worker)
     finally:
@@ -283,9 +282,8 @@ def test_killed_worker_ends_like_a_clean_ingest(app, couch_server, corpus, fresh
         assert crashed[table] == rows, f"{table} differs after {kills} kills"
     assert kills >= MIN_KILLS
     assert most >= 2, "the worker never ran its validation process"
-    deadline = time.monotonic() + 10  # a validation process looks for its worker each second
-    while processes_of(tmp_path / "worker") and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert processes_of(tmp_path / "worker") == [], "processes outlived their killed worker"
+    # A validation process looks for its worker each second.
+    assert wait_for(lambda: processes_of(tmp_path / "worker") == [], 10, every=0.2), (
+        "processes outlived their killed worker")
     print(f"\nclean ingest {clean_seconds:.0f} s; {kills} kills, caught up "
           f"after {crashed_seconds:.0f} s")

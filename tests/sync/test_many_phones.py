@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from server.models import Submission, db
 from tests.conftest import ROOT, free_port, make_account
-from tests.server.test_run import wait_for
+from tests.polling import wait_for
 from tests.sync.phone import Phone, phone_docs, step_results
 
 PHONES = 50

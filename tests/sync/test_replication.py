@@ -18,6 +18,7 @@ from server.models import Photo, Submission, db
 from sync import embedded
 from sync.couch import Couch, CouchError
 from tests.conftest import ON_COUCHDB3, ROOT, CouchServer, free_port, make_account
+from tests.polling import wait_for
 from tests.sync.phone import Phone, phone_docs, step_results
 
 
@@ -29,15 +30,6 @@ def phone_for(live_server, account, folder: Path) -> Phone:
 def count(app, model) -> int:
     with app.app_context():
         return db.session.execute(select(func.count()).select_from(model)).scalar_one()
-
-
-def wait_for(condition, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 def server_docs(couch, db_name: str) -> dict[str, dict]:

@@ -1,7 +1,9 @@
 // Service worker of the phone app: keeps the app shell in a cache so the app
 // opens with no network after the first visit. Shell files are served from
 // the cache and refreshed in the background (stale-while-revalidate), so a new
-// release reaches the phone at the next online start without a version bump.
+// release reaches the phone at its second start online (the first fetches it);
+// a release that changes the modules' interfaces also bumps CACHE, so the
+// whole shell is installed afresh rather than mixed (docs/app.md).
 // Forms and surveys are not cached here: they live in PouchDB (IndexedDB).
 // API and sync requests are never touched.
 //
@@ -9,7 +11,7 @@
 // the README's address `/app` as well as everything under `/app/`; the server
 // allows that scope with its Service-Worker-Allowed header.
 
-const CACHE = 'sotay-shell-v2';
+const CACHE = 'sotay-shell-v3';
 const SHELL = [
   './',
   'index.html',
@@ -20,6 +22,7 @@ const SHELL = [
   'vendor/pouchdb.min.js',
   'vendor/logic.js',
   'rules.js',
+  'messages.json',
   'js/app.js',
   'js/dom.js',
   'js/expr.js',

@@ -22,6 +22,7 @@ from sync.ingest.outcomes import (
     StoreUnavailable,
     internal_error,
     quarantine,
+    reason,
     without_attachments,
 )
 from sync.ingest.store import IngestStore
@@ -92,9 +93,7 @@ def handled(change: Change, context: Context) -> list[Handled]:
         # CouchDB refuses this document's parts for good (e.g. an attachment it
         # cannot serve): record it, do not retry it forever.
         return [quarantine(change.couch_db, change.body(), "couch_refused",
-                           "Máy chủ đồng bộ từ chối đọc tài liệu này; đã giữ lại để kiểm tra.",
-                           "The sync server refuses to serve this document; kept for "
-                           "inspection.", status=err.status, error=str(err)[:300])]
+                           reason("couch_refused"), status=err.status, error=str(err)[:300])]
     except (StoreUnavailable, OSError):
         raise
     except Exception as err:

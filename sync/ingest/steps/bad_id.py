@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from sync.ingest.outcomes import Handled, quarantine
+from sync.ingest.outcomes import Handled, quarantine, reason
 
 NAME = "bad id"
 
@@ -17,6 +17,4 @@ def accepts(change) -> bool:
 
 
 def run(change, context) -> list[Handled]:
-    return [quarantine(change.couch_db, change.doc, "bad_id",
-                       "Mã tài liệu không đúng dạng survey:… hoặc photo:….",
-                       "The document id is not of the form survey:… or photo:….")]
+    return [quarantine(change.couch_db, change.doc, "bad_id", reason("bad_id"))]

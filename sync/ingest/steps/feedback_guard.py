@@ -7,7 +7,7 @@ phone wrote is kept in quarantine for inspection.
 
 from __future__ import annotations
 
-from sync.ingest.outcomes import Handled, quarantine, without_attachments
+from sync.ingest.outcomes import Handled, quarantine, reason, without_attachments
 from sync.provision import FEEDBACK_PREFIX, is_server_feedback, restore_feedback
 
 NAME = "feedback guard"
@@ -27,7 +27,4 @@ def run(change, context) -> list[Handled]:
         return []  # nothing to give, nothing there
     restore_feedback(context.couch, change.couch_db, change.id, expected)
     return [quarantine(change.couch_db, without_attachments(doc), "forged_feedback",
-                       "Nhận xét của người duyệt bị sửa trên điện thoại; đã khôi phục bản "
-                       "của máy chủ và giữ lại bản bị sửa để kiểm tra.",
-                       "The reviewer's feedback was changed on the phone; the server's "
-                       "version is restored and the changed one kept for inspection.")]
+                       reason("forged_feedback"))]

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from media.pipeline import PhotoRejected, process_photo
 from media.store import put_photo
-from sync.ingest.outcomes import Handled, PhotoReceived, quarantine, without_attachments
+from sync.ingest.outcomes import (
+    Handled,
+    PhotoReceived,
+    quarantine,
+    reason,
+    without_attachments,
+)
 from sync.ingest.steps.bad_id import DOC_ID
 
 NAME = "photo"
@@ -20,19 +26,17 @@ def run(change, context) -> list[Handled]:
     attachments = doc.get("_attachments") or {}
     survey_id = doc.get("survey_id")
     if not isinstance(survey_id, str) or not DOC_ID.match(survey_id) or len(attachments) != 1:
-        return [quarantine(couch_db, doc, "malformed",
-                           "Ảnh phải thuộc một khảo sát và có đúng một tệp ảnh.",
-                           "A photo must belong to a survey and carry exactly one image.")]
+        return [quarantine(couch_db, doc, "malformed", reason("photo_shape"))]
     name = next(iter(attachments))
     body = without_attachments(doc)
     if not isinstance(name, str) or name in (".", "..") or name.startswith("_") or "/" in name:
-        return [quarantine(couch_db, body, "malformed", "Tên tệp ảnh không hợp lệ.",
-                           "The photo's file name is not valid.", attachment=str(name)[:100])]
+        return [quarantine(couch_db, body, "malformed", reason("photo_file_name"),
+                           attachment=str(name)[:100])]
     data = context.couch.attachment(couch_db, doc["_id"], name, doc["_rev"])
     try:
         processed = process_photo(data, limits=context.limits)
     except PhotoRejected as err:
-        return [quarantine(couch_db, body, err.code, err.vi, err.en, attachment=name)]
+        return [quarantine(couch_db, body, err.code, (err.vi, err.en), attachment=name)]
     put_photo(context.photos, data, processed.preview, processed.thumbnail)
     return [PhotoReceived(couch_db, body, processed.sha256, processed.mime, processed.width,
                           processed.height, processed.phash, processed.facts())]

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sync.ingest.outcomes import Handled, SurveyRevision, Unvalidated, quarantine
+from sync.ingest.outcomes import Handled, SurveyRevision, Unvalidated, quarantine, reason
 
 NAME = "survey"
 
@@ -20,18 +20,14 @@ def check(couch_db: str, doc: dict, store) -> Handled:
     """One revision of a survey: stored, to be validated, or quarantined."""
     form_id, version, answers = doc.get("form_id"), doc.get("form_version"), doc.get("answers")
     if not (isinstance(form_id, str) and isinstance(version, str) and isinstance(answers, dict)):
-        return quarantine(couch_db, doc, "malformed",
-                          "Khảo sát thiếu biểu mẫu, phiên bản hoặc câu trả lời.",
-                          "The survey lacks its form, form version or answers.")
+        return quarantine(couch_db, doc, "malformed", reason("survey_incomplete"))
     if doc.get("status") not in ("draft", "final"):
-        return quarantine(couch_db, doc, "malformed",
-                          "Trạng thái khảo sát không hợp lệ.", "The survey's status is not valid.",
+        return quarantine(couch_db, doc, "malformed", reason("survey_status"),
                           status=doc.get("status"))
     form = store.form(form_id, version)
     if form is None:
         return quarantine(couch_db, doc, "unknown_form",
-                          f"Không có biểu mẫu {form_id} phiên bản {version}.",
-                          f"There is no form {form_id} version {version}.",
+                          reason("unknown_form", form_id=form_id, version=version),
                           form_id=form_id, form_version=version)
     if doc["status"] == "final":
         return Unvalidated(couch_db, doc, form)

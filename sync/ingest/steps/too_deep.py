@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from forms.model import nested_deeper_than
 from sync.couch import first_rev
-from sync.ingest.outcomes import KEPT_DEPTH, Handled, cut, quarantine
+from sync.ingest.outcomes import KEPT_DEPTH, Handled, cut, quarantine, reason
 
 NAME = "too deep"
 
@@ -25,6 +25,4 @@ def run(change, context) -> list[Handled]:
                 "excerpt": change.row["unreadable"]}
     else:
         body = cut(change.doc, KEPT_DEPTH)
-    return [quarantine(change.couch_db, body, "too_deep",
-                       "Tài liệu lồng nhau quá sâu; đã giữ lại (đã cắt bớt) để kiểm tra.",
-                       "The document is nested too deeply; kept (cut short) for inspection.")]
+    return [quarantine(change.couch_db, body, "too_deep", reason("too_deep"))]

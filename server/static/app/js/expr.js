@@ -6,6 +6,9 @@
 // checks: required, types, constraint (answered fields only), choice filter,
 // repeat bounds. Pure functions of (definition, answers), recomputed after
 // every change, so what the phone shows is what the server will decide.
+// An error is {code, params}: the server's code for the same problem, whose
+// words are the message catalogue's `forms.answer.<code>`; a constraint may
+// carry the form's own message instead.
 
 /* global jsonLogic */
 
@@ -105,24 +108,24 @@ function resolveRepeat(item, values, data, live, out) {
 function typeError(field, value) {
   switch (field.type) {
     case 'integer':
-      return Number.isSafeInteger(value) ? null : { key: 'invalid_integer' };
+      return Number.isSafeInteger(value) ? null : { code: 'integer_type' };
     case 'decimal':
-      return typeof value === 'number' && Number.isFinite(value) ? null : { key: 'invalid_decimal' };
+      return typeof value === 'number' && Number.isFinite(value) ? null : { code: 'decimal_type' };
     case 'phone':
-      return truthy(evaluate({ vn_mobile: [value] }, {})) ? null : { key: 'invalid_phone' };
+      return truthy(evaluate({ vn_mobile: [value] }, {})) ? null : { code: 'phone_type' };
     case 'datetime':
-      return DATETIME.test(value) ? null : { key: 'invalid_value' };
+      return DATETIME.test(value) ? null : { code: 'datetime_type' };
     case 'text': {
       const text = String(value);
       const limit = field.max_length ?? DEFAULT_MAX_TEXT;
-      if (text.length > limit) return { key: 'text_too_long', params: { value: limit } };
-      return LONE_SURROGATE.test(text) ? { key: 'broken_text' } : null;
+      if (text.length > limit) return { code: 'text_too_long', params: { value: limit } };
+      return LONE_SURROGATE.test(text) ? { code: 'broken_text' } : null;
     }
     case 'photo': {
       const high = field.max_count ?? DEFAULT_MAX_PHOTOS;
-      if (value.length > high) return { key: 'too_many_photos', params: { value: high } };
+      if (value.length > high) return { code: 'too_many_photos', params: { value: high } };
       if (value.length < (field.min_count ?? 0)) {
-        return { key: 'too_few_photos', params: { value: field.min_count } };
+        return { code: 'too_few_photos', params: { value: field.min_count } };
       }
       return null;
     }
@@ -155,14 +158,16 @@ function checkLevel(definition, items, values, data, rowId, out) {
     if (isRequired(item, data)) out.required.add(key);
     const value = values[item.name];
     if (isEmpty(value)) {
-      if (out.required.has(key)) out.errors.set(key, { key: 'required' });
+      if (out.required.has(key)) out.errors.set(key, { code: 'required' });
       continue;
     }
     if (item.type === 'repeat') {
       if (value.length < (item.min_rows ?? 0)) {
-        out.errors.set(key, { key: 'too_few_rows', params: { value: item.min_rows } });
+        out.errors.set(key, { code: 'too_few_rows', params: { min: item.min_rows } });
       } else if (item.max_rows !== undefined && value.length > item.max_rows) {
-        out.errors.set(key, { key: 'too_many_rows', params: { value: item.max_rows } });
+        out.errors.set(key, {
+          code: 'too_many_rows', params: { count: value.length, max: item.max_rows },
+        });
       }
       for (const row of value) {
         const scope = { ...data, ...row };
@@ -176,12 +181,12 @@ function checkLevel(definition, items, values, data, rowId, out) {
     if (error) {
       out.errors.set(key, error);
     } else if (item.constraint !== undefined && !truthy(evaluate(item.constraint, data))) {
-      out.errors.set(key, item.constraint_message
-        ? { message: item.constraint_message } : { key: 'invalid_value' });
+      out.errors.set(key, { code: 'constraint', message: item.constraint_message });
     } else if (item.choice_filter !== undefined) {
       const allowed = new Set(allowedChoices(definition, item, data).map((c) => c.value));
-      if ((Array.isArray(value) ? value : [value]).some((v) => !allowed.has(v))) {
-        out.errors.set(key, { key: 'invalid_value' });
+      const outside = (Array.isArray(value) ? value : [value]).find((v) => !allowed.has(v));
+      if (outside !== undefined) {
+        out.errors.set(key, { code: 'choice_filtered_out', params: { value: outside } });
       }
     }
   }

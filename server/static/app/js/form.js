@@ -7,7 +7,7 @@ import { h, mount } from './dom.js';
 import {
   allowedChoices, childrenOf, DEFAULT_MAX_TEXT, evaluateForm, fieldKey, isEmpty,
 } from './expr.js';
-import { pick, t } from './i18n.js';
+import { pick, say, t } from './i18n.js';
 import { preparePhoto } from './photo.js';
 import {
   addPhoto, discardSurvey, getFormDoc, getSurveyAndFeedback, getSyncState, photoBlob,
@@ -167,7 +167,7 @@ export class FormView {
   }
 
   message(problem) {
-    return problem.message ? pick(problem.message) : t(problem.key, problem.params);
+    return problem.message ? pick(problem.message) : say(`forms.answer.${problem.code}`, problem.params);
   }
 
   renderField(field, row) {
