@@ -110,11 +110,11 @@ def ingest_claimed(couch: Couch, store: IngestStore, queue: DatabaseQueue, photo
     claimed = queue.claim(batch)
     if not claimed:
         return 0, 0
-    total = write_back_merges(couch, store)
-    couch.server_info()  # up before the first read: a stop during one is that one's
-    troubles = queue.troubles()
     waiting = list(claimed)
     try:
+        total = write_back_merges(couch, store)
+        couch.server_info()  # up before the first read: a stop during one is that one's
+        troubles = queue.troubles()
         while waiting:
             couch_db = waiting[0]
             drained, handled = drain(couch, store, queue, photos, couch_db, limits, page_size,

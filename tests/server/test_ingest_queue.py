@@ -15,8 +15,9 @@ import pytest
 from media.pipeline import Limits
 from server import services
 from server.ingest_store import SqlIngestStore
+from sync.couch import Couch, CouchError
 from sync.ingest import LeaseLost, ingest_claimed
-from tests.conftest import log_in, make_account
+from tests.conftest import free_port, log_in, make_account
 from tests.server.helpers import household_answers, survey_doc
 
 
@@ -145,3 +146,14 @@ def test_health_lag_counts_what_no_worker_has_read(app, client, volunteer):
     assert wait_until(lambda: healthz(client)["lag_databases"] == 1, 5)
     health = healthz(client)
     assert health["oldest_unread_seconds"] >= 0 and health["workers"] == []
+
+
+def test_what_was_claimed_is_given_back_when_couchdb_is_down(app, volunteer, two_workers):
+    # The server is down before the first read: the claim must not keep the database
+    # from every worker until its lease runs out.
+    first, second = two_workers
+    first.notice([volunteer.couch_db])
+    down = Couch(f"http://127.0.0.1:{free_port()}", "admin", "x", timeout=1)
+    with pytest.raises(CouchError):
+        ingest_claimed(down, first, first, services.photo_store(), Limits(), 4)
+    assert second.claim(4) == [volunteer.couch_db]
