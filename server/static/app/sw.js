@@ -11,7 +11,7 @@
 // the README's address `/app` as well as everything under `/app/`; the server
 // allows that scope with its Service-Worker-Allowed header.
 
-const CACHE = 'sotay-shell-v3';
+const CACHE = 'sotay-shell-v4';
 const SHELL = [
   './',
   'index.html',
@@ -27,6 +27,7 @@ const SHELL = [
   'js/dom.js',
   'js/expr.js',
   'js/form.js',
+  'js/gentle_fetch.js',
   'js/i18n.js',
   'js/photo.js',
   'js/screens.js',

@@ -32,10 +32,14 @@ const fs = require('fs');
 const path = require('path');
 const readline = require('readline');
 const PouchDB = require('pouchdb');
+const {pathToFileURL} = require('url');
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const prefix = config.prefix === undefined ? '/sync' : config.prefix;
 let cookie = null;
+// The phone app's own fetch for replication (server/static/app/js/gentle_fetch.js):
+// a few requests in flight, a busy gateway's 503 waited out.
+let sendGently = null;
 // A browser logs a promise rejection nobody handles and goes on; so do we (PouchDB
 // leaves one when the network drops while it reads the source's info).
 process.on('unhandledRejection', (err) => emit({event: 'unhandled', error: String(err)}));
@@ -86,7 +90,7 @@ function remote(name, traffic) {
     if (cookie) options.headers.set('Cookie', cookie);
     traffic.requests[endpoint] = (traffic.requests[endpoint] || 0) + 1;
     if (typeof options.body === 'string') traffic.bytes_sent += Buffer.byteLength(options.body);
-    const reply = await PouchDB.fetch(url, options);
+    const reply = await sendGently(url, options);
     if (endpoint === '_bulk_docs' || endpoint === '_bulk_get') traffic.bulk += 1;
     return reply;
   };
@@ -146,6 +150,10 @@ async function replicate(local, step) {
 }
 
 async function run() {
+  const appScript = path.join(__dirname, '..', '..', '..', 'server', 'static', 'app', 'js',
+                              'gentle_fetch.js');
+  const {gentleFetch} = await import(pathToFileURL(appScript).href);
+  sendGently = gentleFetch((url, options) => PouchDB.fetch(url, options));
   if (config.login) await logIn();
   fs.mkdirSync(config.dir, {recursive: true});
   const local = new PouchDB(path.join(config.dir, 'user'));

@@ -4,6 +4,7 @@
 
 /* global PouchDB */
 
+import { gentleFetch } from './gentle_fetch.js';
 import { markPushed, nowIso, pendingPush, setSyncState } from './store.js';
 
 export class SyncError extends Error {
@@ -50,10 +51,14 @@ export async function checkSession() {
   throw new SyncError('failed', String(status));
 }
 
+// One gentle fetch for all replication: the gateway counts a volunteer's requests
+// together, whichever database they are for.
+const replicationFetch = gentleFetch((url, opts) => PouchDB.fetch(url, { ...opts, credentials: 'include' }));
+
 function remote(name) {
   return new PouchDB(`${location.origin}/sync/${name}`, {
     skip_setup: true,
-    fetch: (url, opts) => PouchDB.fetch(url, { ...opts, credentials: 'include' }),
+    fetch: replicationFetch,
   });
 }
 
