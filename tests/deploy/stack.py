@@ -38,7 +38,8 @@ pid {prefix}/nginx.pid;
 error_log {prefix}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    log_format replication '$connection $connection_requests $status $request_method $uri';
+    log_format replication '$connection $connection_requests $status $request_method $uri '
+                           '$msec $request_time';
     access_log {prefix}/access.log replication;
     client_body_temp_path {prefix}/client_body;
     proxy_temp_path {prefix}/proxy;

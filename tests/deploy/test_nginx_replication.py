@@ -66,6 +66,9 @@ def replicator_node() -> Iterator[tuple[CouchServer, str | None]]:
     """A CouchDB 3 node to run `_replicate` on, and its log file where we own it."""
     if (COUCHDB3_RELEASE / "start-couchdb").exists():
         with couchdb3_node("replicator") as node:
+            # No random wait of up to 5 s before each replication job starts.
+            requests.put(f"{node.base}/_node/_local/_config/replicator/startup_jitter",
+                         json="0", auth=(node.admin, node.password), timeout=30)
             yield node, str(ROOT / ".cache" / "couchdb3" / "replicator" / "couchdb.log")
     elif COUCHDB_URL:
         yield couchdb3_server(COUCHDB_URL), None
@@ -255,7 +258,8 @@ def test_a_reply_larger_than_the_read_ahead_still_streams_whole(live_server, vol
     conn.close()
     assert reply.status == 200
     assert len(data) > 1000
-    assert reply.getheader("Content-Length") is None
+    if couch_server.kind == "couchdb3":  # PouchDB Server sends its length itself
+        assert reply.getheader("Content-Length") is None
     ids = {row["id"] for row in json.loads(data)["rows"]}
     assert ids == {doc["_id"] for doc in docs}
 
