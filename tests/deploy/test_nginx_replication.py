@@ -47,12 +47,14 @@ from tests.sync.phone import phone_docs
 
 SURVEYS, PHOTOS = 120, 12
 REPLICATOR_CONNECTIONS = 20  # CouchDB's [replicator] http_connections, by default
-# CouchDB's replicator asks for a document with its attachments as multipart
-# (`open_revs`, `Accept: multipart/mixed`); PouchDB Server answers with JSON,
-# which the replicator cannot read, whatever stands between them.
+# CouchDB's replicator moves a document with attachments as multipart: it asks
+# for one that way (`open_revs`, `Accept: multipart/mixed`), which PouchDB Server
+# answers with JSON (the replicator gives up), and sends one that way, which
+# the gateway refuses where PouchDB Server is behind it (it would crash on it):
+# every photo is a write failure.
 upstream_couchdb3 = pytest.mark.skipif(
-    not COUCHDB_URL, reason="CouchDB 3's replicator cannot pull from PouchDB Server (it answers "
-                            "open_revs with JSON, not multipart): needs SOTAY_TEST_COUCHDB_URL")
+    not COUCHDB_URL, reason="CouchDB 3's replicator moves photos as multipart, which PouchDB "
+                            "Server neither sends nor takes: needs SOTAY_TEST_COUCHDB_URL")
 
 
 @pytest.fixture
