@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,14 +112,14 @@ def nginx_in_front(web_port: int) -> Iterator[Nginx]:
             as_user = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
         process = subprocess.Popen([binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"),
                                     "-e", str(prefix / "error.log")],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **as_user)
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   **as_user)  # what it says goes to error.log (-e)
         url = f"https://127.0.0.1:{https_port}"
         wait_until_up(url + "/healthz", process, prefix / "error.log")
         yield Nginx(url, prefix)
     finally:
         if process is not None:
             stop(process)
-            process.stderr.close()
         shutil.rmtree(prefix, ignore_errors=True)
 
 
@@ -154,8 +156,7 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def wait_until_up(url: str, process: subprocess.Popen, log: Path, seconds: float = 60) -> None:
-    import ssl
-
+    """Wait for `url` to answer while `process` runs; its log's end if it dies."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
