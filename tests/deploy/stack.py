@@ -183,7 +183,7 @@ def log_in(proxy: Nginx, username: str, password: str) -> str:
     assert reply.status_code == 200, reply.text
     assert reply.cookies, "no session cookie"
     cookie = next(iter(reply.cookies))
-    assert cookie.secure, "the proxy's X-Forwarded-Proto was not believed"
+    assert cookie.secure, "SOTAY_SECURE_COOKIES=1 did not mark the session cookie Secure"
     return f"{cookie.name}={cookie.value}"
 
 
