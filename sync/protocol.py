@@ -402,10 +402,16 @@ def _check_revs_diff(body: Any) -> None:
         _rev_list(revs, "the revisions of an id")
 
 
+# CouchDB's own replicator repeats its query's options in a `_bulk_get` body.
+BULK_GET_OPTIONS = frozenset({"revs", "latest", "attachments"})
+
+
 def _check_bulk_get(body: Any) -> None:
-    _expect(isinstance(body, dict) and set(body) == {"docs"}
+    _expect(isinstance(body, dict) and "docs" in body and set(body) <= {"docs", *BULK_GET_OPTIONS}
+            and all(isinstance(body[key], bool) for key in BULK_GET_OPTIONS & set(body))
             and isinstance(body["docs"], list) and len(body["docs"]) <= MAX_LIST_ITEMS,
-            f"_bulk_get takes {{\"docs\": [...]}} with at most {MAX_LIST_ITEMS} items")
+            f"_bulk_get takes {{\"docs\": [...]}} with at most {MAX_LIST_ITEMS} items "
+            f"(and {', '.join(sorted(BULK_GET_OPTIONS))}, true or false)")
     for item in body["docs"]:
         _expect(isinstance(item, dict) and set(item) <= {"id", "rev", "atts_since"},
                 "each _bulk_get item is {id, rev, atts_since}")

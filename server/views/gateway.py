@@ -9,7 +9,9 @@ databases). The request is then sent on as the volunteer's own CouchDB user,
 so CouchDB's `_security` checks it a second time, and for `forms` its
 `validate_doc_update` too (volunteer databases have none: PouchDB Server's
 validation would drop replicated writes, see sync/provision.py).
-Bodies stream both ways; neither side is held in memory.
+Bodies stream both ways; neither side is held in memory whole (a reply CouchDB
+sends chunked is read ahead up to `SMALL_REPLY`, so that it goes out with a
+Content-Length and the client's connection stays open).
 
 The gateway is a WSGI middleware in front of Flask, not a blueprint. A pull
 is one request per photo (PouchDB fetches each attachment on its own), and
@@ -25,6 +27,7 @@ ingest in memory, and written to SQL by a thread of its own
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import time
@@ -86,6 +89,16 @@ SYNC_HEADERS = [("X-Content-Type-Options", "nosniff"),
                 ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; sandbox")]
 BODY_METHODS = frozenset({"POST", "PUT"})
 CHUNK = 64 * 1024
+# A reply CouchDB sends chunked (`_changes`, `_all_docs`, `_bulk_get`, a document
+# with its attachments as multipart) is read ahead up to this size and sent with
+# its Content-Length. waitress closes the connection after every reply without
+# one, and CouchDB's own replicator, which reuses its connections, then fails
+# its next request on it (`sel_conn_closed`) and retries it after a pause:
+# hundreds of retries in a pull of 330 documents. A larger
+# reply is streamed as before, and so is a longpoll's (its headers go at once,
+# its body when CouchDB has news). At most SYNC_CONCURRENCY replies are read
+# ahead at once (48 MiB).
+SMALL_REPLY = 1024 * 1024
 # Longer than a longpoll may last (sync.protocol caps it at 30 s and drops heartbeats).
 READ_TIMEOUT = 60
 # A phone's PouchDB pulls up to a batch of photos at once (20 in the app); a
@@ -193,9 +206,18 @@ class SyncGateway:
         try:
             if status < 400 and couch_db == user.couch_db and _writes_documents(method, rest):
                 self.mark_written(couch_db)
+            headers = [(k, v) for k, v in upstream.headers.items()
+                       if k.lower() not in HOP_BY_HOP]
+            if (not longpoll and not upstream.bodiless
+                    and upstream.headers.get("Content-Length") is None):
+                length = reply.prefetch(SMALL_REPLY)
+                if length is not None:
+                    headers.append(("Content-Length", str(length)))
             start_response(f"{status} {HTTP_STATUS_CODES.get(status, 'unknown').upper()}",
-                           [(k, v) for k, v in upstream.headers.items()
-                            if k.lower() not in HOP_BY_HOP])
+                           headers)
+        except (OSError, http.client.HTTPException) as err:  # CouchDB cut the reply short
+            reply.close()
+            raise problem("couch_unavailable") from err
         except BaseException:
             reply.close()
             raise
@@ -358,9 +380,25 @@ class _Reply:
     def __init__(self, upstream: Upstream, release: Callable[[], None]) -> None:
         self._upstream = upstream
         self._release = release
+        self._body = upstream.stream(CHUNK)
+        self._head: list[bytes] = []
+
+    def prefetch(self, limit: int) -> int | None:
+        """Read the body ahead, up to `limit` bytes: its length if it ended within
+        them (the connection to CouchDB is back in the pool), else None (what was
+        read goes first, the rest is streamed)."""
+        size = 0
+        for piece in self._body:
+            self._head.append(piece)
+            size += len(piece)
+            if size > limit:
+                return None
+        return size
 
     def __iter__(self) -> Iterator[bytes]:
-        return self._upstream.stream(CHUNK)
+        head, self._head = self._head, []
+        yield from head
+        yield from self._body
 
     def close(self) -> None:
         try:

@@ -68,6 +68,8 @@ def test_an_inline_attachment_is_measured_decoded():
     ("_revs_diff", {"survey:a": ["x"]}), ("_revs_diff", []),
     ("_bulk_get", {"docs": [{"id": "survey:a", "rev": "1-a", "extra": 1}]}),
     ("_bulk_get", {"docs": [{"rev": "1-a"}]}),
+    ("_bulk_get", {"docs": [], "revs": "yes"}), ("_bulk_get", {"docs": [], "open_revs": True}),
+    ("_bulk_get", {"revs": True}),
     ("_changes", {"doc_ids": [1]}), ("_all_docs", {"keys": "survey:a"}),
     ("_bulk_docs", {"docs": [], "all_or_nothing": True}), ("_bulk_docs", None),
     ("_bulk_docs", {"docs": [{"_id": "survey:a"}], "new_edits": False}),  # no _rev
@@ -75,6 +77,14 @@ def test_an_inline_attachment_is_measured_decoded():
 def test_protocol_bodies_have_their_shapes(endpoint, body):
     with pytest.raises(Refused):
         check_body(endpoint, "POST", body, 1000, {})
+
+
+def test_bulk_get_takes_the_options_couchdb_replicator_repeats_in_its_body():
+    # As Apache CouchDB 3.4's replicator sends it; refused, it fell back to one GET
+    # per document, and a pull took several times as long.
+    check_body("_bulk_get", "POST", {"revs": True, "latest": True, "attachments": False,
+                                     "docs": [{"id": "survey:a", "rev": "1-a",
+                                               "atts_since": []}]}, 1000, {})
 
 
 def test_a_checkpoint_is_free_but_keeps_its_id():
