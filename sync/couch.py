@@ -541,6 +541,10 @@ class Couch:
 
     # -- databases ------------------------------------------------------
 
+    def all_dbs(self) -> list[str]:
+        """Every database's name (an admin's view: `sotay backup` finds Sotay's own)."""
+        return self._call(self._sdk.get_all_dbs)
+
     def ensure_db(self, db: str) -> None:
         try:
             self._sdk.put_database(db=db)
