@@ -37,6 +37,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy.engine import make_url
 
+from messages import both
 from server import services
 from server.cli import couch_checked
 from server.models import db
@@ -53,10 +54,11 @@ BLOCK = 1024 * 1024
 
 
 class BackupError(click.ClickException):
-    """What stops a backup or a restore, said in Vietnamese and English."""
+    """What stops a backup or a restore, said in Vietnamese and English: a `cli.backup.`
+    or `cli.restore.` message of the catalogue."""
 
-    def __init__(self, vi: str, en: str) -> None:
-        super().__init__(f"{vi} / {en}")
+    def __init__(self, code: str, **params) -> None:
+        super().__init__(both(code, **params))
 
 
 # -- files and checksums ---------------------------------------------------
@@ -98,8 +100,7 @@ def _pg_tool(name: str) -> tuple[str, int]:
     """The path and major version of `pg_dump` or `pg_restore`."""
     path = shutil.which(name)
     if path is None:
-        raise BackupError(f"Không tìm thấy {name}: hãy cài gói postgresql-client",
-                          f"{name} not found: install the postgresql-client package")
+        raise BackupError("cli.backup.tool_missing", tool=name)
     said = subprocess.run([path, "--version"], capture_output=True, text=True, check=True)
     return path, _major(said.stdout.split(")", 1)[-1])  # "pg_dump (PostgreSQL) 15.20 (Debian…)"
 
@@ -119,7 +120,7 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         said = " ".join(done.stderr.split())[-600:]
-        raise BackupError(f"{what} thất bại: {said}", f"{what} failed: {said}")
+        raise BackupError("cli.backup.tool_failed", tool=what, said=said)
 
 
 def dump_sql(url: str, folder: Path) -> dict:
@@ -140,10 +141,8 @@ def dump_sql(url: str, folder: Path) -> dict:
                 "rows": q.sqlite_row_counts(str(path))}
     tool, tool_major = _pg_tool("pg_dump")
     if tool_major < _major(server):
-        raise BackupError(
-            f"pg_dump {tool_major} cũ hơn máy chủ PostgreSQL {server}: hãy cài postgresql-client "
-            f"{_major(server)}", f"pg_dump {tool_major} is older than the PostgreSQL server "
-            f"{server}: install postgresql-client {_major(server)}")
+        raise BackupError("cli.backup.pg_dump_too_old", tool=tool_major, server=server,
+                          needed=_major(server))
     path = folder / "sql.pgdump"
     libpq, env = _libpq(url)
     with q.exported_snapshot() as (snapshot, reading):
@@ -158,8 +157,7 @@ def load_sql(url: str, folder: Path, entry: dict) -> None:
     """Put the SQL copy back in place of the (empty) database `url` names."""
     dialect = make_url(url).get_backend_name()
     if dialect != entry["dialect"]:
-        raise BackupError(f"Bản sao lưu là {entry['dialect']}, cơ sở dữ liệu đích là {dialect}",
-                          f"The backup is {entry['dialect']}, the target database {dialect}")
+        raise BackupError("cli.restore.wrong_dialect", backup=entry["dialect"], target=dialect)
     db.session.remove()
     db.engine.dispose()  # no connection of ours holds a table the restore replaces
     source_path = folder / entry["file"]
@@ -174,9 +172,8 @@ def load_sql(url: str, folder: Path, entry: dict) -> None:
         return
     tool, tool_major = _pg_tool("pg_restore")
     if tool_major < entry.get("pg_dump", 0):
-        raise BackupError(f"pg_restore {tool_major} cũ hơn pg_dump {entry['pg_dump']} đã tạo bản "
-                          f"sao lưu", f"pg_restore {tool_major} is older than the pg_dump "
-                          f"{entry['pg_dump']} that made the backup")
+        raise BackupError("cli.restore.pg_restore_too_old", tool=tool_major,
+                          pg_dump=entry["pg_dump"])
     libpq, env = _libpq(url)
     _run([tool, "--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
           "--exit-on-error", "--dbname", libpq, str(source_path)], env, "pg_restore")
@@ -219,8 +216,7 @@ def load_media(folder: Path, root: Path) -> int:
                 temporary = target.with_name(".tmp-restore-" + target.name)
                 if _copy_hashed(folder / relative, temporary) != sha:
                     temporary.unlink()
-                    raise BackupError(f"Tệp ảnh {relative} bị hỏng trong bản sao lưu",
-                                      f"Photo file {relative} is damaged in the backup")
+                    raise BackupError("cli.restore.photo_damaged", file=relative)
                 os.replace(temporary, target)
             count += 1
     return count
@@ -269,7 +265,7 @@ def _server_versions(couch_info: dict) -> dict:
 def back_up(app: Flask, folder: Path, say: Callable[[str], None]) -> dict:
     """Write a backup of everything into `folder` (new or empty); return its manifest."""
     if folder.exists() and any(folder.iterdir()):
-        raise BackupError(f"Thư mục {folder} không trống", f"Folder {folder} is not empty")
+        raise BackupError("cli.backup.folder_not_empty", folder=folder)
     (folder / "couch").mkdir(parents=True)
     couch = services.couch()
     started = datetime.now(UTC)
@@ -286,7 +282,7 @@ def back_up(app: Flask, folder: Path, say: Callable[[str], None]) -> dict:
         databases[name] = asdict(counts) | {"file": f"couch/{name}.jsonl.gz",
                                             "ingested": name in ingested}
     users = dump_users(couch, names, folder / "couch" / f"{USERS_DB}.jsonl.gz")
-    say("ảnh / photos…")
+    say(f"{both('cli.photos')}…")
     media = dump_media(Path(app.config["MEDIA_ROOT"]), folder)
     files = dict(_file_entry(folder, path) for path in
                  [folder / sql["file"], folder / MEDIA_SUMS, *sorted((folder / "couch").iterdir())])
@@ -306,20 +302,17 @@ def read_manifest(folder: Path) -> dict:
     """The manifest, after checking every file it lists against its checksum."""
     path = folder / MANIFEST
     if not path.is_file():
-        raise BackupError(f"{folder} không có {MANIFEST}: không phải bản sao lưu hoàn chỉnh",
-                          f"{folder} has no {MANIFEST}: not a complete backup")
+        raise BackupError("cli.restore.no_manifest", folder=folder, manifest=MANIFEST)
     try:
         manifest = json.loads(path.read_text())
     except ValueError as err:
-        raise BackupError(f"{MANIFEST} hỏng: {err}", f"{MANIFEST} is damaged: {err}") from None
+        raise BackupError("cli.restore.manifest_damaged", manifest=MANIFEST, error=err) from None
     if manifest.get("format") != FORMAT:
-        raise BackupError(f"Định dạng sao lưu {manifest.get('format')} không được hỗ trợ",
-                          f"Backup format {manifest.get('format')} is not supported")
+        raise BackupError("cli.restore.format_unsupported", format=manifest.get("format"))
     for relative, entry in manifest["files"].items():
         target = folder / relative
         if not target.is_file() or _sha256(target) != entry["sha256"]:
-            raise BackupError(f"Tệp {relative} bị thiếu hoặc hỏng (sai mã kiểm tra)",
-                              f"File {relative} is missing or damaged (checksum differs)")
+            raise BackupError("cli.restore.file_damaged", file=relative)
     return manifest
 
 
@@ -337,9 +330,7 @@ def _check_fresh(manifest: dict) -> None:
                 filled[f"CouchDB {name}"] = info["doc_count"]
     if filled:
         listed = ", ".join(f"{name} ({rows})" for name, rows in sorted(filled.items())[:8])
-        raise BackupError(f"Nơi khôi phục đã có dữ liệu: {listed}. Hãy khôi phục vào cơ sở dữ "
-                          f"liệu SQL và CouchDB mới", f"The restore target holds data: {listed}. "
-                          f"Restore into a fresh SQL database and CouchDB")
+        raise BackupError("cli.restore.not_fresh", listed=listed)
 
 
 def restore(app: Flask, folder: Path, say: Callable[[str], None]) -> dict:
@@ -366,7 +357,7 @@ def restore(app: Flask, folder: Path, say: Callable[[str], None]) -> dict:
                 q.drop_checkpoint(name)
             db.session.commit()
         restored[name] = asdict(counts)
-    say("ảnh / photos…")
+    say(f"{both('cli.photos')}…")
     photos = load_media(folder, Path(app.config["MEDIA_ROOT"]))
     return {"databases": restored, "photos": photos, "rows": q.row_counts()}
 
@@ -381,11 +372,11 @@ def backup_command(folder: Path) -> None:
     with couch_running(app):
         manifest = back_up(app, folder, lambda text: click.echo(text, err=True))
     couch = manifest["couchdb"]
-    click.echo(f"{folder}: SQL {sum(manifest['sql']['rows'].values())} dòng / rows, "
-               f"CouchDB {len(couch['databases'])} cơ sở dữ liệu / databases "
-               f"({sum(d['docs'] for d in couch['databases'].values())} tài liệu / docs), "
-               f"{couch['users']['docs']} người dùng / users, "
-               f"{manifest['media']['files']} tệp ảnh / photo files")
+    click.echo(f"{folder}: SQL {sum(manifest['sql']['rows'].values())} {both('cli.count.rows')}, "
+               f"CouchDB {len(couch['databases'])} {both('cli.count.databases')} "
+               f"({sum(d['docs'] for d in couch['databases'].values())} "
+               f"{both('cli.count.docs')}), {couch['users']['docs']} {both('cli.count.users')}, "
+               f"{manifest['media']['files']} {both('cli.count.photo_files')}")
 
 
 @click.command("restore")
@@ -399,7 +390,7 @@ def restore_command(folder: Path) -> None:
         with couch_running(app):
             done = restore(app, folder, lambda text: click.echo(text, err=True))
     except BackupFileError as err:
-        raise BackupError(f"Bản sao lưu hỏng: {err}", f"The backup is damaged: {err}") from None
-    click.echo(f"{folder}: SQL {sum(done['rows'].values())} dòng / rows, CouchDB "
-               f"{len(done['databases'])} cơ sở dữ liệu / databases, {done['photos']} tệp ảnh / "
-               f"photo files. Khởi động lại Sotay / Start Sotay again.")
+        raise BackupError("cli.restore.backup_damaged", error=err) from None
+    click.echo(f"{folder}: SQL {sum(done['rows'].values())} {both('cli.count.rows')}, CouchDB "
+               f"{len(done['databases'])} {both('cli.count.databases')}, {done['photos']} "
+               f"{both('cli.count.photo_files')}. {both('cli.restore.start_again')}.")

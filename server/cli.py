@@ -18,6 +18,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from forms.commands import load_definition, report
 from forms.shipped import shipped_forms
 from media.pipeline import Limits
+from messages import both
 from server import schema, services
 from server.actions import jobs
 from server.actions.auth import CLI_ACTOR
@@ -78,11 +79,15 @@ def init_command() -> None:
     account."""
     password = initialise(current_app._get_current_object())
     revision = schema.revision(db.engine)  # the app's start brought it to the newest
-    click.echo(f"Cơ sở dữ liệu ở phiên bản lược đồ {revision} / database schema at revision "
-               f"{revision}")
+    click.echo(both("cli.init.schema_revision", revision=revision))
     if password:
-        click.echo(f"Tài khoản quản trị / admin account: admin  mật khẩu / password: {password}")
-        click.echo("Hãy ghi lại, mật khẩu chỉ hiện một lần. / Write it down: shown only once.")
+        say_admin_password(password)
+
+
+def say_admin_password(password: str) -> None:
+    """Print the new admin account's password, once (`sotay init` and `sotay run`)."""
+    click.echo(f"{both('cli.init.admin_account')}: admin  {both('cli.password')}: {password}")
+    click.echo(both("cli.init.write_it_down"))
 
 
 # PouchDB fetches attachments in parallel; waitress's default of 100 open
@@ -116,7 +121,7 @@ def users_group() -> None:
 @users_group.command("add")
 @click.argument("username")
 @click.option("--role", type=click.Choice(["volunteer", "reviewer", "admin"]), required=True)
-@click.option("--group", "residential_group", help="Tổ dân phố / residential group, e.g. tdp03")
+@click.option("--group", "residential_group", help=f"{both('cli.users.group')}, e.g. tdp03")
 @click.option("--name", "full_name", default="")
 @click.option("--password", help="Omit to generate one (printed once).")
 @with_appcontext
@@ -131,7 +136,7 @@ def users_add(username: str, role: str, residential_group: str | None, full_name
     click.echo(f"{user.role} {user.username} created" + (f", database {user.couch_db}"
                                                         if user.couch_db else ""))
     if generated:
-        click.echo(f"mật khẩu / password: {password}")
+        click.echo(f"{both('cli.password')}: {password}")
     _warn_of_database_room(current_app.config)
 
 
@@ -164,11 +169,10 @@ def forms_publish(file: Path) -> None:
     definition, problems = load_definition(file)
     if definition is None:  # unreadable, or problems to fix: each said, never a traceback
         report(problems)
-        raise click.ClickException(f"{len(problems)} lỗi, chưa phát hành / {len(problems)} "
-                                   "problems, not published")
+        raise click.ClickException(both("cli.forms.not_published", count=len(problems)))
     new = _commit_or_fail(publish, CLI_ACTOR, definition)
-    click.echo(f"{definition['id']} {definition['version']}: "
-               + ("đã phát hành / published" if new else "đã có, không đổi / already published"))
+    said = both("cli.forms.published") if new else both("cli.forms.already_published")
+    click.echo(f"{definition['id']} {definition['version']}: {said}")
 
 
 @click.group("media")
@@ -184,7 +188,7 @@ def media_reprocess() -> None:
     total = len(all_photo_shas())
     problems = 0
     steps = reprocess_photos(CLI_ACTOR, limits)
-    with click.progressbar(length=total, label="ảnh / photos") as bar:
+    with click.progressbar(length=total, label=both("cli.photos")) as bar:
         while True:  # a transaction a photo: an interrupted run keeps what it finished
             with transacting():
                 step = next(steps, None)
@@ -193,9 +197,9 @@ def media_reprocess() -> None:
             sha, problem_text = step
             if problem_text:
                 problems += 1
-                click.echo(f"\nảnh / photo {sha[:16]}: {problem_text}", err=True)
+                click.echo(f"\n{both('cli.photo')} {sha[:16]}: {problem_text}", err=True)
             bar.update(1)
-    click.echo(f"{total - problems}/{total} ảnh đã xử lý lại / photos reprocessed")
+    click.echo(f"{total - problems}/{total} {both('cli.media.reprocessed')}")
 
 
 @click.group("ingest")
@@ -211,7 +215,7 @@ def ingest_held() -> None:
     for item in held:
         click.echo(f"{item['couch_db']}  {item['volunteer'] or '?'}  {item['held_at']}  "
                    f"{item['reason']}")
-    click.echo(f"{len(held)} cơ sở dữ liệu bị tạm giữ / databases held")
+    click.echo(f"{len(held)} {both('cli.ingest.held')}")
 
 
 @ingest_group.command("release")
@@ -220,7 +224,7 @@ def ingest_held() -> None:
 def ingest_release(couch_db: str) -> None:
     """Let the ingest and the volunteer's phone at a held database again."""
     _commit_or_fail(release_database, CLI_ACTOR, couch_db)
-    click.echo(f"{couch_db}: đã mở lại / released")
+    click.echo(f"{couch_db}: {both('cli.ingest.released')}")
 
 
 @click.group("jobs")
@@ -239,7 +243,7 @@ def jobs_list(only_failed: bool) -> None:
         when = "failed" if job["state"] == "failed" else f"next {job['run_after']}"
         click.echo(f"{job['id']}  {job['kind']}  {job['key']}  {job['attempts']}x  {when}  "
                    f"{job['last_error'][:200]}")
-    click.echo(f"{len(found)} việc lỗi / failed items")
+    click.echo(f"{len(found)} {both('cli.jobs.failed')}")
 
 
 @jobs_group.command("retry")
@@ -248,7 +252,7 @@ def jobs_list(only_failed: bool) -> None:
 def jobs_retry(job_id: int | None) -> None:
     """Try a failed item again now with a fresh budget (all failed ones without JOB_ID)."""
     count = _commit_or_fail(jobs.retry, CLI_ACTOR, job_id)
-    click.echo(f"{count} việc sẽ được thử lại / item(s) to be tried again")
+    click.echo(f"{count} {both('cli.jobs.retried')}")
 
 
 @click.group("export")
@@ -289,7 +293,7 @@ def register_commands(app: Flask) -> None:
 
 
 cli = FlaskGroup(create_app=_make_app, add_default_commands=False,
-                 help="Sotay: khảo sát thực địa / field survey system")
+                 help=f"Sotay: {both('cli.help')}")
 cli.add_command(run_command)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 from flask import Flask
 
+from messages import both
 from server.actions.health import database_room
 from server.command_errors import EXIT_CONFIG, couch_unusable
 from server.config import build_config, embedded_couch_dir
@@ -69,10 +70,8 @@ def run_command() -> None:
     if config["COUCHDB_EMBEDDED"]:
         folder = embedded_couch_dir(config)
         files = embedded.OpenFiles(embedded.raise_open_files_limit())
-        click.echo(f"CouchDB API (PouchDB Server) on 127.0.0.1:{config['COUCHDB_PORT']}; "
-                   f"giới hạn {files.limit} tệp mở, đủ cho khoảng {files.room_for} tình nguyện "
-                   f"viên / open-files limit {files.limit}, room for about {files.room_for} "
-                   f"volunteers")
+        room = both("cli.run.open_files", limit=files.limit, room=files.room_for)
+        click.echo(f"CouchDB API (PouchDB Server) on 127.0.0.1:{config['COUCHDB_PORT']}; {room}")
         couch = _Child("PouchDB Server", functools.partial(
             embedded.start, Path(config["NODE_MODULES"]), folder, config["COUCHDB_PORT"]),
             keep_trying=True)
@@ -80,7 +79,7 @@ def run_command() -> None:
         children.append(couch)
     try:
         from server.app import create_app
-        from server.cli import initialise
+        from server.cli import initialise, say_admin_password
 
         try:
             app = create_app()
@@ -88,8 +87,7 @@ def run_command() -> None:
         except CouchError as err:
             raise couch_unusable(err, config["COUCHDB_URL"]) from None
         if password:
-            click.echo(f"Tài khoản quản trị / admin account: admin  mật khẩu / password: "
-                       f"{password}\nHãy ghi lại, chỉ hiện một lần. / Shown only once.")
+            say_admin_password(password)
         if config["COUCHDB_EMBEDDED"]:
             threading.Thread(target=_watch_database_room, args=(app, folder), daemon=True,
                              name="database-room").start()
@@ -138,17 +136,14 @@ def _supervise(children: list[_Child]) -> None:
                 continue
             code = child.process.returncode if child.process is not None else None
             if code == EXIT_CONFIG:
-                click.echo(f"{child.name} dừng vì cấu hình sai (xem ở trên); dừng tất cả / "
-                           f"stopped on a configuration error (see above); stopping all",
-                           err=True)
+                click.echo(f"{child.name} {both('cli.run.config_error')}", err=True)
                 return
             now = time.monotonic()
             if now < child.not_before:
                 continue
             if not child.restart_allowed(now):
-                click.echo(f"{child.name} đã dừng {RESTARTS_ALLOWED} lần trong một phút; dừng "
-                           f"tất cả / stopped {RESTARTS_ALLOWED} times in a minute (exit "
-                           f"{code}); stopping all", err=True)
+                said = both("cli.run.keeps_stopping", times=RESTARTS_ALLOWED, code=code)
+                click.echo(f"{child.name} {said}", err=True)
                 return
             if child.process is not None:  # it stopped (not a start that failed)
                 child.restarts.append(now)
@@ -156,11 +151,11 @@ def _supervise(children: list[_Child]) -> None:
                 if wait:
                     child.process = None
                     child.not_before = now + wait
-                    click.echo(f"{child.name} đã dừng / stopped (exit {code}); khởi động lại "
-                               f"sau / restarting in {wait:.0f} s", err=True)
+                    click.echo(f"{child.name} {both('cli.run.stopped')} (exit {code}); "
+                               f"{both('cli.run.restarting_in')} {wait:.0f} s", err=True)
                     continue
-                click.echo(f"{child.name} đã dừng / stopped (exit {code}); khởi động lại / "
-                           f"restarting", err=True)
+                click.echo(f"{child.name} {both('cli.run.stopped')} (exit {code}); "
+                           f"{both('cli.run.restarting')}", err=True)
             try:
                 child.process = child.start()
             except (OSError, embedded.EmbeddedCouchError) as err:

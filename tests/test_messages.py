@@ -1,7 +1,8 @@
 """The message catalogue is whole: every message in both languages with the same
 placeholders, and every code the code base names is in it.
 
-The codes are found in the source as the code writes them: `say("...")`,
+The codes are found in the source as the code writes them: `say("...")` and
+`both("...")` (also `both('...')` inside an f-string), `BackupError("cli.x")`,
 `field_error(path, "code")` (forms.answer.), `problem("key")` (server.),
 `problem(path, "code")` in forms/definition.py (forms.definition.),
 `PhotoRejected("photo.x")` (media.), `_flag("photo.x")` (media.flag.),
@@ -29,7 +30,9 @@ def _sources(*folders: str, suffix: str = ".py") -> dict[Path, str]:
 
 
 PATTERNS = [
-    (("forms", "media", "sync", "server"), ".py", r'\bsay\(f?"([a-z_.]+[a-z_])"', "{}"),
+    (("forms", "media", "sync", "server"), ".py",
+     r'\b(?:say|both)\(f?["\']([a-z_.]+[a-z_])["\']', "{}"),
+    (("server",), ".py", r'\bBackupError\(\s*"([a-z_.]+[a-z_])"', "{}"),
     (("forms", "media", "sync", "server"), ".py", r'\bfield_error\([^,()]+, "(\w+)"',
      "forms.answer.{}"),
     (("server",), ".py", r'\bproblem\("(\w+)"', "server.{}"),
@@ -68,6 +71,7 @@ def test_every_message_has_both_languages_and_the_same_placeholders():
 def test_every_code_the_source_names_is_in_the_catalogue():
     used = used_codes()
     assert len(used) > 120  # the patterns still find the calls
+    assert len([code for code in used if code.startswith("cli.")]) > 30  # the `sotay` command's
     missing = {code: where for code, where in used.items() if code not in catalogue()}
     assert missing == {}
 
