@@ -30,6 +30,7 @@ from forms.model import (
     FieldInfo,
     Report,
     has_lone_surrogate,
+    languages,
     nested_deeper_than,
     walk,
 )
@@ -101,7 +102,7 @@ def check_definition(defn: Any) -> list[Problem]:
     depth_problem = _check_json_depth(defn)
     if depth_problem:
         return [depth_problem]
-    problems = _schema_problems(defn) + _text_problems(defn)
+    problems = _schema_problems(defn) + _text_problems(defn) + _language_problems(defn)
     infos = list(walk(defn))
     if len(infos) > MAX_FIELDS:
         problems.append(Problem(
@@ -174,6 +175,44 @@ def _text_problems(defn: dict) -> list[Problem]:
                                     "The text holds a broken character (half of a UTF-16 "
                                     "pair); type it again."))
     return sorted(problems, key=lambda problem: problem.path)
+
+
+def _texts(defn: dict) -> list[tuple[str, Any]]:
+    """(JSON path, text) of every translatable text of the form."""
+    found = [(f"$.{key}", defn[key]) for key in ("title", "description") if key in defn]
+    for info in walk(defn):
+        found += [(f"{info.path}.{key}", info.field[key])
+                  for key in ("label", "hint", "constraint_message") if key in info.field]
+    lists = defn.get("choices") if isinstance(defn.get("choices"), dict) else {}
+    for list_name, items in lists.items():
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, dict) and "label" in item:
+                found.append((f"$.choices.{list_name}[{index}].label", item["label"]))
+    return found
+
+
+def _language_problems(defn: dict) -> list[Problem]:
+    """Every text in exactly the form's languages (vi and en unless it says others)."""
+    expected = languages(defn)
+    if not all(isinstance(code, str) for code in expected):
+        return []  # the schema says what the list should hold
+    problems = []
+    for path, value in _texts(defn):
+        if not isinstance(value, dict):
+            continue
+        missing = [code for code in expected if code not in value]
+        extra = [code for code in value if code not in expected]
+        if missing:
+            problems.append(Problem(path, "missing_translation",
+                                    f"Thiếu bản dịch: {', '.join(missing)}.",
+                                    f"Translation missing: {', '.join(missing)}."))
+        if extra:
+            problems.append(Problem(path, "unknown_translation",
+                                    f"Ngôn ngữ không có trong 'languages' của biểu mẫu: "
+                                    f"{', '.join(map(str, extra))}.",
+                                    f"Language not in the form's 'languages': "
+                                    f"{', '.join(map(str, extra))}."))
+    return problems
 
 
 def _name_problems(infos: list[FieldInfo]) -> list[Problem]:
@@ -256,6 +295,10 @@ def _field_problems(defn: dict, infos: list[FieldInfo]) -> list[Problem]:
             problems.append(Problem(f"{path}.calculation", "calculation_not_allowed",
                                     "Chỉ trường tính toán mới có 'calculation'.",
                                     "Only calculate fields take a 'calculation'."))
+        if kind != "repeat" and "repeat_count" in field:
+            problems.append(Problem(f"{path}.repeat_count", "repeat_count_not_allowed",
+                                    "Chỉ phần lặp mới có 'repeat_count'.",
+                                    "Only repeats take a 'repeat_count'."))
         if kind in ("note", "group", "calculate") and field.get("required") not in (None, False):
             problems.append(Problem(f"{path}.required", "required_not_allowed",
                                     "Trường này không có câu trả lời nên không thể bắt buộc.",
@@ -340,7 +383,8 @@ def _reference_problems(info: FieldInfo, key: str, path: str, name: str,
                         "chỉ dùng được trong cùng phần lặp.",
                         f"Field {name!r} is inside repeat {target.repeat!r} and can only "
                         "be used within that repeat.")]
-    if key in ("relevant", "calculation", "choice_filter") and not _before(target, info):
+    if key in ("relevant", "calculation", "choice_filter", "repeat_count") and not _before(
+            target, info):
         if name == own and key == "choice_filter":
             return []
         return [Problem(path, "forward_reference",

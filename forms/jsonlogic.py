@@ -40,6 +40,8 @@ from typing import Any
 import phonenumbers
 from stdnum.vn import mst
 
+from forms import regex
+
 MAX_DEPTH = 64
 MAX_STEPS = 200_000
 MAX_RULE_NODES = 20_000
@@ -456,6 +458,19 @@ def is_vn_mobile(value: Any) -> bool:
     )
 
 
+def matches(value: Any, pattern: Any) -> bool:
+    """`regex`: does the text (or number, as JavaScript writes it) match the pattern
+    anywhere (forms/regex.py)? A pattern outside the portable subset is an error."""
+    why = regex.problem(pattern)
+    if why is not None:
+        raise RuleError("bad_regex", f"Biểu thức chính quy không dùng được: {why}",
+                        why[0].upper() + why[1:])
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return False
+    text = value if isinstance(value, str) else number_to_string(value)
+    return regex.compiled(pattern).search(text) is not None
+
+
 CUSTOM_OPERATORS: dict[str, Callable[..., Any]] = {
     "today": lambda *_: _today(),
     "days_between": lambda a=UNDEFINED, b=UNDEFINED, *_: _days_between(a, b),
@@ -463,6 +478,7 @@ CUSTOM_OPERATORS: dict[str, Callable[..., Any]] = {
     "count": lambda a=UNDEFINED, *_: _count(a),
     "vn_tax_code": lambda a=UNDEFINED, *_: is_vn_tax_code(a),
     "vn_mobile": lambda a=UNDEFINED, *_: is_vn_mobile(a),
+    "regex": lambda a=UNDEFINED, b=UNDEFINED, *_: matches(a, b),
 }
 
 
@@ -1290,6 +1306,13 @@ def check_rule(rule: Any) -> list[tuple[str, str, str, str]]:
             if op not in FORM_OPERATORS:
                 error = unknown_operator(op)
                 problems.append((f"{path}.{op}", error.code, error.vi, error.en))
+            elif op == "regex":
+                pattern = values[1] if isinstance(values, list) and len(values) > 1 else None
+                why = regex.problem(pattern)
+                if why is not None:
+                    problems.append((f"{path}.regex", "bad_regex",
+                                     f"Biểu thức chính quy không dùng được: {why}",
+                                     why[0].upper() + why[1:]))
             stack.append((values, f"{path}.{op}", depth + 1))
     return problems
 

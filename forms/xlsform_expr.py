@@ -69,10 +69,26 @@ _FUNCTIONS = {
     "years_between": ("years_between", 2),
     "vn_tax_code": ("vn_tax_code", 1),
     "vn_mobile": ("vn_mobile", 1),
+    "regex": ("regex", 2),
+}
+# Functions of ODK's that Sotay has no counterpart for, with the Sotay way where there is one.
+_WITHOUT = {
+    "pulldata": ("đưa dữ liệu vào trang choices và dùng choice_filter",
+                 "put the data on the choices sheet and use a choice_filter"),
+    "instance": ("đưa danh sách vào trang choices", "put the list on the choices sheet"),
+    "indexed-repeat": ("dùng sum() hoặc count() trên phần lặp",
+                       "use sum() or count() over the repeat"),
+    "position": (None, None),
+    "once": ("dùng trường calculate", "use a calculate field"),
+    "now": ("Sotay tự ghi thời điểm khảo sát", "Sotay records the survey's time itself"),
+    "uuid": ("Sotay tự đặt mã cho mỗi khảo sát", "Sotay gives every survey its own id"),
+    "jr:choice-name": (None, None),
+    "digest": (None, None),
+    "geofence": (None, None),
 }
 _FUNCTION_OF = {"!": "not", "if": "if", "cat": "concat", "today": "today",
                 "days_between": "days_between", "years_between": "years_between",
-                "vn_tax_code": "vn_tax_code", "vn_mobile": "vn_mobile"}
+                "vn_tax_code": "vn_tax_code", "vn_mobile": "vn_mobile", "regex": "regex"}
 
 
 class ExpressionError(ValueError):
@@ -210,7 +226,8 @@ class _Parser:
             if self.peek() == ("op", "("):
                 return self.call(value)
             if self.context.key == "choice_filter":
-                return {"var": f"_choice.{value}"}
+                # a choice's `name` column is its value in our format
+                return {"var": "_choice." + ("value" if value == "name" else value)}
             raise _unsupported(f"tên trần '{value}' (hãy viết ${{{value}}}) / "
                                f"the bare name '{value}' (write ${{{value}}})")
         raise _syntax(self.text, f"không mong đợi / unexpected {value!r}")
@@ -246,6 +263,13 @@ class _Parser:
             if _is_var(target) and self.context.types.get(target["var"]) == "select_one":
                 return {"==": [target, value]}
             return {"in": [value, target]}
+        if name in _WITHOUT:
+            way_vi, way_en = _WITHOUT[name]
+            raise ExpressionError(
+                "unsupported_function",
+                f"Sotay không hỗ trợ hàm {name}()" + (f"; hãy {way_vi}." if way_vi else "."),
+                f"Sotay does not support the function {name}()"
+                + (f"; {way_en}." if way_en else "."))
         if name not in _FUNCTIONS:
             raise _unsupported(f"hàm {name}() / the function {name}()")
         logic, arity = _FUNCTIONS[name]
@@ -311,7 +335,8 @@ def _write(rule: Any, context: Context) -> tuple[str, int]:
     ((op, args),) = rule.items()
     if op == "var" and isinstance(args, str):
         if args.startswith("_choice.") and context.key == "choice_filter":
-            return args.removeprefix("_choice."), _ATOM_PREC
+            column = args.removeprefix("_choice.")
+            return ("name" if column == "value" else column), _ATOM_PREC
         if args == context.own and context.key == "constraint":
             return ".", _ATOM_PREC
         return f"${{{args}}}", _ATOM_PREC
