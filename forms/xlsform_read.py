@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +25,7 @@ from typing import IO, Any
 import openpyxl
 import xlrd
 
+MAX_BLANK_ROWS = 1000
 SHEETS = ("survey", "choices", "settings", "external_choices", "entities")
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
@@ -130,18 +132,43 @@ def _xls_tables(content: bytes) -> dict[str, list[list[Any]]]:
         tables = {}
         for index in range(book.nsheets):
             sheet = book.sheet_by_index(index)
-            tables[sheet.name] = [[_xlrd_value(book, cell) for cell in sheet.row(row)]
-                                  for row in range(sheet.nrows)]
+            tables[sheet.name] = _rows_in_use(
+                tuple(_xlrd_value(book, cell) for cell in sheet.row(row))
+                for row in range(sheet.nrows))
             book.unload_sheet(index)
         return tables
     finally:
         book.release_resources()
 
 
+def _rows_in_use(rows: Iterator[tuple]) -> list[list[Any]]:
+    """The rows up to the last one with a value, read no further than MAX_BLANK_ROWS
+    blank rows past it: a sheet formatted down to Excel's millionth row is not read
+    a million rows deep. Cells right of the header are never used, so not kept."""
+    table: list[list[Any]] = []
+    width, blank = None, 0
+    for row in rows:
+        if width is None:
+            cells = list(row)
+            while cells and cells[-1] is None:
+                cells.pop()
+            width = len(cells)
+        values = list(row[:width])
+        if any(value is not None and value != "" for value in values):
+            table.extend([[]] * blank)
+            table.append(values)
+            blank = 0
+        else:
+            blank += 1
+            if blank > MAX_BLANK_ROWS:
+                break
+    return table
+
+
 def _xlsx_tables(content: bytes) -> dict[str, list[list[Any]]]:
     workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     try:
-        return {sheet.title: [list(row) for row in sheet.iter_rows(values_only=True)]
+        return {sheet.title: _rows_in_use(sheet.iter_rows(values_only=True))
                 for sheet in workbook.worksheets}
     finally:
         workbook.close()
