@@ -119,6 +119,11 @@ const STRINGS = {
   },
   too_many_photos: { vi: 'Nhiều nhất {value} ảnh.', en: 'At most {value} photos.' },
   too_few_photos: { vi: 'Cần ít nhất {value} ảnh.', en: 'At least {value} photos are needed.' },
+  row_count: { vi: 'Cần đúng {count} mục.', en: 'Exactly {count} entries are needed.' },
+  acknowledge: { vi: 'Đã xem, đồng ý', en: 'OK, acknowledged' },
+  scan_barcode: { vi: 'Quét mã', en: 'Scan code' },
+  scan_failed: { vi: 'Không đọc được mã, hãy gõ vào.', en: 'No code found; please type it.' },
+  form_language: { vi: 'Ngôn ngữ biểu mẫu', en: 'Form language' },
   too_few_rows: { vi: 'Cần ít nhất {value} mục.', en: 'At least {value} entries are needed.' },
   too_many_rows: { vi: 'Nhiều nhất {value} mục.', en: 'At most {value} entries.' },
   add_row: { vi: 'Thêm', en: 'Add' },
@@ -192,11 +197,34 @@ export function setLang(value) {
   document.documentElement.lang = lang;
 }
 
-// A label from the form: {vi, en} or a plain string; falls back to the other language.
+// The form language the volunteer chose, for forms in languages besides vi and en.
+let formLang = localStorage.getItem('sotay.formLang');
+
+export function setFormLang(code) {
+  formLang = code;
+  localStorage.setItem('sotay.formLang', code);
+}
+
+// A form's languages as shown: Vietnamese first when it has it (forms/model.py languages).
+export function formLanguages(definition) {
+  const codes = definition?.languages || ['vi', 'en'];
+  return [...codes].sort((a, b) => (a !== 'vi') - (b !== 'vi'));
+}
+
+// A text of the app or of a form: {vi, en, ...} or a plain string; in the chosen
+// language, else Vietnamese, else the first language the text has.
 export function pick(label) {
   if (label == null) return '';
   if (typeof label === 'string') return label;
-  return label[lang] ?? label.vi ?? label.en ?? '';
+  return label[lang] ?? label.vi ?? Object.values(label)[0] ?? '';
+}
+
+// A text of a form, in the form language chosen on its screen when it has that one.
+export function pickForm(label) {
+  if (label && typeof label === 'object' && formLang && label[formLang] !== undefined) {
+    return label[formLang];
+  }
+  return pick(label);
 }
 
 export function t(key, params = {}) {
