@@ -230,7 +230,8 @@ class _Importer:
         found: list[str] = []
         plain_texts: list[str] = []
         for sheet in self.sheets.values():
-            text_bases = ("label", "hint", "constraint_message", "form_title", "description")
+            text_bases = ("label", "hint", "constraint_message", "form_title", "description",
+                          "sotay_title", "sotay_description")
             for column in sheet.columns:
                 if column.base not in text_bases:
                     continue
@@ -327,7 +328,7 @@ class _Importer:
                           "Sotay does not use this setting; ignored.")
             elif base not in ("form_id", "id_string", "set_form_id", "version", "form_title",
                               "set_form_title", "title", "subject", "default_language",
-                              "description"):
+                              "description", "sotay_title", "sotay_description"):
                 self.warn(name, number, column.header, "setting_ignored",
                           "thiết lập không được biết, đã bỏ qua.", "unknown setting; ignored.")
         stem = Path(self.source_name).stem if self.source_name else "form"
@@ -358,7 +359,7 @@ class _Importer:
             out["version"] = _cell_text(version)
         self.origin["$.version"] = (name, number, "version")
         title = None
-        for base in ("form_title", "set_form_title", "title"):
+        for base in ("sotay_title", "form_title", "set_form_title", "title"):
             title = title or self.text(sheet, number, row, base, False) if sheet else title
         if title is None:
             title = dict.fromkeys(self.texts.order, stem)
@@ -367,7 +368,8 @@ class _Importer:
                       f"no form_title: '{stem}' from the file name is used.")
         out["title"] = title
         self.origin["$.title"] = (name, number, "form_title")
-        description = self.text(sheet, number, row, "description", False) if sheet else None
+        description = (self.text(sheet, number, row, "sotay_description", False)
+                       or self.text(sheet, number, row, "description", False)) if sheet else None
         if description:
             out["description"] = description
         out["subject"] = self.form_subject(name, number, cells.get("subject"))
@@ -835,10 +837,13 @@ def export_xlsform(defn: dict, target: str | Path | IO[bytes]) -> None:
             labels = [item["label"][code] for code in codes]
             choices.append([list_name, item["value"], *labels, *[item.get(k) for k in extra]])
     settings = workbook.create_sheet("settings")
-    settings.append(["form_id", "version", *_text_columns("form_title", codes),
-                     *_text_columns("description", codes), "subject", "default_language"])
+    # pyxform takes one form_title; the translations go in columns only Sotay reads.
+    settings.append(["form_id", "version", "form_title", *_text_columns("sotay_title", codes),
+                     *_text_columns("sotay_description", codes), "subject",
+                     "default_language"])
     description = defn.get("description") or {}
-    settings.append([defn["id"], defn["version"], *[defn["title"][code] for code in codes],
+    settings.append([defn["id"], defn["version"], defn["title"][codes[0]],
+                     *[defn["title"][code] for code in codes],
                      *[description.get(code) for code in codes],
                      defn["subject"], _language_header(codes[0])])
     for sheet in workbook.worksheets:

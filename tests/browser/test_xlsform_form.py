@@ -4,8 +4,6 @@ brings (time, barcode, acknowledge, hidden, or_other, a regex() constraint)."""
 
 from __future__ import annotations
 
-import io
-
 import openpyxl
 from playwright.sync_api import expect
 

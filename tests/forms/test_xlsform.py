@@ -335,3 +335,71 @@ def test_a_question_without_any_label_shows_its_name():
     result = import_xlsform(workbook(survey, KOBO_CHOICES))
     assert result.definition["fields"][1]["label"] == {"vi": "t", "en": "t"}
     assert ("survey:3:label", "label_missing") in [(w.path, w.code) for w in result.warnings]
+
+
+@pytest.mark.parametrize("form", shipped_forms(), ids=lambda f: f["id"])
+def test_exported_workbooks_convert_with_pyxform(tmp_path, form):
+    """ODK's own converter reads what we write, so a ward can take its forms to ODK."""
+    xls2xform = pytest.importorskip("pyxform.xls2xform")
+    path = tmp_path / f"{form['id']}.xlsx"
+    export_xlsform(form, path)
+    converted = xls2xform.convert(xlsform=str(path), validate=False, pretty_print=False)
+    assert "<h:html" in converted.xform and form["id"] in converted.xform
+
+
+def test_the_xlsform_types_round_trip_and_convert_with_pyxform(tmp_path):
+    survey = [["type", "name", "label::English (en)", "label::Kiswahili (sw)", "constraint",
+               "repeat_count", "default", "bind::jr:constraintMsg"],
+              ["integer", "n", "How many?", "Ngapi?"],
+              ["time", "at", "Time", "Saa"],
+              ["barcode", "code", "Code", "Nambari", "regex(., '^[0-9]+$')", None, None,
+               "Digits only"],
+              ["acknowledge", "ok", "OK", "Sawa"],
+              ["hidden", "src", None, None, None, None, "wash"],
+              ["begin repeat", "kids", "Kids", "Watoto", None, "${n}"],
+              ["text", "kid", "Name", "Jina"],
+              ["end repeat"]]
+    result = import_xlsform(workbook(survey, [], settings=[["form_id", "version", "subject"],
+                                                           ["water", "1", "household"]]))
+    assert result.problems == []
+    defn = result.definition
+    assert defn["languages"] == ["en", "sw"]
+    fields = {f["name"]: f for f in defn["fields"]}
+    assert fields["code"]["constraint"] == {"regex": [{"var": "code"}, "^[0-9]+$"]}
+    assert fields["code"]["constraint_message"] == {"en": "Digits only", "sw": "Digits only"}
+    assert fields["kids"]["repeat_count"] == {"var": "n"}
+    assert fields["src"]["default"] == "wash"
+    assert ("settings:2", "translation_missing") not in [(w.path, w.code)
+                                                         for w in result.warnings]
+    assert "translation_missing" in [w.code for w in result.warnings]
+    path = tmp_path / "water.xlsx"
+    export_xlsform(defn, path)
+    assert import_xlsform(path).definition == defn
+    xls2xform = pytest.importorskip("pyxform.xls2xform")
+    xls2xform.convert(xlsform=str(path), validate=False, pretty_print=False)
+
+
+def test_or_other_adds_the_choice_and_the_question():
+    survey = [["type", "name", "label"], ["select_one water or_other", "water", "Water?"]]
+    choices = [["list name", "name", "label"], ["water", "tap", "Tap"]]
+    result = import_xlsform(workbook(survey, choices, settings=[["form_id"], ["w"]]))
+    assert result.problems == []
+    water, other = result.definition["fields"]
+    assert water["choices"] == "water_or_other"
+    assert [c["value"] for c in result.definition["choices"]["water_or_other"]] == [
+        "tap", "other"]
+    assert other["name"] == "water_other"
+    assert other["relevant"] == {"==": [{"var": "water"}, "other"]}
+
+
+def test_legacy_spellings_and_header_case():
+    survey = [["TYPE", "Name", "Label:English", "Relevance", "constraint message"],
+              ["select one from yn", "a", "A?"],
+              ["select all that apply from yn", "b", "B?", "${a} = 'yes'", "!"]]
+    choices = [["List Name", "NAME", "label:english"], ["yn", "yes", "Yes"], ["yn", "no", "No"]]
+    result = import_xlsform(workbook(survey, choices, settings=[["form_id"], ["w"]]))
+    assert result.problems == []
+    a, b = result.definition["fields"]
+    assert (a["type"], b["type"]) == ("select_one", "select_multiple")
+    assert b["relevant"] == {"==": [{"var": "a"}, "yes"]}
+    assert b["label"] == {"en": "B?"}

@@ -121,7 +121,8 @@ function typeError(field, value) {
     case 'barcode':
     case 'hidden':
     case 'text': {
-      const text = String(value);
+      if (typeof value !== 'string') return { key: 'invalid_value' };
+      const text = value;
       const limit = field.max_length ?? DEFAULT_MAX_TEXT;
       if (text.length > limit) return { key: 'text_too_long', params: { value: limit } };
       return LONE_SURROGATE.test(text) ? { key: 'broken_text' } : null;
