@@ -104,8 +104,6 @@ _UNSUPPORTED_TYPES = {
                             "put the list on the choices sheet and use a choice_filter"),
     "csv-external": (None, None), "xml-external": (None, None),
     "osm": (None, None), "start-geotrace": (None, None),
-    "begin loop": ("dùng 'begin repeat' với repeat_count",
-                   "use 'begin repeat' with a repeat_count"),
     "include": (None, None),
 }
 _SELECT_SPELLINGS = {
@@ -118,7 +116,7 @@ _SELECT_SPELLINGS = {
     "add select multiple prompt using": "select_multiple",
 }
 _CONTAINERS = {"group": "group", "repeat": "repeat", "lgroup": "repeat",
-               "looped group": "repeat"}
+               "looped group": "repeat", "loop": "group"}
 _RULE_COLUMNS = ("relevant", "constraint", "calculation", "choice_filter", "required",
                  "repeat_count")
 _NUMBER_COLUMNS = ("min_count", "max_count", "min_rows", "max_rows", "max_length")
@@ -532,6 +530,8 @@ class _Importer:
             else lower.split()
         if words and words[0] == "begin" and " ".join(words[1:]) in _CONTAINERS:
             return _CONTAINERS[" ".join(words[1:])], None, False
+        if lower.split()[:3] == ["begin", "loop", "over"] and len(lower.split()) == 4:
+            return "group", kind.split()[-1], False  # a group per choice: expand_loops
         for spelling in sorted(_SELECT_SPELLINGS, key=len, reverse=True):
             if lower.startswith(spelling + " "):
                 rest = kind[len(spelling):].split()
@@ -606,7 +606,9 @@ class _Importer:
             text = self.text(sheet, number, row, key, False)
             if text:
                 built[key] = text
-        if list_name:
+        if list_name and kind == "group":
+            built["_loop"] = list_name
+        elif list_name:
             built["choices"] = list_name
             if or_other:
                 built["choices"] = self.or_other_list(list_name)
@@ -682,6 +684,33 @@ class _Importer:
                     self.fail(sheet_name, number, key, "expression_too_deep",
                               "biểu thức lồng nhau quá sâu.",
                               "the expression is nested too deeply.")
+
+    def expand_loops(self, items: list, lists: dict) -> None:
+        """`begin loop over LIST` as pyxform makes it: a group per choice of LIST, its
+        questions named `<name>_<choice>` and `%(label)s` in their texts the choice's."""
+        for item in items:
+            loop = item.pop("_loop", None)
+            if loop is not None:
+                item["fields"] = [self.loop_group(item, choice) for choice in lists.get(loop, [])]
+            elif item.get("type") in ("group", "repeat"):
+                self.expand_loops(item.get("fields", []), lists)
+
+    def loop_group(self, loop: dict, choice: dict) -> dict:
+        value = re.sub(r"[^A-Za-z0-9_]", "_", choice["value"])
+
+        def copy(field: dict) -> dict:
+            out = {key: val for key, val in field.items() if key != "fields"}
+            out["name"] = f"{field['name']}_{value}"
+            for key in ("label", "hint"):
+                if key in out:
+                    out[key] = {code: text.replace("%(label)s", choice["label"].get(code, ""))
+                                for code, text in out[key].items()}
+            if "fields" in field:
+                out["fields"] = [copy(child) for child in field["fields"]]
+            return out
+
+        return {"name": f"{loop['name']}_{value}", "type": "group", "label": choice["label"],
+                "fields": [copy(child) for child in loop.get("fields", [])]}
 
     def refuse_sheets(self) -> None:
         for key, (vi, en) in {
@@ -783,6 +812,7 @@ def import_xlsform(source: str | Path | IO[bytes], *, name: str | None = None,
                                       else [])
     defn["choices"] = choices
     importer.rules()
+    importer.expand_loops(defn["fields"], choices)
     importer.report_fallbacks()
     if not importer.problems:
         importer.problems = [importer.locate(p) for p in check_definition(defn)]

@@ -189,7 +189,7 @@ HEADER = ["type", "name", VI, EN, "relevant", "repeat_count"]
     (["audio", "s", "Có", "Yes"], "survey:3:type", "unsupported_type"),
     (["select_one_external streets", "s", "Đường", "Street"], "survey:3:type",
      "unsupported_type"),
-    (["begin loop over yes_no", "s", "Có", "Yes"], "survey:3:type", "unsupported_type"),
+    (["rank yes_no", "s", "Có", "Yes"], "survey:3:type", "unsupported_type"),
     (["text", "t", "Tên", "Name", "pulldata('a', 'b', 'c', ${consent}) = 1"],
      "survey:3:relevant", "unsupported_function"),
     (["text", "t", "Tên", "Name", "regex(${consent}, '(a+)+')"], "survey:3",
