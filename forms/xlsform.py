@@ -269,10 +269,10 @@ class _Importer:
         self.texts = _Texts(default, order)
 
     def text(self, sheet: Sheet, number: int, row: dict[Column, Any], base: str,
-             required: bool, fallback: str | None = None) -> dict | None:
+             fallback: str | None = None) -> dict | None:
         """The text of `base` columns in a row in every form language; a missing
         translation is the default language's text (or the first there is), with a
-        warning; a missing text is `fallback` when given."""
+        warning; a missing text is `fallback` in every language, or None."""
         found: dict[str, str] = {}
         for column, value in row.items():
             if column.base != base:
@@ -282,12 +282,7 @@ class _Importer:
             if code is not None:
                 found.setdefault(code, _cell_text(value))
         if not found:
-            if fallback is None:
-                if required:
-                    self.fail(sheet.name, number, base, "text_missing",
-                              f"thiếu '{base}'.", f"'{base}' is missing.")
-                return None
-            return dict.fromkeys(self.texts.order, fallback)
+            return None if fallback is None else dict.fromkeys(self.texts.order, fallback)
         source = found.get(self.texts.default) or found[next(
             code for code in self.texts.order if code in found)]
         out = {}
@@ -358,7 +353,7 @@ class _Importer:
         self.origin["$.version"] = (name, number, "version")
         title = None
         for base in ("sotay_title", "form_title", "set_form_title", "title"):
-            title = title or self.text(sheet, number, row, base, False) if sheet else title
+            title = title or self.text(sheet, number, row, base) if sheet else title
         if title is None:
             title = dict.fromkeys(self.texts.order, stem)
             self.warn(name, number, "form_title", "default_title",
@@ -366,8 +361,8 @@ class _Importer:
                       f"no form_title: '{stem}' from the file name is used.")
         out["title"] = title
         self.origin["$.title"] = (name, number, "form_title")
-        description = (self.text(sheet, number, row, "sotay_description", False)
-                       or self.text(sheet, number, row, "description", False)) if sheet else None
+        description = (self.text(sheet, number, row, "sotay_description")
+                       or self.text(sheet, number, row, "description")) if sheet else None
         if description:
             out["description"] = description
         out["subject"] = self.form_subject(name, number, cells.get("subject"))
@@ -412,7 +407,7 @@ class _Importer:
                           "a choice needs 'list_name' and 'name'.")
                 continue
             choice: dict[str, Any] = {"value": _cell_text(value)}
-            choice["label"] = self.text(sheet, number, row, "label", False,
+            choice["label"] = self.text(sheet, number, row, "label",
                                         fallback=choice["value"])
             image = self.image(sheet, number, row)
             if image:
@@ -594,7 +589,7 @@ class _Importer:
         built: dict[str, Any] = {"name": field_name, "type": kind}
         # XLSForm lets calculations, groups and hidden fields go unlabelled.
         quiet = kind in ("calculate", "group", "repeat", "hidden")
-        built["label"] = self.text(sheet, number, row, "label", False, fallback=field_name)
+        built["label"] = self.text(sheet, number, row, "label", fallback=field_name)
         if not quiet and not any(c.base == "label" for c in row):
             self.warn(sheet.name, number, "label", "label_missing",
                       "không có nhãn: hiện tên câu hỏi thay.",
@@ -603,7 +598,7 @@ class _Importer:
         if image:
             built["image"] = image
         for key in ("hint", "constraint_message"):
-            text = self.text(sheet, number, row, key, False)
+            text = self.text(sheet, number, row, key)
             if text:
                 built[key] = text
         if list_name and kind == "group":
