@@ -463,8 +463,8 @@ def matches(value: Any, pattern: Any) -> bool:
     anywhere (forms/regex.py)? A pattern outside the portable subset is an error."""
     why = regex.problem(pattern)
     if why is not None:
-        raise RuleError("bad_regex", f"Biểu thức chính quy không dùng được: {why}",
-                        why[0].upper() + why[1:])
+        raise RuleError("bad_regex", f"Không dùng được biểu thức chính quy: {why[0]}.",
+                        f"The regular expression cannot be used: {why[1]}.")
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return False
     text = value if isinstance(value, str) else number_to_string(value)
@@ -1311,8 +1311,8 @@ def check_rule(rule: Any) -> list[tuple[str, str, str, str]]:
                 why = regex.problem(pattern)
                 if why is not None:
                     problems.append((f"{path}.regex", "bad_regex",
-                                     f"Biểu thức chính quy không dùng được: {why}",
-                                     why[0].upper() + why[1:]))
+                                     f"Không dùng được biểu thức chính quy: {why[0]}.",
+                                     f"The regular expression cannot be used: {why[1]}."))
             stack.append((values, f"{path}.{op}", depth + 1))
     return problems
 

@@ -35,7 +35,11 @@ _QUANTIFIER = re.compile(r"[*+?]|\{\d{1,4}(,\d{0,4})?\}")
 
 
 class RegexError(ValueError):
-    """A pattern outside the portable subset; `reason` says what (English)."""
+    """A pattern outside the portable subset; `vi` and `en` say what."""
+
+    def __init__(self, vi: str, en: str) -> None:
+        super().__init__(en)
+        self.vi, self.en = vi, en
 
 
 def _class(pattern: str, start: int) -> tuple[str, int]:
@@ -58,20 +62,22 @@ def _class(pattern: str, start: int) -> tuple[str, int]:
             elif escape in _SYNTAX or escape == "-":
                 out.append(re.escape(escape))
             else:
-                raise RegexError(f"the escape \\{escape} inside [...]")
+                raise RegexError(f"ký tự thoát \\{escape} trong [...]",
+                                 f"the escape \\{escape} inside [...]")
             index += 2
             continue
         if char == "[":
-            raise RegexError("'[' inside [...] (write \\[)")
+            raise RegexError("'[' trong [...] (hãy viết \\[)", "'[' inside [...] (write \\[)")
         out.append(char if char == "-" else re.escape(char))
         index += 1
-    raise RegexError("a '[' without its ']'")
+    raise RegexError("'[' thiếu ']'", "a '[' without its ']'")
 
 
 def to_python(pattern: str) -> str:
     """The Python spelling of a portable pattern; RegexError when it is not one."""
     if len(pattern) > MAX_PATTERN:
-        raise RegexError(f"a pattern longer than {MAX_PATTERN} characters")
+        raise RegexError(f"mẫu dài hơn {MAX_PATTERN} ký tự",
+                         f"a pattern longer than {MAX_PATTERN} characters")
     out: list[str] = []
     # the open groups, and per open group whether it holds a quantifier
     groups: list[int] = []
@@ -83,9 +89,11 @@ def to_python(pattern: str) -> str:
         quantifier = _QUANTIFIER.match(pattern, index)
         if quantifier:
             if not can_repeat:
-                raise RegexError(f"a quantifier with nothing to repeat at {index + 1}")
+                raise RegexError(f"lượng từ không có gì để lặp ở vị trí {index + 1}",
+                                 f"a quantifier with nothing to repeat at {index + 1}")
             if last_group_had_quantifier and quantifier.group() not in ("?", "{0,1}"):
-                raise RegexError("a repeated group that repeats inside, such as (a+)+")
+                raise RegexError("nhóm lặp chứa phần lặp bên trong, như (a+)+",
+                                 "a repeated group that repeats inside, such as (a+)+")
             index = quantifier.end()
             text = quantifier.group()
             if pattern[index:index + 1] == "?":
@@ -105,7 +113,7 @@ def to_python(pattern: str) -> str:
                 out.append(re.escape(escape))
                 can_repeat = True
             else:
-                raise RegexError(f"the escape \\{escape}")
+                raise RegexError(f"ký tự thoát \\{escape}", f"the escape \\{escape}")
             index += 2
         elif char == "[":
             text, index = _class(pattern, index)
@@ -116,7 +124,7 @@ def to_python(pattern: str) -> str:
                 out.append("(?:")
                 index += 3
             elif pattern[index + 1:index + 2] == "?":
-                raise RegexError("(? groups other than (?:...)")
+                raise RegexError("nhóm (? khác (?:...)", "(? groups other than (?:...)")
             else:
                 out.append("(")
                 index += 1
@@ -125,7 +133,7 @@ def to_python(pattern: str) -> str:
             can_repeat = False
         elif char == ")":
             if not groups:
-                raise RegexError("a ')' without its '('")
+                raise RegexError("')' thiếu '('", "a ')' without its '('")
             groups.pop()
             inner = quantified_inside.pop()
             quantified_inside[-1] = quantified_inside[-1] or inner
@@ -150,13 +158,14 @@ def to_python(pattern: str) -> str:
             index += 1
             can_repeat = True
         elif char in "]{}/":
-            raise RegexError(f"a bare '{char}' (write \\{char})")
+            raise RegexError(f"'{char}' đứng riêng (hãy viết \\{char})",
+                             f"a bare '{char}' (write \\{char})")
         else:
             out.append(re.escape(char))
             index += 1
             can_repeat = True
     if groups:
-        raise RegexError("a '(' without its ')'")
+        raise RegexError("'(' thiếu ')'", "a '(' without its ')'")
     return "".join(out)
 
 
@@ -166,14 +175,14 @@ def compiled(pattern: str) -> re.Pattern:
     return re.compile(to_python(pattern), re.ASCII)
 
 
-def problem(pattern: object) -> str | None:
-    """Why a rule's pattern cannot be used (English), or None when it can."""
+def problem(pattern: object) -> tuple[str, str] | None:
+    """Why a rule's pattern cannot be used (vi, en), or None when it can."""
     if not isinstance(pattern, str):
-        return "the pattern must be written as a text"
+        return ("mẫu phải được viết là một chuỗi", "the pattern must be written as a text")
     try:
         compiled(pattern)
     except RegexError as error:
-        return f"unsupported regular expression: {error}"
+        return error.vi, error.en
     except re.error as error:
-        return f"invalid regular expression: {error}"
+        return f"sai cú pháp ({error})", f"bad syntax ({error})"
     return None
