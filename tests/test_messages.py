@@ -1,11 +1,13 @@
 """The message catalogue is whole: every message in both languages with the same
 placeholders, and every code the code base names is in it.
 
-The codes are found in the source as the code writes them: `say("...")`,
+The codes are found in the source as the code writes them: `say("...")`, `both("...")`,
 `field_error(path, "code")` (forms.answer.), `problem("key")` (server.),
 `problem(path, "code")` in forms/definition.py (forms.definition.),
 `PhotoRejected("photo.x")` (media.), `_flag("photo.x")` (media.flag.),
-`RuleError("code"[, "message"])` (forms.rule.), `t('key')` in the phone app
+`RuleError("code"[, "message"])` (forms.rule.), `ExpressionError("code"[, "message"])`,
+`_unsupported("what")` and `_syntax(text, "detail")` (forms.xlsform.),
+`RegexError("code")` (forms.regex.), `t('key')` in the phone app
 (app.) and an answer error's `code: 'x'` in its expr.js (forms.answer.).
 """
 
@@ -29,7 +31,7 @@ def _sources(*folders: str, suffix: str = ".py") -> dict[Path, str]:
 
 
 PATTERNS = [
-    (("forms", "media", "sync", "server"), ".py", r'\bsay\(f?"([a-z_.]+[a-z_])"', "{}"),
+    (("forms", "media", "sync", "server"), ".py", r'\b(?:say|both)\(f?"([a-z_.]+[a-z_])"', "{}"),
     (("forms", "media", "sync", "server"), ".py", r'\bfield_error\([^,()]+, "(\w+)"',
      "forms.answer.{}"),
     (("server",), ".py", r'\bproblem\("(\w+)"', "server.{}"),
@@ -39,6 +41,11 @@ PATTERNS = [
     (("forms",), ".py", r'RuleError\("(\w+)"\)', "forms.rule.{}"),
     (("forms",), ".py", r'RuleError\("\w+", "(\w+)"', "forms.rule.{}"),
     (("forms",), ".py", r'RuleError\("(\w+)", \w+=', "forms.rule.{}"),
+    (("forms",), ".py", r'RegexError\("(\w+)"', "forms.regex.{}"),
+    (("forms",), ".py", r'ExpressionError\("\w+", "(\w+)"', "forms.xlsform.{}"),
+    (("forms",), ".py", r'ExpressionError\("(\w+)", \w+=', "forms.xlsform.{}"),
+    (("forms",), ".py", r'\b_unsupported\("(\w+)"', "forms.xlsform.unsupported.{}"),
+    (("forms",), ".py", r'\b_syntax\([^,()]+, "(\w+)"', "forms.xlsform.syntax.{}"),
     (("server/static/app/js",), ".js", r"\bt\('(\w+)'", "app.{}"),
     (("server/static/app/js",), ".js", r"\bcode: '(\w+)'", "forms.answer.{}"),
 ]
@@ -70,6 +77,14 @@ def test_every_code_the_source_names_is_in_the_catalogue():
     assert len(used) > 120  # the patterns still find the calls
     missing = {code: where for code, where in used.items() if code not in catalogue()}
     assert missing == {}
+
+
+def test_every_sotay_way_of_the_xlsform_importer_is_in_the_catalogue():
+    from forms import xlsform, xlsform_expr
+
+    ways = {*xlsform._UNSUPPORTED_TYPES.values(), *xlsform_expr._WITHOUT.values()} - {None}
+    assert len(ways) > 5
+    assert {f"forms.xlsform.way.{way}" for way in ways} - catalogue().keys() == set()
 
 
 def test_the_http_codes_are_unique():
