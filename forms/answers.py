@@ -72,6 +72,7 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z", re.ASCII)
 _DATETIME = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})\Z", re.ASCII
 )
+_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,3})?)?\Z", re.ASCII)
 _PHOTO_ID = re.compile(r"photo:[A-Za-z0-9_.-]{1,100}\Z", re.ASCII)
 
 
@@ -163,6 +164,22 @@ class DateTimeAnswer(_Answer):
             raise self.fail() from None
 
 
+class TimeAnswer(_Answer):
+    code = "time_type"
+
+    def check(self, value: Any) -> None:
+        if not (isinstance(value, str) and _TIME.match(value)):
+            raise self.fail()
+
+
+class AcknowledgeAnswer(_Answer):
+    code = "acknowledge_type"
+
+    def check(self, value: Any) -> None:
+        if value is not True:
+            raise self.fail()
+
+
 class SelectOneAnswer(_Answer):
     code = "choice_type"
 
@@ -241,8 +258,26 @@ _ANSWER_CLASSES: dict[str, type[_Answer]] = {
     "photo": PhotoAnswer,
     "geopoint": GeopointAnswer,
     "phone": PhoneAnswer,
+    "time": TimeAnswer,
+    # a barcode is read as text (typed, or scanned where the phone can)
+    "barcode": TextAnswer,
+    "acknowledge": AcknowledgeAnswer,
+    # a value the form sets (its default) and the volunteer never sees
+    "hidden": TextAnswer,
     "calculate": CalculatedAnswer,
 }
+
+
+def wrong_row_count(count: Any, rows: Any) -> int | None:
+    """The number of rows a repeat's `repeat_count` asks for when `rows` has another
+    number of them; None when it fits, or when the count is not a whole number from
+    0 to MAX_ROWS (an unanswered count asks nothing)."""
+    if isinstance(count, bool) or not isinstance(count, int | float):
+        return None
+    if not math.isfinite(count) or count != int(count) or not 0 <= count <= MAX_ROWS:
+        return None
+    have = len(rows) if isinstance(rows, list) else 0
+    return None if have == count else int(count)
 
 
 def repeat_limit(item: dict) -> int:

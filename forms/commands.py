@@ -55,9 +55,13 @@ def validate_command(file: Path) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the JSON definition here instead of standard output.")
-def import_xlsform_command(file: Path, output: Path | None) -> None:
-    """Convert an XLSForm workbook FILE.xlsx to a JSON definition (Nhập từ XLSForm)."""
-    result = import_xlsform(file)
+@click.option("--subject", type=click.Choice(["household", "enterprise"]),
+              help="Who the form surveys, whatever the settings sheet says "
+                   "(default: its 'subject' setting, else household).")
+def import_xlsform_command(file: Path, output: Path | None, subject: str | None) -> None:
+    """Convert an XLSForm workbook (.xlsx, .xlsm, .xls) to a JSON definition (Nhập từ
+    XLSForm)."""
+    result = import_xlsform(file, subject=subject)
     report(result.warnings)
     if result.problems:
         report(result.problems)

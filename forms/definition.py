@@ -30,6 +30,7 @@ from forms.model import (
     FieldInfo,
     Report,
     has_lone_surrogate,
+    languages,
     nested_deeper_than,
     walk,
 )
@@ -99,7 +100,7 @@ def check_definition(defn: Any) -> list[Problem]:
     depth_problem = _check_json_depth(defn)
     if depth_problem:
         return [depth_problem]
-    problems = _schema_problems(defn) + _text_problems(defn)
+    problems = _schema_problems(defn) + _text_problems(defn) + _language_problems(defn)
     infos = list(walk(defn))
     if len(infos) > MAX_FIELDS:
         problems.append(problem("$.fields", "too_many_fields", count=len(infos), max=MAX_FIELDS))
@@ -165,6 +166,39 @@ def _text_problems(defn: dict) -> list[Problem]:
     return sorted(problems, key=lambda problem: problem.path)
 
 
+def _texts(defn: dict) -> list[tuple[str, Any]]:
+    """(JSON path, text) of every translatable text of the form."""
+    found = [(f"$.{key}", defn[key]) for key in ("title", "description") if key in defn]
+    for info in walk(defn):
+        found += [(f"{info.path}.{key}", info.field[key])
+                  for key in ("label", "hint", "constraint_message") if key in info.field]
+    lists = defn.get("choices") if isinstance(defn.get("choices"), dict) else {}
+    for list_name, items in lists.items():
+        for index, item in enumerate(items if isinstance(items, list) else []):
+            if isinstance(item, dict) and "label" in item:
+                found.append((f"$.choices.{list_name}[{index}].label", item["label"]))
+    return found
+
+
+def _language_problems(defn: dict) -> list[Problem]:
+    """Every text in exactly the form's languages (vi and en unless it says others)."""
+    expected = languages(defn)
+    if not all(isinstance(code, str) for code in expected):
+        return []  # the schema says what the list should hold
+    problems = []
+    for path, value in _texts(defn):
+        if not isinstance(value, dict):
+            continue
+        missing = [code for code in expected if code not in value]
+        extra = [code for code in value if code not in expected]
+        if missing:
+            problems.append(problem(path, "missing_translation", languages=", ".join(missing)))
+        if extra:
+            problems.append(problem(path, "unknown_translation",
+                                    languages=", ".join(map(str, extra))))
+    return problems
+
+
 def _name_problems(infos: list[FieldInfo]) -> list[Problem]:
     problems = []
     seen: dict[str, str] = {}
@@ -192,10 +226,8 @@ def _choice_problems(defn: dict) -> list[Problem]:
             if not isinstance(value, str):
                 continue  # the schema says what it should be
             if value in seen:
-                problems.append(Problem(f"$.choices.{list_name}[{index}].value",
-                                        "duplicate_choice",
-                                        f"Giá trị lựa chọn {value!r} bị trùng.",
-                                        f"Choice value {value!r} is used twice."))
+                problems.append(problem(f"$.choices.{list_name}[{index}].value",
+                                        "duplicate_choice", value=repr(value)))
             seen.add(value)
     return problems
 
@@ -228,6 +260,8 @@ def _field_problems(defn: dict, infos: list[FieldInfo]) -> list[Problem]:
             problems.append(problem(path, "calculation_missing"))
         if kind != "calculate" and "calculation" in field:
             problems.append(problem(f"{path}.calculation", "calculation_not_allowed"))
+        if kind != "repeat" and "repeat_count" in field:
+            problems.append(problem(f"{path}.repeat_count", "repeat_count_not_allowed"))
         if kind in ("note", "group", "calculate") and field.get("required") not in (None, False):
             problems.append(problem(f"{path}.required", "required_not_allowed"))
         problems += _bound_problems(field, path, kind)
@@ -298,7 +332,8 @@ def _reference_problems(info: FieldInfo, key: str, path: str, name: str,
         return [problem(path, "unknown_field", name=repr(name))]
     if target.repeat is not None and target.repeat != info.repeat and not _inside(info, target):
         return [problem(path, "field_out_of_scope", name=repr(name), repeat=repr(target.repeat))]
-    if key in ("relevant", "calculation", "choice_filter") and not _before(target, info):
+    if key in ("relevant", "calculation", "choice_filter", "repeat_count") and not _before(
+            target, info):
         if name == own and key == "choice_filter":
             return []
         return [problem(path, "forward_reference", key=key, name=repr(name))]

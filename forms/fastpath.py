@@ -37,6 +37,7 @@ from forms.answers import (
     answers_size,
     flatten,
     repeat_limit,
+    wrong_row_count,
 )
 from forms.model import (
     ANSWER_TYPES,
@@ -73,7 +74,7 @@ class _Writer:
         self.names: dict[str, Any] = {"truthy": jsonlogic.truthy, "storable": storable,
                                       "ROW_ID": ROW_ID, "CHOICE_KEY": CHOICE_KEY,
                                       "EMPTY": ("", []), "uuid": _UUID.match,
-                                      "deep": _deep}
+                                      "deep": _deep, "wrong_row_count": wrong_row_count}
         self.lines: list[str] = []
         self.levels = 0
         self.levels_of: dict[int, int] = {}  # id(repeat item) -> the level of its rows
@@ -229,8 +230,12 @@ class _Writer:
     def check_field(self, item: dict, out: list[str]) -> None:
         name = self.value(item["name"], "n")
         out += [f"    if rel.get({name}) is True:",
-                f"        value = values.get({name})",
-                "        if value is None or value == '' or value == []:"]
+                f"        value = values.get({name})"]
+        if "repeat_count" in item:
+            count = self.rule(item["repeat_count"])
+            out += [f"        if wrong_row_count({count}(data), value) is not None:",
+                    "            return False"]
+        out.append("        if value is None or value == '' or value == []:")
         required = item.get("required", False)
         if required is True:
             out.append("            return False")

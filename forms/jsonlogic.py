@@ -40,6 +40,7 @@ from typing import Any
 import phonenumbers
 from stdnum.vn import mst
 
+from forms import regex
 from messages import say
 
 MAX_DEPTH = 64
@@ -459,6 +460,18 @@ def is_vn_mobile(value: Any) -> bool:
     )
 
 
+def matches(value: Any, pattern: Any) -> bool:
+    """`regex`: does the text (or number, as JavaScript writes it) match the pattern
+    anywhere (forms/regex.py)? A pattern outside the portable subset is an error."""
+    why = regex.problem(pattern)
+    if why is not None:
+        raise RuleError("bad_regex", reason={"vi": why[0], "en": why[1]})
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return False
+    text = value if isinstance(value, str) else number_to_string(value)
+    return regex.compiled(pattern).search(text) is not None
+
+
 CUSTOM_OPERATORS: dict[str, Callable[..., Any]] = {
     "today": lambda *_: _today(),
     "days_between": lambda a=UNDEFINED, b=UNDEFINED, *_: _days_between(a, b),
@@ -466,6 +479,7 @@ CUSTOM_OPERATORS: dict[str, Callable[..., Any]] = {
     "count": lambda a=UNDEFINED, *_: _count(a),
     "vn_tax_code": lambda a=UNDEFINED, *_: is_vn_tax_code(a),
     "vn_mobile": lambda a=UNDEFINED, *_: is_vn_mobile(a),
+    "regex": lambda a=UNDEFINED, b=UNDEFINED, *_: matches(a, b),
 }
 
 
@@ -1135,6 +1149,12 @@ def check_rule(rule: Any) -> list[tuple[str, str, str, str]]:
             if op not in FORM_OPERATORS:
                 error = unknown_operator(op)
                 problems.append((f"{path}.{op}", error.code, error.vi, error.en))
+            elif op == "regex":
+                pattern = values[1] if isinstance(values, list) and len(values) > 1 else None
+                why = regex.problem(pattern)
+                if why is not None:
+                    error = RuleError("bad_regex", reason={"vi": why[0], "en": why[1]})
+                    problems.append((f"{path}.regex", error.code, error.vi, error.en))
             stack.append((values, f"{path}.{op}", depth + 1))
     return problems
 

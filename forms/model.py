@@ -27,6 +27,10 @@ ANSWER_TYPES = frozenset(
         "photo",
         "geopoint",
         "phone",
+        "time",
+        "barcode",
+        "acknowledge",
+        "hidden",
         "repeat",
         "calculate",
     }
@@ -34,7 +38,10 @@ ANSWER_TYPES = frozenset(
 CONTAINER_TYPES = frozenset({"group", "repeat"})
 SELECT_TYPES = frozenset({"select_one", "select_multiple"})
 FIELD_TYPES = ANSWER_TYPES | {"note", "group"}
-RULE_KEYS = ("relevant", "required", "constraint", "calculation", "choice_filter")
+RULE_KEYS = ("relevant", "required", "constraint", "calculation", "choice_filter",
+             "repeat_count")
+# The languages of a form without a `languages` key: Sotay's shipped forms.
+DEFAULT_LANGUAGES = ("vi", "en")
 ROW_ID = "_row"
 CHOICE_KEY = "_choice"
 MAX_FIELDS = 500
@@ -81,10 +88,22 @@ def walk(defn: dict) -> Iterator[FieldInfo]:
 
 
 def text(value: Any, language: str = "vi") -> str:
-    """The text of a {vi, en} label in one language, or '' when absent."""
+    """The text of a label in one language, else in Vietnamese, else in the first
+    language it has; '' when absent."""
     if isinstance(value, dict):
-        return str(value.get(language) or value.get("vi") or "")
+        found = value.get(language) or value.get("vi") or next(iter(value.values()), "")
+        return str(found or "")
     return ""
+
+
+def languages(defn: Any) -> list[str]:
+    """The form's languages as they are shown: Vietnamese first when the form has it,
+    then the others in the form's order."""
+    declared = defn.get("languages") if isinstance(defn, dict) else None
+    if not isinstance(declared, list) or not declared:
+        declared = list(DEFAULT_LANGUAGES)
+    codes = [code for code in declared if isinstance(code, str)]
+    return sorted(codes, key=lambda code: code != "vi")
 
 
 def storable(value: Any) -> Any:

@@ -14,6 +14,9 @@
  *   count(x)              length of an array (select_multiple, repeat), else 0
  *   vn_tax_code(x)        mã số thuế: ^\d{10}(-\d{3})?$ and a valid check digit
  *   vn_mobile(x)          Vietnamese mobile number, 0xxxxxxxxx or +84xxxxxxxxx
+ *   regex(x, pattern)     x (a text, or a number as String() writes it) matches the
+ *                         pattern anywhere; patterns are the portable subset that
+ *                         forms/regex.py checks, run with the "u" flag
  *
  * Dates are "YYYY-MM-DD" or ISO datetimes, of which the date part is used.
  */
@@ -98,13 +101,26 @@
     return m !== null && MOBILE.test(m[1]);
   }
 
+  var patterns = {};
+
+  function regexMatch(value, pattern) {
+    if (typeof pattern !== "string") throw new Error("regex: the pattern must be a text");
+    var text = typeof value === "string" ? value : typeof value === "number" ? String(value) : null;
+    if (text === null) return false;
+    if (!Object.prototype.hasOwnProperty.call(patterns, pattern)) {
+      patterns[pattern] = new RegExp(pattern, "u");
+    }
+    return patterns[pattern].test(text);
+  }
+
   var operations = {
     today: today,
     days_between: daysBetween,
     years_between: yearsBetween,
     count: count,
     vn_tax_code: vnTaxCode,
-    vn_mobile: vnMobile
+    vn_mobile: vnMobile,
+    regex: regexMatch
   };
 
   Object.keys(operations).forEach(function (name) {

@@ -47,6 +47,7 @@ from forms.answers import (
     field_error,
     flatten,
     repeat_limit,
+    wrong_row_count,
 )
 from forms.definition import check_definition
 from forms.fastpath import SurelyValid, surely_valid
@@ -395,6 +396,7 @@ class _CheckStep:
     rows: list | None  # a repeat's items
     choices: list | None  # a filtered select's choices ...
     choice_filter: jsonlogic.CompiledRule | None  # ... and its filter
+    row_count: jsonlogic.CompiledRule | None  # a repeat's repeat_count
 
     @classmethod
     def of(cls, item: dict, form: CompiledForm) -> _CheckStep:
@@ -408,7 +410,8 @@ class _CheckStep:
                    (text(message, "vi"), text(message, "en")) if message else None,
                    item["fields"] if item["type"] == "repeat" else None,
                    form.defn["choices"][item["choices"]] if filtered else None,
-                   form.rule(item["choice_filter"]) if filtered else None)
+                   form.rule(item["choice_filter"]) if filtered else None,
+                   form.rule(item["repeat_count"]) if "repeat_count" in item else None)
 
 
 class _RuleChecker:
@@ -425,6 +428,11 @@ class _RuleChecker:
             if not relevant.get(path, False) or path in bad:
                 continue
             value = values.get(step.name)
+            if step.row_count is not None and path not in self.resolution.row_problems:
+                count = wrong_row_count(run_rule(step.row_count, data, path, "repeat_count",
+                                                 errors), value)
+                if count is not None:
+                    errors.append(field_error(path, "row_count", count=count))
             if value is None or value == "" or value == []:
                 required = step.required
                 if required is True or (required is not False and jsonlogic.truthy(

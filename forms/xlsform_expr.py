@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forms.model import same_json
+from messages import say
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -69,18 +70,42 @@ _FUNCTIONS = {
     "years_between": ("years_between", 2),
     "vn_tax_code": ("vn_tax_code", 1),
     "vn_mobile": ("vn_mobile", 1),
+    "regex": ("regex", 2),
+}
+# Functions of ODK's that Sotay has no counterpart for, with the Sotay way where there
+# is one (the catalogue's `forms.xlsform.way.<way>`).
+_WITHOUT = {
+    "pulldata": "data_choices_filter",
+    "instance": "choices_sheet",
+    "indexed-repeat": "sum_count",
+    "position": None,
+    "once": "calculate_field",
+    "now": "survey_time",
+    "uuid": "survey_id",
+    "jr:choice-name": None,
+    "digest": None,
+    "geofence": None,
 }
 _FUNCTION_OF = {"!": "not", "if": "if", "cat": "concat", "today": "today",
                 "days_between": "days_between", "years_between": "years_between",
-                "vn_tax_code": "vn_tax_code", "vn_mobile": "vn_mobile"}
+                "vn_tax_code": "vn_tax_code", "vn_mobile": "vn_mobile", "regex": "regex"}
 
 
 class ExpressionError(ValueError):
     """An expression that cannot be translated; vi and en say why."""
 
-    def __init__(self, code: str, vi: str, en: str) -> None:
-        super().__init__(en)
-        self.code, self.vi, self.en = code, vi, en
+    def __init__(self, code: str, message: str | None = None, **params: Any) -> None:
+        """`code` is the stable code; `message` the catalogue's `forms.xlsform.<message>`
+        when one code has several sentences (default: the code's own)."""
+        self.vi, self.en = say(f"forms.xlsform.{message or code}", **params)
+        super().__init__(self.en)
+        self.code = code
+
+
+def way_param(way: str) -> dict[str, str]:
+    """The Sotay way `way` (the catalogue's forms.xlsform.way.<way>) as a message parameter."""
+    vi, en = say(f"forms.xlsform.way.{way}")
+    return {"vi": vi, "en": en}
 
 
 @dataclass(frozen=True)
@@ -93,15 +118,21 @@ class Context:
     repeat_of: dict[str, str] = field(default_factory=dict)  # field name -> its repeat
 
 
-def _unsupported(what: str) -> ExpressionError:
-    return ExpressionError("unsupported_expression", f"Không hỗ trợ {what}.",
-                           f"{what} is not supported.")
+def _part(code: str, **params: Any) -> dict[str, str]:
+    vi, en = say(f"forms.xlsform.{code}", **params)
+    return {"vi": vi, "en": en}
 
 
-def _syntax(text: str, detail: str) -> ExpressionError:
-    return ExpressionError("expression_syntax",
-                           f"Biểu thức sai cú pháp ({detail}): {text}",
-                           f"Expression syntax error ({detail}): {text}")
+def _unsupported(what: str, **params: Any) -> ExpressionError:
+    """`what` is the catalogue's forms.xlsform.unsupported.<what>."""
+    return ExpressionError("unsupported_expression",
+                           what=_part(f"unsupported.{what}", **params))
+
+
+def _syntax(text: str, detail: str, **params: Any) -> ExpressionError:
+    """`detail` is the catalogue's forms.xlsform.syntax.<detail>."""
+    return ExpressionError("expression_syntax", expression=text,
+                           detail=_part(f"syntax.{detail}", **params))
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -111,7 +142,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             break
         match = _TOKEN.match(text, position)
         if not match or match.end() == position:
-            raise _syntax(text, f"ký tự không hiểu / unexpected character at {position + 1}")
+            raise _syntax(text, "unexpected_character", position=position + 1)
         kind = match.lastgroup if match.lastgroup != "refname" else "ref"
         if match.group("ref") is not None:
             kind = "ref"
@@ -133,21 +164,21 @@ class _Parser:
     def take(self) -> tuple[str, str]:
         token = self.peek()
         if token is None:
-            raise _syntax(self.text, "thiếu phần cuối / unexpected end")
+            raise _syntax(self.text, "unexpected_end")
         self.index += 1
         return token
 
     def expect(self, value: str) -> None:
         kind, got = self.take()
         if got != value:
-            raise _syntax(self.text, f"cần / expected {value!r}, có / got {got!r}")
+            raise _syntax(self.text, "expected", expected=repr(value), got=repr(got))
 
     def parse(self) -> Any:
         if not self.tokens:
-            raise _syntax(self.text, "biểu thức rỗng / empty expression")
+            raise _syntax(self.text, "empty")
         result = self.expression(0)
         if self.peek() is not None:
-            raise _syntax(self.text, f"thừa / unexpected {self.peek()[1]!r}")
+            raise _syntax(self.text, "extra", got=repr(self.peek()[1]))
         return result
 
     def binary_operator(self) -> str | None:
@@ -200,7 +231,7 @@ class _Parser:
             return self.reference(value)
         if kind == "dot":
             if self.context.own is None or self.context.key == "choice_filter":
-                raise _unsupported("'.' ở đây / '.' here")
+                raise _unsupported("dot")
             return {"var": self.context.own}
         if kind == "op" and value == "(":
             inner = self.expression(0)
@@ -210,22 +241,21 @@ class _Parser:
             if self.peek() == ("op", "("):
                 return self.call(value)
             if self.context.key == "choice_filter":
-                return {"var": f"_choice.{value}"}
-            raise _unsupported(f"tên trần '{value}' (hãy viết ${{{value}}}) / "
-                               f"the bare name '{value}' (write ${{{value}}})")
-        raise _syntax(self.text, f"không mong đợi / unexpected {value!r}")
+                # a choice's `name` column is its value in our format
+                return {"var": "_choice." + ("value" if value == "name" else value)}
+            raise _unsupported("bare_name", name=value, field=f"${{{value}}}")
+        raise _syntax(self.text, "unexpected", got=repr(value))
 
     def reference(self, name: str) -> dict:
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
-            raise _syntax(self.text, f"tên trường không hợp lệ / invalid field name ${{{name}}}")
+            raise _syntax(self.text, "field_name", field=f"${{{name}}}")
         return {"var": name}
 
     def sum(self, target: Any) -> dict:
         name = target["var"] if _is_var(target) else None
         repeat = self.context.repeat_of.get(name) if name else None
         if repeat is None:
-            raise _unsupported("sum() ngoài một trường trong phần lặp / "
-                               "sum() of anything but a field inside a repeat")
+            raise _unsupported("sum")
         return _sum_rule(repeat, name)
 
     def call(self, name: str) -> Any:
@@ -246,11 +276,18 @@ class _Parser:
             if _is_var(target) and self.context.types.get(target["var"]) == "select_one":
                 return {"==": [target, value]}
             return {"in": [value, target]}
+        if name in _WITHOUT:
+            way = _WITHOUT[name]
+            if way is None:
+                raise ExpressionError("unsupported_function", "unsupported_function_named",
+                                      name=name)
+            raise ExpressionError("unsupported_function", "unsupported_function_way",
+                                  name=name, way=way_param(way))
         if name not in _FUNCTIONS:
-            raise _unsupported(f"hàm {name}() / the function {name}()")
+            raise _unsupported("function", name=name)
         logic, arity = _FUNCTIONS[name]
         if arity is not None and len(args) != arity:
-            raise _syntax(self.text, f"{name}() cần / needs {arity} đối số / arguments")
+            raise _syntax(self.text, "arity", name=name, arity=arity)
         return {logic: args}
 
 
@@ -282,7 +319,7 @@ def to_logic(text: Any, context: Context) -> Any:
         try:
             return json.loads(text if raw is None else raw)
         except (json.JSONDecodeError, RecursionError) as error:
-            raise _syntax(text, f"JSON: {error}") from None
+            raise _syntax(text, "json", error=str(error)) from None
     return _Parser(text, context).parse()
 
 
@@ -311,7 +348,8 @@ def _write(rule: Any, context: Context) -> tuple[str, int]:
     ((op, args),) = rule.items()
     if op == "var" and isinstance(args, str):
         if args.startswith("_choice.") and context.key == "choice_filter":
-            return args.removeprefix("_choice."), _ATOM_PREC
+            column = args.removeprefix("_choice.")
+            return ("name" if column == "value" else column), _ATOM_PREC
         if args == context.own and context.key == "constraint":
             return ".", _ATOM_PREC
         return f"${{{args}}}", _ATOM_PREC

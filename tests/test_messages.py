@@ -6,7 +6,9 @@ The codes are found in the source as the code writes them: `say("...")` and
 `field_error(path, "code")` (forms.answer.), `problem("key")` (server.),
 `problem(path, "code")` in forms/definition.py (forms.definition.),
 `PhotoRejected("photo.x")` (media.), `_flag("photo.x")` (media.flag.),
-`RuleError("code"[, "message"])` (forms.rule.), `t('key')` in the phone app
+`RuleError("code"[, "message"])` (forms.rule.), `ExpressionError("code"[, "message"])`,
+`_unsupported("what")` and `_syntax(text, "detail")` (forms.xlsform.),
+`RegexError("code")` (forms.regex.), `t('key')` in the phone app
 (app.) and an answer error's `code: 'x'` in its expr.js (forms.answer.).
 """
 
@@ -42,6 +44,11 @@ PATTERNS = [
     (("forms",), ".py", r'RuleError\("(\w+)"\)', "forms.rule.{}"),
     (("forms",), ".py", r'RuleError\("\w+", "(\w+)"', "forms.rule.{}"),
     (("forms",), ".py", r'RuleError\("(\w+)", \w+=', "forms.rule.{}"),
+    (("forms",), ".py", r'RegexError\("(\w+)"', "forms.regex.{}"),
+    (("forms",), ".py", r'ExpressionError\("\w+", "(\w+)"', "forms.xlsform.{}"),
+    (("forms",), ".py", r'ExpressionError\("(\w+)", \w+=', "forms.xlsform.{}"),
+    (("forms",), ".py", r'\b_unsupported\("(\w+)"', "forms.xlsform.unsupported.{}"),
+    (("forms",), ".py", r'\b_syntax\([^,()]+, "(\w+)"', "forms.xlsform.syntax.{}"),
     (("server/static/app/js",), ".js", r"\bt\('(\w+)'", "app.{}"),
     (("server/static/app/js",), ".js", r"\bcode: '(\w+)'", "forms.answer.{}"),
 ]
@@ -74,6 +81,14 @@ def test_every_code_the_source_names_is_in_the_catalogue():
     assert len([code for code in used if code.startswith("cli.")]) > 30  # the `sotay` command's
     missing = {code: where for code, where in used.items() if code not in catalogue()}
     assert missing == {}
+
+
+def test_every_sotay_way_of_the_xlsform_importer_is_in_the_catalogue():
+    from forms import xlsform, xlsform_expr
+
+    ways = {*xlsform._UNSUPPORTED_TYPES.values(), *xlsform_expr._WITHOUT.values()} - {None}
+    assert len(ways) > 5
+    assert {f"forms.xlsform.way.{way}" for way in ways} - catalogue().keys() == set()
 
 
 def test_the_http_codes_are_unique():

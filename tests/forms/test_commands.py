@@ -80,3 +80,22 @@ def test_import_a_bad_workbook(tmp_path):
     result = run("import-xlsform", str(path))
     assert result.exit_code == 1
     assert "not_xlsx" in result.output and "Không đọc được" in result.output
+
+
+def test_import_a_workbook_without_settings_with_a_subject(tmp_path):
+    """No settings sheet: id and title from the file name, version from its date, the
+    subject from --subject; each default is a warning on standard error."""
+    source = Path(__file__).with_name("data") / "pyxform-workbooks" / "example_xls" / "gps.xls"
+    workbook = tmp_path / "Giếng nước.xls"
+    workbook.write_bytes(source.read_bytes())
+    out = tmp_path / "form.json"
+    result = run("import-xlsform", str(workbook), "--subject", "enterprise", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    defn = json.loads(out.read_text("utf-8"))
+    assert (defn["id"], defn["subject"]) == ("gieng_nuoc", "enterprise")
+    assert defn["title"] == {"en": "Giếng nước"} and defn["languages"] == ["en"]
+    for code in ("default_form_id", "default_version", "default_title",
+                 "default_language_guessed"):
+        assert code in result.stderr
+    assert "default_subject" not in result.stderr
+    assert run("validate", str(out)).exit_code == 0

@@ -72,7 +72,7 @@ def test_schema_problems_carry_json_paths() -> None:
 
 def test_labels_need_both_languages() -> None:
     defn = minimal(fields=[{"name": "a", "type": "text", "label": {"vi": "Tên"}}])
-    assert ("$.fields[0].label", "schema_required") in codes(defn)
+    assert ("$.fields[0].label", "missing_translation") in codes(defn)
 
 
 def test_duplicate_names_even_across_groups_and_repeats() -> None:

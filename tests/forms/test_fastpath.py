@@ -389,3 +389,28 @@ def test_calculations_nested_near_the_recursion_limit_are_left_to_the_full_valid
             assert fast is False, depth
         else:
             assert fast is (full == []) is True, depth
+
+
+def test_the_xlsform_types_and_repeat_count_agree_with_the_full_validation():
+    label = {"vi": "t", "en": "t"}
+    defn = {"id": "x", "version": "1", "title": label, "subject": "household", "choices": {},
+            "fields": [{"name": "n", "type": "integer", "label": label},
+                       {"name": "at", "type": "time", "label": label},
+                       {"name": "ok", "type": "acknowledge", "label": label},
+                       {"name": "code", "type": "barcode", "label": label,
+                        "constraint": {"regex": [{"var": "code"}, "^[0-9]+$"]}},
+                       {"name": "kids", "type": "repeat", "label": label,
+                        "repeat_count": {"var": "n"},
+                        "fields": [{"name": "kid", "type": "text", "label": label}]}]}
+    form = compile_form(defn)
+    assert form.problems == [] and form.surely_valid is not None
+    seen = set()
+    for n in (None, 0, 1, 2, "2"):
+        for rows in (None, [], [{"_row": row_id()}], [{"_row": row_id()}, {"_row": row_id()}]):
+            for at, ok, code in (("09:30", True, "12"), ("9:30", "OK", "1a")):
+                answers = {"n": n, "kids": rows, "at": at, "ok": ok, "code": code}
+                fast = form.surely_valid(answers)
+                full = full_validation(form, answers)
+                assert fast == (full == []), (answers, full)
+                seen.add(fast)
+    assert seen == {True, False}

@@ -168,3 +168,37 @@ def test_phone_and_server_report_the_same_errors(tmp_path, form):
             different.append((answers, sorted(server - mine), sorted(mine - server)))
     assert different == []
     assert compared > 200  # the surveys do have errors to compare
+
+
+def test_phone_and_server_agree_on_the_xlsform_types(tmp_path):
+    """time, barcode, acknowledge, hidden, a regex() constraint and repeat_count: the
+    same answers are wrong on both sides, with the same codes."""
+    label = {"vi": "t", "en": "t"}
+    form = {"id": "t", "version": "1", "title": label, "subject": "household", "choices": {},
+            "fields": [
+                {"name": "at", "type": "time", "label": label},
+                {"name": "code", "type": "barcode", "label": label,
+                 "constraint": {"regex": [{"var": "code"}, "^[0-9]{3}-[A-Z]+$"]}},
+                {"name": "ok", "type": "acknowledge", "label": label},
+                {"name": "src", "type": "hidden", "label": label},
+                {"name": "n", "type": "integer", "label": label},
+                {"name": "kids", "type": "repeat", "label": label,
+                 "repeat_count": {"var": "n"},
+                 "fields": [{"name": "kid", "type": "text", "label": label}]}]}
+    rng = random.Random("xlsform-types")
+    row = {"_row": "5b0c7a9e-3f1c-4f6a-9d59-0e1f2a3b4c5d"}
+    samples = {"at": ["09:30", "23:59:59", "24:00", "9:30", "", None, 930, "09:30:00.5"],
+               "code": ["123-AB", "12-AB", "123-ab", "x123-AB", "123-AB\n", 5, None, ""],
+               "ok": [True, False, "OK", None, 1],
+               "src": ["wash", 3, None, ""],
+               "n": [0, 1, 2, None, "1", 2.5, -1],
+               "kids": [[], [row], [row, {**row, "_row": "6b0c7a9e-3f1c-4f6a-9d59-0e1f2a3b4c5d"}],
+                        None]}
+    cases = [[form, {name: rng.choice(values) for name, values in samples.items()}]
+             for _ in range(300)]
+    phone = run_phone(tmp_path, cases, "errors")
+    server = [sorted((e.path, e.code) for e in validate_submission(form, answers))
+              for _, answers in cases]
+    assert [sorted((key.removeprefix("/"), code) for key, code in errors)
+            for errors in phone] == server
+    assert any(errors for errors in server) and any(not errors for errors in server)

@@ -14,8 +14,9 @@
 
 const ANSWER_TYPES = new Set([
   'text', 'integer', 'decimal', 'date', 'datetime', 'select_one', 'select_multiple', 'photo',
-  'geopoint', 'phone', 'repeat', 'calculate',
+  'geopoint', 'phone', 'time', 'barcode', 'acknowledge', 'hidden', 'repeat', 'calculate',
 ]);
+const MAX_ROWS = 1000;
 const DEFAULT_MAX_PHOTOS = 10;
 // A text answer's length when the form sets no max_length (forms/answers.py
 // DEFAULT_MAX_TEXT), counted in UTF-16 code units as String.length counts.
@@ -23,6 +24,7 @@ export const DEFAULT_MAX_TEXT = 2000;
 // Half of a UTF-16 pair, e.g. an emoji cut in two: no UTF-8 text can hold it,
 // so the server refuses it (broken_text).
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const TIME = /^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,3})?)?$/;
 const DATETIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/;
 
 export function evaluate(rule, data) {
@@ -115,8 +117,15 @@ function typeError(field, value) {
       return truthy(evaluate({ vn_mobile: [value] }, {})) ? null : { code: 'phone_type' };
     case 'datetime':
       return DATETIME.test(value) ? null : { code: 'datetime_type' };
+    case 'time':
+      return typeof value === 'string' && TIME.test(value) ? null : { code: 'time_type' };
+    case 'acknowledge':
+      return value === true ? null : { code: 'acknowledge_type' };
+    case 'barcode':
+    case 'hidden':
     case 'text': {
-      const text = String(value);
+      if (typeof value !== 'string') return { code: 'text_type' };
+      const text = value;
       const limit = field.max_length ?? DEFAULT_MAX_TEXT;
       if (text.length > limit) return { code: 'text_too_long', params: { value: limit } };
       return LONE_SURROGATE.test(text) ? { code: 'broken_text' } : null;
@@ -140,6 +149,18 @@ export function allowedChoices(definition, field, data) {
   return list.filter((choice) => truthy(evaluate(field.choice_filter, { ...data, _choice: choice })));
 }
 
+// The rows a repeat_count asks for when the repeat has another number of them
+// (forms/answers.py wrong_row_count); null when it fits or asks nothing.
+export function wrongRowCount(field, rows, data) {
+  if (field.repeat_count === undefined) return null;
+  const count = evaluate(field.repeat_count, data);
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 0 || count > MAX_ROWS) {
+    return null;
+  }
+  const have = Array.isArray(rows) ? rows.length : 0;
+  return have === count ? null : count;
+}
+
 function isRequired(field, data) {
   const rule = field.required;
   if (rule === undefined || rule === false) return false;
@@ -157,6 +178,8 @@ function checkLevel(definition, items, values, data, rowId, out) {
     if (!ANSWER_TYPES.has(item.type) || !out.relevant.get(key)) continue;
     if (isRequired(item, data)) out.required.add(key);
     const value = values[item.name];
+    const rowCount = item.type === 'repeat' ? wrongRowCount(item, value, data) : null;
+    if (rowCount !== null) out.errors.set(key, { code: 'row_count', params: { count: rowCount } });
     if (isEmpty(value)) {
       if (out.required.has(key)) out.errors.set(key, { code: 'required' });
       continue;

@@ -7,7 +7,7 @@ import { h, mount } from './dom.js';
 import {
   allowedChoices, childrenOf, DEFAULT_MAX_TEXT, evaluateForm, fieldKey, isEmpty,
 } from './expr.js';
-import { pick, say, t } from './i18n.js';
+import { formLanguages, pickForm as pick, say, setFormLang, t } from './i18n.js';
 import { preparePhoto } from './photo.js';
 import {
   addPhoto, discardSurvey, getFormDoc, getSurveyAndFeedback, getSyncState, photoBlob,
@@ -35,7 +35,7 @@ export function buildPages(fields) {
     } else if (field.type === 'repeat') {
       loose = null;
       pages.push({ group: null, fields: [field] });
-    } else if (field.type !== 'calculate') {
+    } else if (field.type !== 'calculate' && field.type !== 'hidden') {
       if (!loose) {
         loose = { group: null, fields: [] };
         pages.push(loose);
@@ -80,6 +80,12 @@ export function currentPosition(timeout = 8000) {
       { enableHighAccuracy: true, timeout, maximumAge: 60000 },
     );
   });
+}
+
+// A choice's label, with its picture when the form gives one.
+function choiceText(choice) {
+  return h('span', {}, choice.image ? h('img', { class: 'choice-image', src: choice.image, alt: '' })
+    : null, pick(choice.label));
 }
 
 function initialAnswers(fields, target) {
@@ -174,7 +180,8 @@ export class FormView {
     switch (field.type) {
       case 'group': return this.renderGroup(field, row);
       case 'repeat': return this.renderRepeat(field, row);
-      case 'calculate': return null;
+      case 'calculate':
+      case 'hidden': return null;
       default: return this.renderInput(field, row);
     }
   }
@@ -295,6 +302,7 @@ export class FormView {
     }
     const el = h('div', { class: `field type-${field.type}`, dataset: { name: field.name } },
       label,
+      field.image ? h('img', { class: 'label-image', src: field.image, alt: '' }) : null,
       field.hint ? h('p', { class: 'hint' }, pick(field.hint)) : null,
       control.el, error);
     return this.bind(el, field, row, (visible) => {
@@ -331,6 +339,17 @@ export class FormView {
         el.addEventListener('input', () => set(el.value && withOffset(el.value)));
         return { el };
       }
+      case 'time': {
+        const el = h('input', { id, type: 'time', value: value() ?? '' });
+        el.addEventListener('input', () => set(el.value));
+        return { el };
+      }
+      case 'acknowledge': {
+        const box = h('input', { id, type: 'checkbox', checked: value() === true });
+        box.addEventListener('change', () => set(box.checked ? true : null));
+        return { el: h('label', { class: 'choice' }, box, h('span', {}, t('acknowledge'))) };
+      }
+      case 'barcode': return this.barcode(value, set, id);
       case 'select_one': return this.selectOne(field, row, value, set, id);
       case 'select_multiple': return this.selectMultiple(field, row, value, set, id);
       case 'photo': return this.photoControl(field, value, set, id);
@@ -398,7 +417,7 @@ export class FormView {
           type: 'radio', name: id, value: c.value, id: i === 0 ? id : null,
           checked: c.value === current, onchange: () => set(c.value),
         }),
-        h('span', {}, pick(c.label)))));
+        choiceText(c))));
     });
   }
 
@@ -421,8 +440,44 @@ export class FormView {
             set(order.filter((v) => chosen.has(v)));
           },
         }),
-        h('span', {}, pick(c.label)))));
+        choiceText(c))));
     });
+  }
+
+  // Typed, or read from a photo of the code where the browser has BarcodeDetector.
+  barcode(value, set, id) {
+    const el = h('input', {
+      id, type: 'text', value: value() ?? '', autocomplete: 'off', maxlength: DEFAULT_MAX_TEXT,
+    });
+    el.addEventListener('input', () => set(el.value));
+    if (!('BarcodeDetector' in window)) return { el };
+    const status = h('p', { class: 'hint', role: 'status' });
+    const file = h('input', {
+      id: `${id}-scan`, type: 'file', accept: 'image/*', capture: 'environment',
+      class: 'visually-hidden',
+    });
+    file.addEventListener('change', async () => {
+      const picked = file.files?.[0];
+      file.value = '';
+      if (!picked) return;
+      let codes = [];
+      try {
+        codes = await new window.BarcodeDetector().detect(await createImageBitmap(picked));
+      } catch {
+        codes = [];
+      }
+      if (codes.length) {
+        el.value = codes[0].rawValue;
+        set(el.value);
+        status.textContent = '';
+      } else {
+        status.textContent = t('scan_failed');
+      }
+    });
+    return {
+      el: h('div', { class: 'barcode' }, el, file,
+        h('label', { for: `${id}-scan`, class: 'button' }, t('scan_barcode')), status),
+    };
   }
 
   geopoint(value, set, id) {
@@ -505,9 +560,26 @@ function pageTitle(page) {
   return first ? pick(first.label) : '';
 }
 
-function formHeader(formDoc, state, feedback) {
+// A choice of the form's own languages, for forms in languages besides vi and en
+// (the app's own texts stay in its language).
+function formLanguageChoice(definition, relabel) {
+  const codes = formLanguages(definition);
+  if (codes.length === 2 && codes[0] === 'vi' && codes[1] === 'en') return null;
+  const shown = pick(Object.fromEntries(codes.map((code) => [code, code])));
+  const select = h('select', {
+    id: 'form-lang', 'aria-label': t('form_language'),
+    onchange: () => {
+      setFormLang(select.value);
+      relabel();
+    },
+  }, codes.map((code) => h('option', { value: code, selected: code === shown }, code)));
+  return h('label', { class: 'form-lang' }, `${t('form_language')}: `, select);
+}
+
+function formHeader(formDoc, state, feedback, relabel) {
   return h('header', { class: 'form-head' },
     h('h2', {}, pick(formDoc.definition.title)),
+    formLanguageChoice(formDoc.definition, relabel),
     state === 'needs_correction' && feedback?.comment
       ? h('div', { class: 'comment', role: 'note' },
         h('strong', {}, `${t('reviewer_comment')}: `), h('span', { class: 'comment-text' }, feedback.comment))
@@ -736,7 +808,7 @@ export async function surveyScreen(view, ctx, surveyId, pageParam) {
   };
   const head = h('div');
   const relabel = () => {
-    mount(head, formHeader(formDoc, state, feedback),
+    mount(head, formHeader(formDoc, state, feedback, relabel),
       survey.status === 'final' || reopened ? finalNote(reopenable, reopened, reopen) : null,
       discardable ? h('button', {
         type: 'button', class: 'link danger', id: 'discard', onclick: discard,

@@ -4,7 +4,7 @@
 // offline by the service worker), so the phone and the server say the same
 // words: the app's own under `app.<key>` (`t`), an answer's error under
 // `forms.answer.<code>` (`say`). Form labels come from the form itself as
-// {vi, en} objects; `pick` chooses from those.
+// {vi, en, ...} objects; `pick` and `pickForm` choose from those.
 
 // An app opened offline before its first complete start has no catalogue:
 // it then shows the codes rather than nothing at all.
@@ -24,11 +24,34 @@ export function setLang(value) {
   document.documentElement.lang = lang;
 }
 
-// A label from the form: {vi, en} or a plain string; falls back to the other language.
+// The form language the volunteer chose, for forms in languages besides vi and en.
+let formLang = localStorage.getItem('sotay.formLang');
+
+export function setFormLang(code) {
+  formLang = code;
+  localStorage.setItem('sotay.formLang', code);
+}
+
+// A form's languages as shown: Vietnamese first when it has it (forms/model.py languages).
+export function formLanguages(definition) {
+  const codes = definition?.languages || ['vi', 'en'];
+  return [...codes].sort((a, b) => (a !== 'vi') - (b !== 'vi'));
+}
+
+// A text of the app or of a form: {vi, en, ...} or a plain string; in the chosen
+// language, else Vietnamese, else the first language the text has.
 export function pick(label) {
   if (label == null) return '';
   if (typeof label === 'string') return label;
-  return label[lang] ?? label.vi ?? label.en ?? '';
+  return label[lang] ?? label.vi ?? Object.values(label)[0] ?? '';
+}
+
+// A text of a form, in the form language chosen on its screen when it has that one.
+export function pickForm(label) {
+  if (label && typeof label === 'object' && formLang && label[formLang] !== undefined) {
+    return label[formLang];
+  }
+  return pick(label);
 }
 
 // The catalogue's message `code` with its {name} placeholders filled.
