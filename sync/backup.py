@@ -86,11 +86,30 @@ def _leaves(couch: Couch, db: str, doc_id: str, attachments: bool = True) -> lis
         raise
 
 
+def _leaf_texts(couch: Couch, db: str, change: dict) -> list[str]:
+    """A document nested too deeply for Python's JSON reader (CouchDB takes one; the
+    ingest quarantines it): each leaf kept as the text CouchDB sent, unparsed."""
+    texts = []
+    for leaf in change.get("changes", []):
+        try:
+            texts.append(couch.leaf_text(db, change["id"], leaf["rev"]))
+        except CouchError as err:
+            if err.status != 404:
+                raise
+    return texts
+
+
 def _write_leaves(out: Any, doc_id: str, leaves: list[dict], counts: DumpCounts) -> None:
     _line(out, {"id": doc_id, "leaves": leaves})
     counts.docs += 1
     counts.leaves += len(leaves)
     counts.attachments += sum(len(leaf.get("_attachments") or {}) for leaf in leaves)
+
+
+def _write_leaf_texts(out: Any, doc_id: str, texts: list[str], counts: DumpCounts) -> None:
+    _line(out, {"id": doc_id, "leaf_texts": texts})
+    counts.docs += 1
+    counts.leaves += len(texts)
 
 
 def dump_db(couch: Couch, db: str, path: Path, ingested_to: Any) -> DumpCounts:
@@ -105,7 +124,13 @@ def dump_db(couch: Couch, db: str, path: Path, ingested_to: Any) -> DumpCounts:
             if doc_id in seen or doc_id.startswith("_local/"):
                 continue
             seen.add(doc_id)
-            leaves = _leaves(couch, db, doc_id)
+            try:
+                leaves = _leaves(couch, db, doc_id)
+            except RecursionError:
+                texts = _leaf_texts(couch, db, change)
+                if texts:
+                    _write_leaf_texts(out, doc_id, texts, counts)
+                continue
             if leaves:  # purged between the two reads: nothing left to keep
                 _write_leaves(out, doc_id, leaves, counts)
         # Read after the documents: one changed while they were read is listed here.
@@ -165,11 +190,14 @@ def _batches(path: Path, wanted: Callable[[str], bool]) -> Iterator[list[dict]]:
     batch: list[dict] = []
     size = 0
     for record in _records(path):
-        if "leaves" not in record or not wanted(record["id"]):
+        if "id" not in record or not wanted(record["id"]):
             continue
-        for leaf in record["leaves"]:
+        for leaf in record.get("leaves", []):
             batch.append(leaf)
             size += len(json.dumps(leaf))
+        for text in record.get("leaf_texts", []):
+            batch.append(RawLeaf(text))
+            size += len(text)
         if len(batch) >= BATCH_LEAVES or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
@@ -177,8 +205,17 @@ def _batches(path: Path, wanted: Callable[[str], bool]) -> Iterator[list[dict]]:
         yield batch
 
 
-def _write(couch: Couch, db: str, leaves: list[dict]) -> None:
-    failed = [r for r in couch.bulk_write(db, leaves, new_edits=False) if r.get("error")]
+class RawLeaf(str):
+    """A leaf kept as CouchDB's text (nested too deeply to parse), written back as such."""
+
+
+def _write(couch: Couch, db: str, leaves: list[dict | RawLeaf]) -> None:
+    parsed = [leaf for leaf in leaves if not isinstance(leaf, RawLeaf)]
+    texts = [leaf for leaf in leaves if isinstance(leaf, RawLeaf)]
+    results = couch.bulk_write(db, parsed, new_edits=False) if parsed else []
+    if texts:
+        results += couch.bulk_write_texts(db, texts, new_edits=False)
+    failed = [r for r in results if r.get("error")]
     if failed:
         raise CouchError(None, f"{db}: {len(failed)} revisions refused, e.g. {failed[0]}")
 
