@@ -14,6 +14,7 @@ from typing import Any
 
 from forms.submission import CompiledForm, compile_form
 from sync.conflicts import MergeNeeded, PendingMerge
+from sync.ingest.databases import STRIKES_TO_HOLD
 from sync.ingest.outcomes import Outcome, SurveyRevision
 from sync.ingest.store import LeaseLost
 
@@ -96,7 +97,8 @@ class MemoryStore:
         now = time.monotonic()
         with self._lock:
             free = [name for name, touches in self.news.items()
-                    if touches > self.read.get(name, 0) and self.strikes.get(name, 0) < 2
+                    if touches > self.read.get(name, 0)
+                    and self.strikes.get(name, 0) < STRIKES_TO_HOLD
                     and (name not in self.leases or self.leases[name][1] < now)][:limit]
             for name in free:
                 self.leases[name] = (self.news[name], now + self.lease_seconds)
@@ -114,11 +116,11 @@ class MemoryStore:
                 self.leases[couch_db] = (claimed, time.monotonic() + retry_seconds)
 
     def troubles(self) -> dict[str, bool]:
-        return {name: count >= 2 for name, count in self.strikes.items()}
+        return {name: count >= STRIKES_TO_HOLD for name, count in self.strikes.items()}
 
     def strike(self, couch_db: str, reason: str) -> bool:
         self.strikes[couch_db] = self.strikes.get(couch_db, 0) + 1
-        return self.strikes[couch_db] >= 2
+        return self.strikes[couch_db] >= STRIKES_TO_HOLD
 
     def clear(self, couch_db: str) -> None:
         self.strikes.pop(couch_db, None)
